@@ -1,0 +1,1 @@
+//! apiserver: not built yet (issue 3).

@@ -1,0 +1,3 @@
+//! Process plumbing shared by every virtualcluster program.
+
+pub mod process;

@@ -1,0 +1,34 @@
+//! The tenancy contract: one implementation of names, keys and metadata rules for every program.
+//!
+//! Reverse mapping (super object → tenant object) never parses names: it reads the annotations
+//! written by [`TenantId::object_annotations`] and [`TenantId::namespace_annotations`].
+
+pub mod keys;
+pub mod meta;
+pub mod naming;
+
+pub use keys::*;
+pub use meta::{MetaRules, TenantId, TenantOrigin, owned_by};
+pub use naming::{
+    DNS1123_LABEL_MAX, cluster_key, cluster_key_for, is_dns1123_label, is_dns1123_subdomain,
+    label_value, short_hash, super_namespace,
+};
+
+/// Inputs the contract cannot map.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContractError {
+    /// A name that is not valid where it is used.
+    #[error("{what} {value:?} is not a valid DNS-1123 name")]
+    InvalidName {
+        /// What the name names.
+        what: &'static str,
+        /// The offending value.
+        value: String,
+    },
+    /// A required field is empty.
+    #[error("{0} is not set")]
+    MissingField(&'static str),
+}
+
+#[cfg(test)]
+mod tests;

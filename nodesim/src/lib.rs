@@ -1,0 +1,1 @@
+//! nodesim: not built yet (issue 5).

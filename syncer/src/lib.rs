@@ -1,0 +1,1 @@
+//! syncer: not built yet (issue 6).

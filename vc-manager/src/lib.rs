@@ -1,0 +1,1 @@
+//! vc-manager: not built yet (issue 7).

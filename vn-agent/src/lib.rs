@@ -1,0 +1,1 @@
+//! vn-agent: not built yet (issue 8).
