@@ -1,0 +1,1 @@
+//! nodesim integration tests.
