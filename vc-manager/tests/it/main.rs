@@ -1,0 +1,2 @@
+//! vc-manager integration tests against an embedded super cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
