@@ -1,1 +1,2 @@
 //! apiserver: not built yet (issue 3).
+pub mod schema;
