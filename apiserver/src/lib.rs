@@ -1,2 +1,3 @@
 //! apiserver: not built yet (issue 3).
 pub mod schema;
+pub mod patch;

@@ -261,7 +261,7 @@ pub struct TypeRef<'a> {
 
 impl<'a> TypeRef<'a> {
     /// A type about which nothing is known: objects merge field-wise, lists are atomic.
-    pub fn untyped() -> TypeRef<'static> {
+    pub fn untyped() -> Self {
         TypeRef {
             index: None,
             node: 0,
@@ -298,7 +298,7 @@ impl<'a> TypeRef<'a> {
         TypeRef::untyped_with(ext)
     }
 
-    fn untyped_with(ext: Ext) -> TypeRef<'static> {
+    fn untyped_with(ext: Ext) -> Self {
         TypeRef {
             index: None,
             node: 0,
