@@ -1,6 +1,12 @@
 //! vn-agent binary.
 
-fn main() -> anyhow::Result<()> {
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     common::process::install_crypto_provider();
-    anyhow::bail!("vn-agent is not implemented yet (issue 8)")
+    let config = vn_agent::Config::parse();
+    common::process::init_tracing(config.log_format.into());
+    vn_agent::run(config).await?;
+    Ok(())
 }
