@@ -1,2 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! vn-agent integration tests.
+
+mod happy;
+mod local_mode;
+mod security;
+mod support;

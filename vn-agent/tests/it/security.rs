@@ -1,0 +1,236 @@
+//! Everything a tenant must not do: each refused with the right code and reason, and none of it
+//! reaching the kubelet.
+
+use http::StatusCode;
+
+use crate::support::{Ca, Client, Tenant, World, root_ca_secret, self_signed_client, status_of};
+
+async fn refused(w: &World, cert: &(String, String), path: &str, code: StatusCode, needle: &str) {
+    let resp = w.client(cert).get(path).await.unwrap();
+    let (got, status) = status_of(resp).await;
+    assert_eq!(got, code, "{path}: {status}");
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["code"], code.as_u16());
+    let msg = status["message"].as_str().unwrap();
+    assert!(
+        msg.contains(needle),
+        "{path}: expected {needle:?} in {msg:?}"
+    );
+    assert_eq!(w.kubelet.count(), 0, "{path} reached the kubelet");
+}
+
+#[tokio::test]
+async fn tenant_a_cannot_reach_tenant_b_pods() {
+    let w = World::start().await;
+    let a = w.a.kubelet_client();
+    // B's pod name resolves inside A's own super namespace, where it does not exist.
+    refused(
+        &w,
+        &a,
+        "/containerLogs/default/b-only/app",
+        StatusCode::NOT_FOUND,
+        "not found",
+    )
+    .await;
+    // A super pod in A's namespace that carries B's ownership is still not A's.
+    w.sup.put_pod({
+        let mut p = w.b.pod("default", "planted", "x", Some("node-1"));
+        p.metadata.namespace = Some(w.a.super_ns("default"));
+        p
+    });
+    refused(
+        &w,
+        &a,
+        "/containerLogs/default/planted/app",
+        StatusCode::FORBIDDEN,
+        "not a pod of this virtual cluster",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn certificate_with_b_cn_signed_by_a_ca_is_refused() {
+    let w = World::start().await;
+    let forged = w.a.ca.client(w.b.key());
+    refused(
+        &w,
+        &forged,
+        "/containerLogs/default/web/app",
+        StatusCode::FORBIDDEN,
+        "does not verify against the root CA",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn self_signed_certificate_is_refused() {
+    let w = World::start().await;
+    let cert = self_signed_client(w.a.key());
+    refused(
+        &w,
+        &cert,
+        "/containerLogs/default/web/app",
+        StatusCode::FORBIDDEN,
+        "does not verify against the root CA",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn expired_certificate_is_refused() {
+    let w = World::start().await;
+    let expired = w.a.ca.client_with(w.a.key(), |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    });
+    refused(
+        &w,
+        &expired,
+        "/containerLogs/default/web/app",
+        StatusCode::FORBIDDEN,
+        "expired",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_tenants_are_refused_even_with_a_planted_root_ca() {
+    let w = World::start().await;
+    // Someone got a `root-ca` secret into A's synced super namespace (a tenant secret named
+    // root-ca is copied there by the syncer) and signs a certificate naming that namespace.
+    let rogue = Ca::new("rogue");
+    w.sup.put_namespace(k8s_openapi::api::core::v1::Namespace {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(w.a.super_ns("default")),
+            annotations: Some(w.a.id.namespace_annotations("ns-uid", "default")),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    w.sup
+        .put_secret(root_ca_secret(&w.a.super_ns("default"), &rogue));
+    let cert = rogue.client(&w.a.super_ns("default"));
+    refused(
+        &w,
+        &cert,
+        "/pods",
+        StatusCode::FORBIDDEN,
+        "no virtual cluster has the cluster key",
+    )
+    .await;
+    // A CN that names nothing at all.
+    let nobody = Tenant::new("tenants-000000-ghost", "ghost");
+    refused(
+        &w,
+        &nobody.kubelet_client(),
+        "/containerLogs/default/web/app",
+        StatusCode::FORBIDDEN,
+        "no virtual cluster has the cluster key",
+    )
+    .await;
+    // A CN that is not even a namespace name.
+    let weird = w.a.ca.client("Not A Key");
+    refused(
+        &w,
+        &weird,
+        "/pods",
+        StatusCode::FORBIDDEN,
+        "CN must be the cluster key",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crafted_namespace_mapping_onto_another_tenants_namespace_is_refused() {
+    let w = World::start().await;
+    // Tenant C's cluster key extends A's (possible with status.clusterNamespace), so A's tenant
+    // namespace "x-prod" maps onto the super namespace of C's "prod".
+    let c = Tenant::new(&format!("{}-x", w.a.key()), "gamma");
+    c.install(&w.sup);
+    w.sup
+        .put_pod(c.pod("prod", "db", "c-db-uid", Some("node-1")));
+    assert_eq!(w.a.super_ns("x-prod"), c.super_ns("prod"));
+    let a = w.a.kubelet_client();
+    refused(
+        &w,
+        &a,
+        "/exec/x-prod/db/db?command=sh",
+        StatusCode::FORBIDDEN,
+        "not a pod of this virtual cluster",
+    )
+    .await;
+    refused(
+        &w,
+        &a,
+        "/containerLogs/x-prod/db/db",
+        StatusCode::FORBIDDEN,
+        "not a pod of this virtual cluster",
+    )
+    .await;
+    // C itself gets in.
+    let resp = w
+        .client(&c.kubelet_client())
+        .get("/containerLogs/prod/db/db")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn mismatching_uid_is_refused() {
+    let w = World::start().await;
+    let a = w.a.kubelet_client();
+    for path in [
+        "/exec/default/web/b-web-uid/app?command=ls",
+        "/exec/default/web/super-a-web-uid/app?command=ls",
+        "/attach/default/web/wrong/app",
+        "/portForward/default/web/wrong",
+    ] {
+        refused(&w, &a, path, StatusCode::FORBIDDEN, "does not have uid").await;
+    }
+}
+
+#[tokio::test]
+async fn node_wide_endpoints_are_refused() {
+    let w = World::start().await;
+    let a = w.a.kubelet_client();
+    for path in [
+        "/stats/summary",
+        "/stats/",
+        "/metrics",
+        "/metrics/cadvisor",
+        "/metrics/resource",
+        "/metrics/probes",
+        "/logs/",
+        "/logs/kubelet.log",
+        "/spec/",
+        "/configz",
+        "/debug/pprof/",
+        "/checkpoint/default/web/app",
+        "/runningpods/",
+    ] {
+        refused(&w, &a, path, StatusCode::FORBIDDEN, "node-wide").await;
+    }
+    refused(&w, &a, "/nope", StatusCode::NOT_FOUND, "not served").await;
+    refused(
+        &w,
+        &a,
+        "/containerLogs/Default/web/app",
+        StatusCode::BAD_REQUEST,
+        "invalid namespace",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn clients_without_a_certificate_fail_the_handshake() {
+    let w = World::start().await;
+    let anonymous = Client::new(w.agent.local_addr(), None);
+    assert!(
+        anonymous
+            .get("/containerLogs/default/web/app")
+            .await
+            .is_err()
+    );
+    assert_eq!(w.kubelet.count(), 0);
+}
