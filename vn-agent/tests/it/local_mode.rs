@@ -91,3 +91,20 @@ async fn metrics_count_requests_and_failures_per_tenant() {
         assert!(metrics.contains(&line), "missing {line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn unusable_kubelet_client_certificate_stops_start_with_the_file_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("tls.crt");
+    std::fs::write(&empty, "").unwrap();
+    let mut config = vn_agent::Config::local();
+    config.kubelet_client_certificate = Some(empty.clone());
+    config.kubelet_client_key = Some(empty.clone());
+    let err = vn_agent::start_with(config, std::sync::Arc::new(vn_agent::MemorySuper::new()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains(&empty.display().to_string()),
+        "{err}"
+    );
+}

@@ -3,5 +3,6 @@
 
 mod happy;
 mod local_mode;
+mod manifests;
 mod security;
 mod support;
