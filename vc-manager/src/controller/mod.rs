@@ -1,0 +1,345 @@
+//! The VirtualCluster controller: `Context` + `reconcile` + `error_policy` around the pure state
+//! machine in [`crate::state`].
+
+pub mod execute;
+pub mod observe;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crds::{ClusterVersion, Provisioner, VirtualCluster, VirtualClusterStatus};
+use futures::StreamExt;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Controller, watcher};
+use kube::{Api, Client, Resource, ResourceExt};
+use serde_json::json;
+
+use crate::events::{Note, transition};
+use crate::metrics::Metrics;
+use crate::provisioner::{ProvisionError, Provisioners};
+use crate::state::{Decision, Step, Timings, backoff, decide};
+
+/// Most steps one reconcile runs before it requeues (a full provisioning takes about six).
+const MAX_STEPS: usize = 16;
+
+/// Errors of one reconcile.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A request to the super cluster failed.
+    #[error("{action}: {source}")]
+    Kube {
+        /// What was being done.
+        action: String,
+        /// The client error.
+        source: kube::Error,
+    },
+    /// A provisioner failed.
+    #[error(transparent)]
+    Provision(#[from] ProvisionError),
+    /// The PKI could not be issued.
+    #[error(transparent)]
+    Pki(#[from] crate::pki::PkiError),
+    /// The object breaks an assumption of the tenancy contract.
+    #[error("{0}")]
+    Contract(String),
+}
+
+impl Error {
+    /// Wraps a kube error with what was being done.
+    pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
+        let action = action.into();
+        move |source| Error::Kube { action, source }
+    }
+}
+
+/// Shared state of the controller.
+pub struct Context {
+    /// Client of the super cluster.
+    pub client: Client,
+    /// Publishes events on VirtualClusters.
+    pub recorder: Recorder,
+    /// The provisioners.
+    pub provisioners: Provisioners,
+    /// Provisioner of VCs that name none.
+    pub default_provisioner: Provisioner,
+    /// Timings of the state machine.
+    pub timings: Timings,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A controller context.
+    pub fn new(
+        client: Client,
+        recorder: Recorder,
+        provisioners: Provisioners,
+        default_provisioner: Provisioner,
+        timings: Timings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Context {
+            client,
+            recorder,
+            provisioners,
+            default_provisioner,
+            timings,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn uid(vc: &VirtualCluster) -> String {
+        vc.metadata.uid.clone().unwrap_or_default()
+    }
+
+    /// Consecutive failed reconciles of `vc`.
+    pub fn failures(&self, vc: &VirtualCluster) -> u32 {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&Self::uid(vc))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn count_failure(&self, vc: &VirtualCluster, failed: bool) -> u32 {
+        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if failed {
+            let n = map.entry(Self::uid(vc)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        } else {
+            map.remove(&Self::uid(vc));
+            0
+        }
+    }
+
+    async fn publish(&self, vc: &VirtualCluster, note: &Note, action: &str) {
+        let event = Event {
+            type_: if note.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: note.reason.clone(),
+            note: Some(truncate(&note.message, 1000)),
+            action: action.to_string(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &vc.object_ref(&())).await {
+            tracing::warn!(vc = %vc.name_any(), error = %e, "cannot publish event");
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+fn step_name(step: &Step) -> &'static str {
+    match step {
+        Step::AddFinalizer => "AddFinalizer",
+        Step::CreateRootNamespace => "CreateRootNamespace",
+        Step::Prepare => "Prepare",
+        Step::IssuePki => "IssuePKI",
+        Step::ApplyControlPlane => "ApplyControlPlane",
+        Step::Teardown => "Teardown",
+        Step::DeleteRootNamespace => "DeleteRootNamespace",
+        Step::RemoveFinalizer => "RemoveFinalizer",
+    }
+}
+
+/// Reconciles one VirtualCluster: observe, decide, run the step, until nothing is left to do.
+pub async fn reconcile(vc: Arc<VirtualCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(vc.clone(), &ctx).await;
+    let label = match &result {
+        Ok((_, true)) => "failed",
+        Ok((_, false)) => "ok",
+        Err(_) => "error",
+    };
+    ctx.metrics
+        .reconciled(label, started.elapsed().as_secs_f64());
+    result.map(|(action, _)| action)
+}
+
+async fn reconcile_inner(
+    mut vc: Arc<VirtualCluster>,
+    ctx: &Context,
+) -> Result<(Action, bool), Error> {
+    let mut applied = false;
+    for _ in 0..MAX_STEPS {
+        let world = observe::observe(&vc, ctx, applied).await?;
+        let decision = decide(&vc, &world.observed, &ctx.timings);
+        let Some(step) = decision.step.clone() else {
+            return finish(&vc, ctx, decision).await;
+        };
+        let name = step_name(&step);
+        tracing::debug!(vc = %vc.name_any(), step = name, "running step");
+        match execute::execute(&step, &vc, &world, ctx).await {
+            Ok(outcome) => {
+                ctx.metrics.step(name, true);
+                if let Some(note) = &outcome.note {
+                    ctx.publish(&vc, note, name).await;
+                }
+                if let Some(new) = outcome.vc {
+                    vc = Arc::new(new);
+                }
+            }
+            Err(e) => {
+                ctx.metrics.step(name, false);
+                fail_step(&vc, ctx, decision, name, &e).await;
+                return Err(e);
+            }
+        }
+        match step {
+            Step::ApplyControlPlane => applied = true,
+            Step::RemoveFinalizer => {
+                ctx.metrics.phase(&Context::uid(&vc), None);
+                ctx.count_failure(&vc, false);
+                return Ok((Action::await_change(), false));
+            }
+            _ => {}
+        }
+    }
+    Ok((Action::requeue(ctx.timings.poll), false))
+}
+
+/// Writes the final status, publishes the transition, and computes the requeue.
+async fn finish(
+    vc: &VirtualCluster,
+    ctx: &Context,
+    decision: Decision,
+) -> Result<(Action, bool), Error> {
+    let failures = ctx.count_failure(vc, decision.failed);
+    write_status(vc, ctx, &decision.status).await?;
+    if let Some(note) = transition(vc.status.as_ref(), &decision.status) {
+        ctx.publish(vc, &note, "Reconcile").await;
+    }
+    ctx.metrics
+        .phase(&Context::uid(vc), decision.status.phase.map(|p| p.as_str()));
+    let requeue = if decision.failed {
+        // The state machine used the count before this failure; back off from the new one.
+        backoff(&ctx.timings, failures.saturating_sub(1))
+    } else {
+        decision.requeue
+    };
+    if requeue.is_zero() {
+        return Ok((Action::await_change(), decision.failed));
+    }
+    Ok((Action::requeue(requeue), decision.failed))
+}
+
+/// Records a failed step in status and as a Warning event.
+async fn fail_step(vc: &VirtualCluster, ctx: &Context, decision: Decision, step: &str, e: &Error) {
+    let mut status = decision.status;
+    let reason = format!("{step}Failed");
+    let message = e.to_string();
+    status.phase = Some(crds::ClusterPhase::Failed);
+    status.reason = Some(reason.clone());
+    status.message = Some(message.clone());
+    crds::condition::set_condition(
+        &mut status.conditions,
+        crds::ClusterCondition {
+            type_: crds::condition::CONDITION_READY.into(),
+            status: "False".into(),
+            last_transition_time: Some(jiff::Timestamp::now().to_string()),
+            reason: Some(reason.clone()),
+            message: Some(message.clone()),
+        },
+    );
+    if let Err(err) = write_status(vc, ctx, &status).await {
+        tracing::warn!(vc = %vc.name_any(), error = %err, "cannot record the failure in status");
+    }
+    let note = Note {
+        warning: true,
+        reason,
+        message,
+    };
+    ctx.publish(vc, &note, step).await;
+}
+
+async fn write_status(
+    vc: &VirtualCluster,
+    ctx: &Context,
+    status: &VirtualClusterStatus,
+) -> Result<(), Error> {
+    if vc.status.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let ns = vc.metadata.namespace.as_deref().unwrap_or_default();
+    let name = vc.name_any();
+    let api: Api<VirtualCluster> = Api::namespaced(ctx.client.clone(), ns);
+    match api
+        .patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "status": status })),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The VC is gone (deletion finished elsewhere): nothing to report on.
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(Error::kube(format!("writing status of {ns}/{name}"))(e)),
+    }
+}
+
+/// Retries a reconcile that errored with exponential backoff per VirtualCluster.
+pub fn error_policy(vc: Arc<VirtualCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    let failures = ctx.count_failure(&vc, true);
+    tracing::warn!(vc = %vc.name_any(), error = %error, failures, "reconcile failed");
+    Action::requeue(backoff(&ctx.timings, failures.saturating_sub(1)))
+}
+
+/// Runs the controller until `shutdown` resolves.
+pub async fn run_controller(
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let vcs: Api<VirtualCluster> = Api::all(ctx.client.clone());
+    let cvs: Api<ClusterVersion> = Api::all(ctx.client.clone());
+    let controller = Controller::new(vcs, watcher::Config::default()).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(concurrency)
+            .debounce(Duration::from_millis(100)),
+    );
+    let store = controller.store();
+    controller
+        // A ClusterVersion created or changed re-checks the VCs naming it (fast recovery).
+        .watches(
+            cvs,
+            watcher::Config::default(),
+            move |cv: ClusterVersion| {
+                let name = cv.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|vc| vc.spec.cluster_version_name == name)
+                    .map(|vc| ObjectRef::from_obj(&*vc))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "controller event");
+            }
+        })
+        .await;
+}

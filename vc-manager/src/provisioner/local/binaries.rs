@@ -1,0 +1,226 @@
+//! Upstream control-plane binaries as local child processes (the envtest idea): etcd,
+//! kube-apiserver and, when present, kube-controller-manager, all with the tenant's PKI.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use k8s_openapi::api::core::v1::Secret;
+
+use super::Ports;
+use super::supervisor::ProcessSpec;
+use crate::pki::PkiItem;
+use crate::pki::secrets::{read_string, read_tls};
+use crate::provisioner::Tenant;
+
+/// Name of the etcd binary.
+pub const ETCD: &str = "etcd";
+/// Name of the API server binary.
+pub const KUBE_APISERVER: &str = "kube-apiserver";
+/// Name of the controller-manager binary (optional).
+pub const KUBE_CONTROLLER_MANAGER: &str = "kube-controller-manager";
+
+/// The binaries found in a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binaries {
+    /// `etcd`.
+    pub etcd: PathBuf,
+    /// `kube-apiserver`.
+    pub apiserver: PathBuf,
+    /// `kube-controller-manager`, when the directory has it.
+    pub controller_manager: Option<PathBuf>,
+}
+
+impl Binaries {
+    /// Finds the binaries in `dir`; `Err` names what is missing.
+    pub fn find(dir: &Path) -> Result<Self, String> {
+        let pick = |name: &str| {
+            let p = dir.join(name);
+            p.is_file().then_some(p)
+        };
+        let missing = |name: &str| {
+            format!(
+                "{} has no {name} binary (expected {name} and {KUBE_APISERVER}, optionally \
+                 {KUBE_CONTROLLER_MANAGER})",
+                dir.display()
+            )
+        };
+        Ok(Binaries {
+            etcd: pick(ETCD).ok_or_else(|| missing(ETCD))?,
+            apiserver: pick(KUBE_APISERVER).ok_or_else(|| missing(KUBE_APISERVER))?,
+            controller_manager: pick(KUBE_CONTROLLER_MANAGER),
+        })
+    }
+}
+
+/// Paths of the PKI files a local control plane reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PkiFiles {
+    dir: PathBuf,
+}
+
+impl PkiFiles {
+    /// The files under `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        PkiFiles { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.join(name).display().to_string()
+    }
+
+    /// Writes every PKI secret as files (keys readable by the owner only).
+    pub fn write(&self, secrets: &BTreeMap<String, Secret>) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        let tls = [
+            (PkiItem::RootCa, "root-ca"),
+            (PkiItem::ApiServer, "apiserver"),
+            (PkiItem::Etcd, "etcd"),
+            (PkiItem::FrontProxy, "front-proxy"),
+            (PkiItem::KubeletClient, "kubelet-client"),
+            (PkiItem::ServiceAccount, "service-account"),
+        ];
+        for (item, stem) in tls {
+            let Some((cert, key)) = secrets.get(item.secret_name()).and_then(read_tls) else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("secret {} is missing or incomplete", item.secret_name()),
+                ));
+            };
+            write_file(&self.dir.join(format!("{stem}.crt")), &cert, 0o644)?;
+            write_file(&self.dir.join(format!("{stem}.key")), &key, 0o600)?;
+        }
+        let item = PkiItem::ControllerManagerKubeconfig;
+        if let Some(text) = secrets
+            .get(item.secret_name())
+            .and_then(|s| read_string(s, item.secret_name()))
+        {
+            write_file(
+                &self.dir.join("controller-manager.kubeconfig"),
+                &text,
+                0o600,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+fn write_file(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, content)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+}
+
+/// The processes of a tenant's local control plane, with upstream flags.
+pub fn processes(
+    bins: &Binaries,
+    t: &Tenant,
+    ports: &Ports,
+    bind: IpAddr,
+    root: &Path,
+) -> Vec<ProcessSpec> {
+    let pki = PkiFiles::new(root.join("pki"));
+    let logs = root.join("logs");
+    let host = match bind {
+        IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let client_url = format!("https://{host}:{}", ports.etcd_client);
+    let peer_url = format!("https://{host}:{}", ports.etcd_peer);
+    let etcd = vec![
+        "--name=default".to_string(),
+        format!("--data-dir={}", root.join("etcd").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer_url}"),
+        format!("--initial-advertise-peer-urls={peer_url}"),
+        format!("--initial-cluster=default={peer_url}"),
+        "--initial-cluster-state=new".to_string(),
+        format!("--cert-file={}", pki.path("etcd.crt")),
+        format!("--key-file={}", pki.path("etcd.key")),
+        format!("--trusted-ca-file={}", pki.path("root-ca.crt")),
+        "--client-cert-auth=true".to_string(),
+        format!("--peer-cert-file={}", pki.path("etcd.crt")),
+        format!("--peer-key-file={}", pki.path("etcd.key")),
+        format!("--peer-trusted-ca-file={}", pki.path("root-ca.crt")),
+        "--peer-client-cert-auth=true".to_string(),
+    ];
+    let domain = &t.spec.cluster_domain;
+    let apiserver = vec![
+        format!("--bind-address={bind}"),
+        format!("--advertise-address={bind}"),
+        format!("--secure-port={}", ports.apiserver),
+        format!("--etcd-servers={client_url}"),
+        format!("--etcd-cafile={}", pki.path("root-ca.crt")),
+        format!("--etcd-certfile={}", pki.path("apiserver.crt")),
+        format!("--etcd-keyfile={}", pki.path("apiserver.key")),
+        format!("--tls-cert-file={}", pki.path("apiserver.crt")),
+        format!("--tls-private-key-file={}", pki.path("apiserver.key")),
+        format!("--client-ca-file={}", pki.path("root-ca.crt")),
+        format!(
+            "--kubelet-client-certificate={}",
+            pki.path("kubelet-client.crt")
+        ),
+        format!("--kubelet-client-key={}", pki.path("kubelet-client.key")),
+        format!("--service-account-issuer=https://kubernetes.default.svc.{domain}"),
+        format!(
+            "--service-account-key-file={}",
+            pki.path("service-account.key")
+        ),
+        format!(
+            "--service-account-signing-key-file={}",
+            pki.path("service-account.key")
+        ),
+        format!("--service-cluster-ip-range={}", t.spec.service_cidr),
+        "--authorization-mode=RBAC".to_string(),
+        "--allow-privileged=true".to_string(),
+        format!("--requestheader-client-ca-file={}", pki.path("root-ca.crt")),
+        "--requestheader-allowed-names=front-proxy-client".to_string(),
+        "--requestheader-username-headers=X-Remote-User".to_string(),
+        "--requestheader-group-headers=X-Remote-Group".to_string(),
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-".to_string(),
+        format!("--proxy-client-cert-file={}", pki.path("front-proxy.crt")),
+        format!("--proxy-client-key-file={}", pki.path("front-proxy.key")),
+        format!("--cert-dir={}", root.join("apiserver-certs").display()),
+    ];
+    let spec = |name: &str, program: &Path, args: Vec<String>| ProcessSpec {
+        name: name.to_string(),
+        program: program.to_path_buf(),
+        args,
+        log: logs.join(format!("{name}.log")),
+    };
+    let mut out = vec![
+        spec(ETCD, &bins.etcd, etcd),
+        spec(KUBE_APISERVER, &bins.apiserver, apiserver),
+    ];
+    if let Some(cm) = &bins.controller_manager {
+        let kubeconfig = pki.path("controller-manager.kubeconfig");
+        out.push(spec(
+            KUBE_CONTROLLER_MANAGER,
+            cm,
+            vec![
+                format!("--kubeconfig={kubeconfig}"),
+                format!("--authentication-kubeconfig={kubeconfig}"),
+                format!("--authorization-kubeconfig={kubeconfig}"),
+                format!("--bind-address={bind}"),
+                format!("--secure-port={}", ports.controller_manager),
+                "--leader-elect=false".to_string(),
+                "--controllers=*,-nodelifecycle".to_string(),
+                format!("--cluster-signing-cert-file={}", pki.path("root-ca.crt")),
+                format!("--cluster-signing-key-file={}", pki.path("root-ca.key")),
+                format!("--root-ca-file={}", pki.path("root-ca.crt")),
+                format!(
+                    "--service-account-private-key-file={}",
+                    pki.path("service-account.key")
+                ),
+                "--use-service-account-credentials=true".to_string(),
+                format!("--service-cluster-ip-range={}", t.spec.service_cidr),
+                format!(
+                    "--cert-dir={}",
+                    root.join("controller-manager-certs").display()
+                ),
+            ],
+        ));
+    }
+    out
+}
