@@ -234,3 +234,84 @@ async fn clients_without_a_certificate_fail_the_handshake() {
     );
     assert_eq!(w.kubelet.count(), 0);
 }
+
+/// Records the CA names the server's CertificateRequest lists, then presents a certificate.
+#[derive(Debug)]
+struct HintRecorder {
+    key: std::sync::Arc<rustls::sign::CertifiedKey>,
+    hints: std::sync::Mutex<Option<usize>>,
+}
+
+impl rustls::client::ResolvesClientCert for HintRecorder {
+    fn resolve(
+        &self,
+        root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<std::sync::Arc<rustls::sign::CertifiedKey>> {
+        *self.hints.lock().unwrap() = Some(root_hint_subjects.len());
+        Some(self.key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
+#[tokio::test]
+async fn certificate_request_lists_no_acceptable_cas() {
+    use std::sync::Arc;
+    let w = World::start().await;
+    let (cert, key) = w.a.kubelet_client();
+    let provider = common::tls::provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(common::tls::private_key_from_pem(key.as_bytes()).unwrap())
+        .unwrap();
+    let recorder = Arc::new(HintRecorder {
+        key: Arc::new(rustls::sign::CertifiedKey::new(
+            common::tls::certs_from_pem(cert.as_bytes()).unwrap(),
+            signing,
+        )),
+        hints: std::sync::Mutex::new(None),
+    });
+    let mut config = common::tls::client_config(
+        common::tls::ServerVerification::Insecure,
+        None,
+        &[b"http/1.1"],
+    )
+    .unwrap();
+    config.client_auth_cert_resolver = recorder.clone();
+    let tcp = tokio::net::TcpStream::connect(w.agent.local_addr())
+        .await
+        .unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(
+            rustls_pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await
+        .unwrap();
+    drop(tls);
+    assert_eq!(*recorder.hints.lock().unwrap(), Some(0));
+}
+
+#[tokio::test]
+async fn rotated_tenant_ca_is_picked_up() {
+    let w = World::start_with(|c, _| c.ca_cache_ttl_seconds = 0).await;
+    let old = w.a.kubelet_client();
+    let ok = w.client(&old).get("/healthz").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let rotated = Ca::new("alpha-root-ca-2");
+    w.sup.put_secret(root_ca_secret(w.a.key(), &rotated));
+    refused(
+        &w,
+        &old,
+        "/healthz",
+        StatusCode::FORBIDDEN,
+        "does not verify",
+    )
+    .await;
+    let new = rotated.client(w.a.key());
+    let ok = w.client(&new).get("/healthz").await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
