@@ -2,6 +2,7 @@
 //! vn-agent integration tests.
 
 mod happy;
+mod kube_super;
 mod local_mode;
 mod manifests;
 mod security;
