@@ -3,6 +3,7 @@
 
 mod happy;
 mod kube_super;
+mod kubectl;
 mod local_mode;
 mod manifests;
 mod security;
