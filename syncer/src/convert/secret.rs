@@ -15,6 +15,8 @@ use super::{Change, ConvertError, TenantCtx, same_labels_annotations, super_meta
 pub const SA_TOKEN_TYPE: &str = "kubernetes.io/service-account-token";
 /// Label on super secrets that hold a TokenRequest token: the service account's name.
 pub const LABEL_TOKEN_FOR: &str = "tenancy.x-k8s.io/token-for";
+/// Annotation on token secrets: the full name of the service account.
+pub const ANNOTATION_TOKEN_SA: &str = "tenancy.x-k8s.io/token-for";
 /// Annotation on token secrets: when the token expires (RFC 3339).
 pub const ANNOTATION_TOKEN_EXPIRY: &str = "tenancy.x-k8s.io/token-expiry";
 /// Annotation on token secrets: when the token was issued (RFC 3339).
@@ -141,6 +143,7 @@ pub fn token_secret(
     let mut labels = ctx.id.labels();
     labels.insert(LABEL_TOKEN_FOR.into(), crds::tenancy::label_value(sa));
     let mut annotations = ctx.id.object_annotations(sa_uid, tenant_ns, &[]);
+    annotations.insert(ANNOTATION_TOKEN_SA.into(), sa.to_string());
     annotations.insert(ANNOTATION_TOKEN_EXPIRY.into(), expiry.to_string());
     annotations.insert(ANNOTATION_TOKEN_ISSUED.into(), issued.to_string());
     Ok(Secret {

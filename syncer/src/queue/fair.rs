@@ -89,6 +89,7 @@ pub enum Finished {
 
 struct Sub<C: Clock> {
     weight: u32,
+    paused: bool,
     limiter: Option<Arc<Limiter<C>>>,
     ready: VecDeque<WorkKey>,
     /// Keys in `ready`, with the instant they became ready.
@@ -105,6 +106,7 @@ impl<C: Clock> Sub<C> {
     fn new(settings: TenantSettings<C>) -> Self {
         Sub {
             weight: settings.weight.max(1),
+            paused: false,
             limiter: settings.limiter,
             ready: VecDeque::new(),
             queued: HashMap::new(),
@@ -226,6 +228,14 @@ impl<C: Clock> FairQueue<C> {
         }
     }
 
+    /// Pauses or resumes serving `tenant` (e.g. while its caches sync or its API server is
+    /// down); its items stay queued and deduplicated.
+    pub fn set_paused(&mut self, tenant: &str, paused: bool) {
+        if let Some(sub) = self.subs.get_mut(tenant) {
+            sub.paused = paused;
+        }
+    }
+
     /// Whether `tenant` is known.
     pub fn has_tenant(&self, tenant: &str) -> bool {
         self.subs.contains_key(tenant)
@@ -296,7 +306,7 @@ impl<C: Clock> FairQueue<C> {
             if self.credit == 0 {
                 self.credit = sub.weight;
             }
-            if sub.ready.is_empty() {
+            if sub.ready.is_empty() || sub.paused {
                 self.advance();
                 continue;
             }
@@ -634,6 +644,24 @@ mod tests {
             Pop::Item(p) => assert_eq!(p.waited, Duration::from_millis(30)),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn paused_tenant_keeps_items_and_does_not_block_others() {
+        let (mut q, _) = queue();
+        let a = tenant("a");
+        let b = tenant("b");
+        q.set_tenant(&a, plain(1));
+        q.set_tenant(&b, plain(1));
+        q.add(key(&a, "1"));
+        q.add(key(&b, "1"));
+        q.set_paused("a", true);
+        assert_eq!(pop_key(&mut q).tenant, b);
+        assert_eq!(q.pop(), Pop::Idle);
+        q.add(key(&a, "1"));
+        assert_eq!(q.depth("a"), 1);
+        q.set_paused("a", false);
+        assert_eq!(pop_key(&mut q).tenant, a);
     }
 
     #[test]

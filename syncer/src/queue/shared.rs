@@ -61,6 +61,14 @@ impl WorkQueue {
         self.notify.notify_waiters();
     }
 
+    /// Pauses or resumes a tenant.
+    pub fn set_paused(&self, tenant: &str, paused: bool) {
+        self.lock().set_paused(tenant, paused);
+        if !paused {
+            self.notify.notify_waiters();
+        }
+    }
+
     /// Removes a tenant and its queued items.
     pub fn remove_tenant(&self, tenant: &str) {
         self.lock().remove_tenant(tenant);

@@ -1,0 +1,231 @@
+//! The patrol loop: periodically compares every healthy tenant's caches with the super caches,
+//! per resource, and queues a work item for each difference (missing, drifted, stale, orphan).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::ResourceExt;
+
+use crate::context::Context;
+use crate::convert::{self, TenantCtx, owned_by, recorded_uid, secret, super_meta};
+use crate::patrol::{Finding, Sides, diff};
+use crate::queue::{Resource as Res, WorkKey};
+use crate::reconcile::down::{DownSync, wanted_tenant_object};
+use crate::tenant::Tenant;
+
+type Key = (String, String);
+
+/// Runs a patrol scan every `patrol_interval`, forever.
+pub async fn run(ctx: Arc<Context>) {
+    let mut tick = tokio::time::interval(ctx.config.patrol_interval());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let took = scan(&ctx);
+        tracing::debug!(ms = took.as_millis(), "patrol scan done");
+    }
+}
+
+/// One full scan over every healthy tenant; returns how long it took.
+pub fn scan(ctx: &Context) -> std::time::Duration {
+    let start = Instant::now();
+    for t in ctx.tenants() {
+        if !t.is_healthy() {
+            continue;
+        }
+        scan_tenant(ctx, &t);
+    }
+    let took = start.elapsed();
+    ctx.metrics.patrol_duration.observe(took.as_secs_f64());
+    took
+}
+
+fn scan_tenant(ctx: &Context, t: &Tenant) {
+    let tctx = t.ctx();
+    report(ctx, t, Res::Namespace, namespaces(ctx, t, &tctx));
+    report(ctx, t, Res::Pod, pods(ctx, t, &tctx));
+    report(ctx, t, Res::Service, generic::<Service>(ctx, t, &tctx));
+    report(ctx, t, Res::Secret, generic::<Secret>(ctx, t, &tctx));
+    report(ctx, t, Res::ConfigMap, generic::<ConfigMap>(ctx, t, &tctx));
+    report(
+        ctx,
+        t,
+        Res::ServiceAccount,
+        generic::<ServiceAccount>(ctx, t, &tctx),
+    );
+    report(ctx, t, Res::Endpoints, generic::<Endpoints>(ctx, t, &tctx));
+    report(
+        ctx,
+        t,
+        Res::PersistentVolumeClaim,
+        generic::<PersistentVolumeClaim>(ctx, t, &tctx),
+    );
+    if t.sync_ingresses {
+        report(ctx, t, Res::Ingress, generic::<Ingress>(ctx, t, &tctx));
+    }
+    for v in t.caches.nodes.list() {
+        ctx.up
+            .add(WorkKey::new(&t.key, Res::Node, "", v.name_any()));
+    }
+    crate::registry::queue_public(ctx, t);
+}
+
+fn report(ctx: &Context, t: &Tenant, res: Res, findings: Vec<(Finding, Key)>) {
+    for (finding, (ns, name)) in findings {
+        ctx.metrics
+            .patrol_repairs
+            .with_label_values(&[&*t.key, res.as_str(), finding.as_str()])
+            .inc();
+        ctx.down.add(WorkKey::new(&t.key, res, ns, name));
+    }
+}
+
+fn key_of(ns: &str, name: &str) -> Key {
+    (ns.to_string(), name.to_string())
+}
+
+/// The tenant key of an owned super object: tenant namespace from its annotations.
+fn super_key(
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    cluster: &str,
+) -> Option<Key> {
+    if !owned_by(meta, cluster) {
+        return None;
+    }
+    let ann = meta.annotations.as_ref()?;
+    let ns = ann.get(crds::tenancy::ANNOTATION_NAMESPACE)?;
+    let name = ann
+        .get(crds::tenancy::LABEL_SECRET_NAME)
+        .or(meta.name.as_ref())?;
+    Some(key_of(ns, name))
+}
+
+fn generic<K: DownSync>(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+    let mut sides: Sides<Key> = Sides::default();
+    for v in K::tenant_store(t).list() {
+        let (ns, name) = (v.namespace().unwrap_or_default(), v.name_any());
+        let key = WorkKey::new(&t.key, Res::Pod, ns.clone(), name.clone());
+        if wanted_tenant_object::<K>(t, &key).is_some() {
+            sides
+                .tenant
+                .insert(key_of(&ns, &name), v.meta().uid.clone().unwrap_or_default());
+        }
+    }
+    let mut copies: BTreeMap<Key, Arc<K>> = BTreeMap::new();
+    for p in K::super_store(&ctx.supers).list() {
+        let ann = p.meta().annotations.as_ref();
+        if ann.is_some_and(|a| a.contains_key(secret::ANNOTATION_TOKEN_SA)) {
+            continue;
+        }
+        if let Some(k) = super_key(p.meta(), &t.key) {
+            sides
+                .super_
+                .insert(k.clone(), recorded_uid(p.meta()).map(str::to_string));
+            copies.insert(k, p);
+        }
+    }
+    diff(&sides, |k| {
+        let (Some(v), Some(p)) = (K::tenant_store(t).get(&k.0, &k.1), copies.get(k)) else {
+            return true;
+        };
+        match K::desired(tctx, &v, Some(p)) {
+            Ok(d) => K::diff(&d, p).is_none(),
+            // Unsyncable objects are reported by their own reconcile, not repaired here.
+            Err(_) => true,
+        }
+    })
+}
+
+fn namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+    let mut sides: Sides<Key> = Sides::default();
+    for v in t.caches.namespaces.list() {
+        if v.metadata.deletion_timestamp.is_none() && !convert::ignored(&v.metadata) {
+            sides.tenant.insert(
+                key_of("", &v.name_any()),
+                v.metadata.uid.clone().unwrap_or_default(),
+            );
+        }
+    }
+    for p in ctx.supers.namespaces.list() {
+        let ann = p.metadata.annotations.clone().unwrap_or_default();
+        if !owned_by(&p.metadata, &t.key) || ann.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS)
+        {
+            continue;
+        }
+        if let Some(ns) = ann.get(crds::tenancy::ANNOTATION_NAMESPACE) {
+            sides.super_.insert(
+                key_of("", ns),
+                recorded_uid(&p.metadata).map(str::to_string),
+            );
+        }
+    }
+    diff(&sides, |k| {
+        let (Some(v), Ok(pname)) = (t.caches.namespaces.get("", &k.1), tctx.super_ns(&k.1)) else {
+            return true;
+        };
+        let Some(p) = ctx.supers.namespaces.get("", &pname) else {
+            return true;
+        };
+        match convert::namespace::desired(tctx, &v, Some(&p)) {
+            Ok(d) => convert::namespace::diff(&d, &p).is_none(),
+            Err(_) => true,
+        }
+    })
+}
+
+fn pods(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+    let mut sides: Sides<Key> = Sides::default();
+    for v in t.caches.pods.list() {
+        if v.metadata.deletion_timestamp.is_none() && !convert::ignored(&v.metadata) {
+            sides.tenant.insert(
+                key_of(&v.namespace().unwrap_or_default(), &v.name_any()),
+                v.metadata.uid.clone().unwrap_or_default(),
+            );
+        }
+    }
+    for p in ctx.supers.pods.list() {
+        if let Some(k) = super_key(&p.metadata, &t.key) {
+            sides
+                .super_
+                .insert(k, recorded_uid(&p.metadata).map(str::to_string));
+        }
+    }
+    diff(&sides, |k| {
+        let (Some(v), Ok(super_ns)) = (t.caches.pods.get(&k.0, &k.1), tctx.super_ns(&k.0)) else {
+            return true;
+        };
+        let Some(p) = ctx.supers.pods.get(&super_ns, &k.1) else {
+            return true;
+        };
+        pod_in_sync(tctx, &v, &p)
+    })
+}
+
+/// The cheap form of the pod diff: metadata, images and activeDeadlineSeconds.
+fn pod_in_sync(tctx: &TenantCtx, v: &Pod, p: &Pod) -> bool {
+    let Ok(meta) = super_meta(tctx, &v.metadata, Some(&p.metadata)) else {
+        return true;
+    };
+    if !convert::same_labels_annotations(&meta, &p.metadata) {
+        return false;
+    }
+    let (Some(vs), Some(ps)) = (v.spec.as_ref(), p.spec.as_ref()) else {
+        return true;
+    };
+    let images = |cs: &[k8s_openapi::api::core::v1::Container]| {
+        cs.iter()
+            .map(|c| (c.name.clone(), c.image.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    images(&vs.containers) == images(&ps.containers)
+        && vs.active_deadline_seconds == ps.active_deadline_seconds
+}

@@ -1,0 +1,149 @@
+//! Reconcilers: level-based, one work key at a time. Each reads the tenant object and its super
+//! copy from the caches, computes what should be, and writes only the difference, with uid
+//! preconditions on updates and deletes.
+
+pub mod down;
+pub mod namespace;
+pub mod pod;
+pub mod token;
+pub mod up;
+pub mod worker;
+
+use std::future::Future;
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::convert::ConvertError;
+use crate::queue::{Direction, Outcome, Resource as Res, WorkKey};
+
+/// Why a work item did not sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// The tenant object cannot be synced as it is.
+    #[error(transparent)]
+    Convert(#[from] ConvertError),
+    /// An API call failed.
+    #[error("{0}")]
+    Kube(#[from] kube::Error),
+    /// An API call took too long.
+    #[error("request to the {0} API server timed out")]
+    Timeout(&'static str),
+    /// The super object exists but belongs to someone else.
+    #[error("{0}")]
+    Conflict(String),
+    /// Something has to happen first (e.g. a stale copy is being deleted); retry soon.
+    #[error("{0}")]
+    Waiting(String),
+}
+
+impl SyncError {
+    /// What the queue should do with the item.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            SyncError::Convert(e) if e.is_permanent() => Outcome::GiveUp,
+            SyncError::Conflict(_) => Outcome::GiveUp,
+            SyncError::Kube(kube::Error::Api(s)) if s.code == 400 || s.code == 422 => {
+                Outcome::GiveUp
+            }
+            _ => Outcome::Retry,
+        }
+    }
+
+    /// The reason of the Warning event this error deserves on the tenant object.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SyncError::Convert(e) => e.reason(),
+            SyncError::Conflict(_) => "SyncConflict",
+            _ => "SyncFailed",
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Convert(ConvertError::NotReady(_)) | SyncError::Waiting(_) => "waiting",
+            SyncError::Convert(_) => "rejected",
+            SyncError::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            SyncError::Kube(_) => "api_error",
+            SyncError::Timeout(_) => "timeout",
+            SyncError::Conflict(_) => "conflict",
+        }
+    }
+}
+
+/// What a successful reconcile did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Synced {
+    /// Created an object.
+    Created,
+    /// Updated an object.
+    Updated,
+    /// Deleted an object.
+    Deleted,
+    /// Nothing to do.
+    Unchanged,
+}
+
+impl Synced {
+    /// Label value for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Synced::Created => "created",
+            Synced::Updated => "updated",
+            Synced::Deleted => "deleted",
+            Synced::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// Result of one reconcile.
+pub type SyncResult = Result<Synced, SyncError>;
+
+const SUPER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Runs a tenant API call under the tenant timeout.
+pub async fn tenant_call<T>(
+    ctx: &Context,
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, SyncError> {
+    match tokio::time::timeout(ctx.config.tenant_timeout(), fut).await {
+        Ok(r) => r.map_err(SyncError::Kube),
+        Err(_) => Err(SyncError::Timeout("tenant")),
+    }
+}
+
+/// Runs a super API call under the super timeout.
+pub async fn super_call<T>(
+    fut: impl Future<Output = Result<T, kube::Error>>,
+) -> Result<T, SyncError> {
+    match tokio::time::timeout(SUPER_TIMEOUT, fut).await {
+        Ok(r) => r.map_err(SyncError::Kube),
+        Err(_) => Err(SyncError::Timeout("super")),
+    }
+}
+
+/// Whether an error is a 404.
+pub fn is_not_found(e: &SyncError) -> bool {
+    matches!(e, SyncError::Kube(kube::Error::Api(s)) if s.code == 404)
+}
+
+/// Whether an error is a 409.
+pub fn is_conflict(e: &SyncError) -> bool {
+    matches!(e, SyncError::Kube(kube::Error::Api(s)) if s.code == 409)
+}
+
+/// Reconciles one work item.
+pub async fn process(ctx: &Context, dir: Direction, key: &WorkKey) -> SyncResult {
+    let Some(tenant) = ctx.tenant(&key.tenant) else {
+        return Ok(Synced::Unchanged);
+    };
+    match (dir, key.resource) {
+        (Direction::Down, Res::Namespace) => namespace::down(ctx, &tenant, key).await,
+        (Direction::Down, Res::Pod) => pod::down(ctx, &tenant, key).await,
+        (Direction::Down, Res::ServiceAccount) => token::service_account(ctx, &tenant, key).await,
+        (Direction::Down, res) => down::dispatch(ctx, &tenant, key, res).await,
+        (Direction::Up, Res::Pod) => pod::up(ctx, &tenant, key).await,
+        (Direction::Up, Res::Node) => crate::vnode::reconcile(ctx, &tenant, &key.name).await,
+        (Direction::Up, res) => up::dispatch(ctx, &tenant, key, res).await,
+    }
+}

@@ -1,0 +1,406 @@
+//! The tenant registry: VirtualClusters in phase `Running` become tenants (client from the
+//! `admin-kubeconfig` secret in their root namespace); others stop being served; deleted ones
+//! have their super namespaces removed. A health probe per tenant pauses its queues while its
+//! API server does not answer, without touching other tenants.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crds::tenancy::{self, SECRET_ADMIN_KUBECONFIG};
+use crds::{ClusterPhase, VirtualCluster};
+use k8s_openapi::api::core::v1::{Secret, Service};
+use kube::{Api, ResourceExt};
+use tokio::sync::mpsc;
+
+use crate::cache::{Change, Store, WatchSpec, run_watch};
+use crate::context::Context;
+use crate::convert::{TenantCtx, pod::ApiEndpoint, service};
+use crate::queue::{Resource as Res, TenantSettings, WorkKey, limiter};
+use crate::reconcile::namespace;
+use crate::recorder;
+use crate::tenant::Tenant;
+
+/// What to do about a VirtualCluster.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Desired {
+    /// Serve it as a tenant.
+    Serve,
+    /// Stop serving it but keep its super objects (not running right now).
+    Pause,
+    /// Stop serving it and remove its super namespaces (being deleted or gone).
+    Remove,
+}
+
+/// The registry's decision for a VirtualCluster (`None`: it no longer exists).
+pub fn desired(vc: Option<&VirtualCluster>) -> Desired {
+    match vc {
+        None => Desired::Remove,
+        Some(vc) if vc.metadata.deletion_timestamp.is_some() => Desired::Remove,
+        Some(vc) if vc.phase() == Some(ClusterPhase::Deleting) => Desired::Remove,
+        Some(vc) if vc.is_running() => Desired::Serve,
+        Some(_) => Desired::Pause,
+    }
+}
+
+/// Watches VirtualClusters and keeps the tenant set in step, forever.
+pub async fn run(ctx: Arc<Context>) {
+    let store: Arc<Store<VirtualCluster>> = Arc::new(Store::new());
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, String)>();
+    {
+        let api: Api<VirtualCluster> = Api::all(ctx.client.clone());
+        let store = Arc::clone(&store);
+        let cancel = ctx.cancel.clone();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            let handler = move |c: Change<'_, VirtualCluster>| {
+                let vc = match c {
+                    Change::Applied(v) | Change::Deleted(v) => v,
+                };
+                let _ = tx.send((vc.namespace().unwrap_or_default(), vc.name_any()));
+            };
+            run_watch(api, WatchSpec::default(), store, handler, cancel).await;
+        });
+    }
+    store.wait_synced().await;
+    // Tenant keys by VC, to find the key of a VC that is gone from the cache.
+    let mut known: std::collections::HashMap<(String, String), String> = Default::default();
+    let resync = Duration::from_secs(ctx.config.health_interval_secs.max(5));
+    let mut tick = tokio::time::interval(resync);
+    loop {
+        let mut batch: BTreeSet<(String, String)> = BTreeSet::new();
+        tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            Some(k) = rx.recv() => { batch.insert(k); }
+            _ = tick.tick() => {
+                for vc in store.list() {
+                    batch.insert((vc.namespace().unwrap_or_default(), vc.name_any()));
+                }
+                remove_orphaned_namespaces(&ctx, &store).await;
+            }
+        }
+        while let Ok(k) = rx.try_recv() {
+            batch.insert(k);
+        }
+        for (ns, name) in batch {
+            let vc = store.get(&ns, &name);
+            apply(&ctx, &mut known, (&ns, &name), vc.as_deref()).await;
+        }
+    }
+}
+
+async fn apply(
+    ctx: &Arc<Context>,
+    known: &mut std::collections::HashMap<(String, String), String>,
+    (ns, name): (&str, &str),
+    vc: Option<&VirtualCluster>,
+) {
+    let id = (ns.to_string(), name.to_string());
+    let key = match vc.map(tenancy::cluster_key) {
+        Some(Ok(k)) => Some(k),
+        Some(Err(e)) => {
+            tracing::warn!(vc = %format!("{ns}/{name}"), error = %e, "VirtualCluster cannot be mapped to a cluster key");
+            None
+        }
+        None => known.get(&id).cloned(),
+    };
+    let Some(key) = key else {
+        return;
+    };
+    match desired(vc) {
+        Desired::Remove => {
+            stop_tenant(ctx, &key);
+            known.remove(&id);
+            match namespace::delete_all(ctx, &key).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    tenant = key,
+                    namespaces = n,
+                    "removed the super namespaces of a deleted VirtualCluster"
+                ),
+                Err(e) => {
+                    tracing::warn!(tenant = key, error = %e, "removing super namespaces failed; will retry")
+                }
+            }
+        }
+        Desired::Pause => {
+            if stop_tenant(ctx, &key) {
+                tracing::info!(
+                    tenant = key,
+                    "VirtualCluster is not Running: stopped serving it"
+                );
+            }
+        }
+        Desired::Serve => {
+            let Some(vc) = vc else { return };
+            known.insert(id, key.clone());
+            if let Err(e) = serve(ctx, vc, &key).await {
+                tracing::warn!(tenant = key, error = %e, "cannot serve tenant yet; will retry");
+            }
+        }
+    }
+}
+
+/// Stops serving a tenant; returns whether it was served.
+fn stop_tenant(ctx: &Context, key: &str) -> bool {
+    let Some(t) = ctx.remove_tenant(key) else {
+        return false;
+    };
+    t.cancel.cancel();
+    ctx.down.remove_tenant(key);
+    ctx.up.remove_tenant(key);
+    ctx.metrics.forget_tenant(key);
+    ctx.metrics
+        .tenants
+        .set(i64::try_from(ctx.tenants().len()).unwrap_or(0));
+    true
+}
+
+fn settings(ctx: &Context, vc: &VirtualCluster) -> TenantSettings<governor::clock::MonotonicClock> {
+    let sync = vc.spec.sync.clone().unwrap_or_default();
+    let qps = sync.qps.filter(|q| *q > 0).unwrap_or(ctx.config.tenant_qps);
+    let burst = sync
+        .burst
+        .filter(|b| *b > 0)
+        .unwrap_or(ctx.config.tenant_burst);
+    TenantSettings {
+        weight: vc.spec.sync_weight(),
+        limiter: Some(Arc::new(limiter(
+            qps,
+            burst,
+            governor::clock::MonotonicClock,
+        ))),
+    }
+}
+
+async fn serve(ctx: &Arc<Context>, vc: &VirtualCluster, key: &str) -> Result<(), String> {
+    let kubeconfig = read_kubeconfig(ctx, key).await?;
+    let fingerprint = tenancy::short_hash(&kubeconfig, 16);
+    if let Some(t) = ctx.tenant(key) {
+        if t.kubeconfig_fingerprint == fingerprint {
+            let new_ctx = TenantCtx::from_vc(vc).map_err(|e| e.to_string())?;
+            if *t.ctx() != new_ctx {
+                t.set_ctx(new_ctx);
+                let s = settings(ctx, vc);
+                ctx.down.set_tenant(
+                    &t.key,
+                    TenantSettings {
+                        weight: s.weight,
+                        limiter: s.limiter.clone(),
+                    },
+                );
+                ctx.up.set_tenant(&t.key, s);
+                tracing::info!(tenant = key, "tenant settings updated");
+            }
+            return Ok(());
+        }
+        tracing::info!(
+            tenant = key,
+            "admin kubeconfig changed: restarting the tenant"
+        );
+        stop_tenant(ctx, key);
+    }
+    let tenant = Tenant::new(vc, &kubeconfig, ctx.config.sync_ingresses)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tenant = Arc::new(tenant);
+    if let Some(ep) = apiserver_endpoint(ctx, key).await {
+        tenant.set_api_endpoint(Some(ep));
+    }
+    let s = settings(ctx, vc);
+    ctx.down.set_tenant(
+        &tenant.key,
+        TenantSettings {
+            weight: s.weight,
+            limiter: s.limiter.clone(),
+        },
+    );
+    ctx.up.set_tenant(&tenant.key, s);
+    ctx.down.set_paused(&tenant.key, true);
+    ctx.up.set_paused(&tenant.key, true);
+    ctx.insert_tenant(Arc::clone(&tenant));
+    ctx.metrics
+        .tenants
+        .set(i64::try_from(ctx.tenants().len()).unwrap_or(0));
+    tenant.start_watches(&ctx.down, &ctx.up);
+    tokio::spawn(health_loop(Arc::clone(ctx), Arc::clone(&tenant)));
+    tracing::info!(tenant = key, vc = %format!("{}/{}", vc.namespace().unwrap_or_default(), vc.name_any()), "serving tenant");
+    Ok(())
+}
+
+async fn read_kubeconfig(ctx: &Context, root_ns: &str) -> Result<String, String> {
+    let api: Api<Secret> = Api::namespaced(ctx.client.clone(), root_ns);
+    let secret = tokio::time::timeout(
+        Duration::from_secs(10),
+        api.get_opt(SECRET_ADMIN_KUBECONFIG),
+    )
+    .await
+    .map_err(|_| "reading the admin-kubeconfig secret timed out".to_string())?
+    .map_err(|e| format!("reading secret {root_ns}/{SECRET_ADMIN_KUBECONFIG}: {e}"))?
+    .ok_or_else(|| format!("secret {root_ns}/{SECRET_ADMIN_KUBECONFIG} does not exist yet"))?;
+    let data = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(SECRET_ADMIN_KUBECONFIG))
+        .ok_or_else(|| {
+            format!(
+                "secret {root_ns}/{SECRET_ADMIN_KUBECONFIG} has no key {SECRET_ADMIN_KUBECONFIG}"
+            )
+        })?;
+    String::from_utf8(data.0.clone()).map_err(|_| "the admin kubeconfig is not UTF-8".to_string())
+}
+
+/// Where super pods reach the tenant API server: its `apiserver-svc` service in the root
+/// namespace, when there is one.
+async fn apiserver_endpoint(ctx: &Context, root_ns: &str) -> Option<ApiEndpoint> {
+    let api: Api<Service> = Api::namespaced(ctx.client.clone(), root_ns);
+    let svc = tokio::time::timeout(Duration::from_secs(10), api.get_opt("apiserver-svc"))
+        .await
+        .ok()?
+        .ok()??;
+    let ip = service::super_cluster_ip(&svc)?.to_string();
+    let port = svc.spec.as_ref()?.ports.as_ref()?.first()?.port;
+    Some(ApiEndpoint {
+        ip,
+        port: u16::try_from(port).ok()?,
+    })
+}
+
+/// Probes a tenant until it is removed: healthy once its caches are synced and it answers;
+/// its queues are paused while it is not.
+async fn health_loop(ctx: Arc<Context>, t: Arc<Tenant>) {
+    let period = Duration::from_secs(ctx.config.health_interval_secs);
+    let mut first = true;
+    loop {
+        let answers = matches!(
+            tokio::time::timeout(ctx.config.tenant_timeout(), t.client.apiserver_version()).await,
+            Ok(Ok(_))
+        );
+        let healthy = answers && t.caches_synced();
+        let was = t.set_healthy(healthy);
+        ctx.metrics
+            .tenant_healthy
+            .with_label_values(&[&*t.key])
+            .set(i64::from(healthy));
+        if healthy != was {
+            ctx.down.set_paused(&t.key, !healthy);
+            ctx.up.set_paused(&t.key, !healthy);
+            if healthy {
+                tracing::info!(tenant = %t.key, "tenant healthy: caches synced, API server answers");
+                if first {
+                    first = false;
+                    queue_public(&ctx, &t);
+                }
+            } else {
+                tracing::warn!(tenant = %t.key, "tenant unhealthy: its API server does not answer");
+                recorder::warn_vc(
+                    &ctx.client,
+                    t.vc_ref.clone(),
+                    "TenantUnhealthy",
+                    "the syncer cannot reach the tenant API server; its sync is paused",
+                )
+                .await;
+            }
+        }
+        let wait = if !healthy && answers {
+            Duration::from_millis(100)
+        } else {
+            period
+        };
+        tokio::select! {
+            _ = t.cancel.cancelled() => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Queues the broadcast of every public super object to a tenant.
+pub fn queue_public(ctx: &Context, t: &Tenant) {
+    for sc in ctx.supers.storageclasses.list() {
+        ctx.up
+            .add(WorkKey::new(&t.key, Res::StorageClass, "", sc.name_any()));
+    }
+    for pc in ctx.supers.priorityclasses.list() {
+        ctx.up
+            .add(WorkKey::new(&t.key, Res::PriorityClass, "", pc.name_any()));
+    }
+    for pv in ctx.supers.pvs.list() {
+        if crate::convert::public::is_public(&pv.metadata) {
+            ctx.up.add(WorkKey::new(
+                &t.key,
+                Res::PersistentVolume,
+                "",
+                pv.name_any(),
+            ));
+        }
+    }
+}
+
+/// Removes super namespaces synced for VirtualClusters that no longer exist (deleted while the
+/// syncer was down).
+async fn remove_orphaned_namespaces(ctx: &Context, store: &Store<VirtualCluster>) {
+    if !store.is_synced() || !ctx.supers.namespaces.is_synced() {
+        return;
+    }
+    let live: HashSet<String> = store
+        .list()
+        .iter()
+        .filter_map(|vc| vc.metadata.uid.clone())
+        .collect();
+    for ns in ctx.supers.namespaces.list() {
+        let ann = ns.metadata.annotations.clone().unwrap_or_default();
+        let Some(vc_uid) = ann.get(tenancy::ANNOTATION_VC_UID) else {
+            continue;
+        };
+        if live.contains(vc_uid)
+            || ann.contains_key(tenancy::ANNOTATION_VC_ROOT_NS)
+            || !ann.contains_key(tenancy::ANNOTATION_NAMESPACE)
+            || ns.metadata.deletion_timestamp.is_some()
+        {
+            continue;
+        }
+        tracing::info!(namespace = %ns.name_any(), "removing super namespace of a VirtualCluster that no longer exists");
+        if let Err(e) = namespace::delete(ctx, &ns).await {
+            tracing::warn!(namespace = %ns.name_any(), error = %e, "removing orphaned super namespace failed");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crds::{VirtualClusterSpec, VirtualClusterStatus};
+
+    use super::*;
+
+    fn vc(phase: Option<ClusterPhase>) -> VirtualCluster {
+        let mut vc = VirtualCluster::new("vc", VirtualClusterSpec::default());
+        vc.status = Some(VirtualClusterStatus {
+            phase,
+            ..VirtualClusterStatus::default()
+        });
+        vc
+    }
+
+    #[test]
+    fn only_running_vcs_are_served() {
+        assert_eq!(
+            desired(Some(&vc(Some(ClusterPhase::Running)))),
+            Desired::Serve
+        );
+        assert_eq!(
+            desired(Some(&vc(Some(ClusterPhase::Failed)))),
+            Desired::Pause
+        );
+        assert_eq!(desired(Some(&vc(None))), Desired::Pause);
+        assert_eq!(
+            desired(Some(&vc(Some(ClusterPhase::Deleting)))),
+            Desired::Remove
+        );
+        let mut gone = vc(Some(ClusterPhase::Running));
+        gone.metadata.deletion_timestamp = Some(
+            k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now()),
+        );
+        assert_eq!(desired(Some(&gone)), Desired::Remove);
+        assert_eq!(desired(None), Desired::Remove);
+    }
+}

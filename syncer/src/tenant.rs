@@ -1,0 +1,363 @@
+//! One tenant: its client, its caches (one watch per synced resource), its settings from the
+//! VirtualCluster, and its health.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use crds::VirtualCluster;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Endpoints, Namespace, Node, ObjectReference, PersistentVolumeClaim, Pod, Secret,
+    Service, ServiceAccount,
+};
+use k8s_openapi::api::networking::v1::Ingress;
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Resource, ResourceExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::cache::{Change, Store, WatchSpec, run_watch};
+use crate::convert::pod::{ApiEndpoint, prune_tenant};
+use crate::convert::{self, TenantCtx};
+use crate::queue::{Resource as Res, WorkKey, WorkQueue};
+
+/// A tenant that cannot be started.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantError {
+    /// The admin kubeconfig is unusable.
+    #[error("tenant admin kubeconfig: {0}")]
+    Kubeconfig(String),
+    /// The VirtualCluster cannot be mapped by the contract.
+    #[error(transparent)]
+    Contract(#[from] crds::tenancy::ContractError),
+    /// The client cannot be built.
+    #[error("building tenant client: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// The tenant's caches.
+#[derive(Default)]
+pub struct TenantCaches {
+    /// Namespaces.
+    pub namespaces: Arc<Store<Namespace>>,
+    /// Pods (managedFields stripped).
+    pub pods: Arc<Store<Pod>>,
+    /// Services.
+    pub services: Arc<Store<Service>>,
+    /// Secrets.
+    pub secrets: Arc<Store<Secret>>,
+    /// ConfigMaps.
+    pub configmaps: Arc<Store<ConfigMap>>,
+    /// ServiceAccounts.
+    pub serviceaccounts: Arc<Store<ServiceAccount>>,
+    /// Endpoints.
+    pub endpoints: Arc<Store<Endpoints>>,
+    /// PersistentVolumeClaims.
+    pub pvcs: Arc<Store<PersistentVolumeClaim>>,
+    /// Ingresses (only when ingress sync is on).
+    pub ingresses: Arc<Store<Ingress>>,
+    /// Virtual nodes (label `tenancy.x-k8s.io/virtualnode=true`).
+    pub nodes: Arc<Store<Node>>,
+}
+
+/// A tenant served by the syncer.
+pub struct Tenant {
+    /// Cluster key.
+    pub key: Arc<str>,
+    ctx: RwLock<Arc<TenantCtx>>,
+    /// The VirtualCluster, for events about the tenant.
+    pub vc_ref: ObjectReference,
+    /// Admin client of the tenant API server.
+    pub client: Client,
+    /// The tenant API server's CA (PEM), mounted into pods as `ca.crt`.
+    pub ca_pem: Vec<u8>,
+    /// Hash of the kubeconfig the client was built from (a change restarts the tenant).
+    pub kubeconfig_fingerprint: String,
+    /// The tenant API server as reachable from super pods.
+    pub api_endpoint: RwLock<Option<ApiEndpoint>>,
+    /// Caches.
+    pub caches: TenantCaches,
+    healthy: AtomicBool,
+    /// Stops the tenant's watches.
+    pub cancel: CancellationToken,
+    /// When each virtual node was last seen without tenant pods.
+    pub vnode_idle_since: Mutex<HashMap<String, Instant>>,
+    /// Whether ingresses are synced.
+    pub sync_ingresses: bool,
+}
+
+impl Tenant {
+    /// Builds a tenant from its VirtualCluster and admin kubeconfig text.
+    pub async fn new(
+        vc: &VirtualCluster,
+        kubeconfig_yaml: &str,
+        sync_ingresses: bool,
+    ) -> Result<Self, TenantError> {
+        let ctx = TenantCtx::from_vc(vc)?;
+        let kubeconfig = Kubeconfig::from_yaml(kubeconfig_yaml)
+            .map_err(|e| TenantError::Kubeconfig(e.to_string()))?;
+        let ca_pem = ca_from_kubeconfig(&kubeconfig)?;
+        let server = kubeconfig
+            .clusters
+            .first()
+            .and_then(|c| c.cluster.as_ref())
+            .and_then(|c| c.server.clone())
+            .unwrap_or_default();
+        let config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| TenantError::Kubeconfig(e.to_string()))?;
+        let client = Client::try_from(config)?;
+        let vc_ref = ObjectReference {
+            api_version: Some(VirtualCluster::api_version(&()).to_string()),
+            kind: Some(VirtualCluster::kind(&()).to_string()),
+            namespace: vc.namespace(),
+            name: Some(vc.name_any()),
+            uid: vc.metadata.uid.clone(),
+            ..ObjectReference::default()
+        };
+        Ok(Tenant {
+            key: Arc::from(ctx.id.cluster_key.as_str()),
+            ctx: RwLock::new(Arc::new(ctx)),
+            vc_ref,
+            client,
+            ca_pem,
+            kubeconfig_fingerprint: crds::tenancy::short_hash(kubeconfig_yaml, 16),
+            api_endpoint: RwLock::new(endpoint_from_url(&server)),
+            caches: TenantCaches::default(),
+            healthy: AtomicBool::new(false),
+            cancel: CancellationToken::new(),
+            vnode_idle_since: Mutex::new(HashMap::new()),
+            sync_ingresses,
+        })
+    }
+
+    /// The tenant's current settings.
+    pub fn ctx(&self) -> Arc<TenantCtx> {
+        Arc::clone(&self.ctx.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Replaces the settings (VirtualCluster spec changed).
+    pub fn set_ctx(&self, ctx: TenantCtx) {
+        *self.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx);
+    }
+
+    /// The in-pod address of the tenant API server.
+    pub fn api_endpoint(&self) -> Option<ApiEndpoint> {
+        self.api_endpoint
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Sets the in-pod address of the tenant API server.
+    pub fn set_api_endpoint(&self, ep: Option<ApiEndpoint>) {
+        *self.api_endpoint.write().unwrap_or_else(|e| e.into_inner()) = ep;
+    }
+
+    /// Whether the tenant's caches are synced and it answers.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    /// Records the tenant's health; returns the previous value.
+    pub fn set_healthy(&self, healthy: bool) -> bool {
+        self.healthy.swap(healthy, Ordering::AcqRel)
+    }
+
+    /// Whether every cache has loaded its initial list.
+    pub fn caches_synced(&self) -> bool {
+        let c = &self.caches;
+        c.namespaces.is_synced()
+            && c.pods.is_synced()
+            && c.services.is_synced()
+            && c.secrets.is_synced()
+            && c.configmaps.is_synced()
+            && c.serviceaccounts.is_synced()
+            && c.endpoints.is_synced()
+            && c.pvcs.is_synced()
+            && (!self.sync_ingresses || c.ingresses.is_synced())
+            && c.nodes.is_synced()
+    }
+
+    /// Starts one watch per synced resource; changes queue downward work (and upward work for
+    /// virtual nodes).
+    pub fn start_watches(self: &Arc<Self>, down: &Arc<WorkQueue>, up: &Arc<WorkQueue>) {
+        let c = &self.caches;
+        self.spawn::<Namespace>(
+            Arc::clone(&c.namespaces),
+            Res::Namespace,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<Pod>(
+            Arc::clone(&c.pods),
+            Res::Pod,
+            down,
+            WatchSpec {
+                prune: prune_tenant,
+                ..WatchSpec::default()
+            },
+        );
+        self.spawn::<Service>(
+            Arc::clone(&c.services),
+            Res::Service,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<Secret>(
+            Arc::clone(&c.secrets),
+            Res::Secret,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<ConfigMap>(
+            Arc::clone(&c.configmaps),
+            Res::ConfigMap,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<ServiceAccount>(
+            Arc::clone(&c.serviceaccounts),
+            Res::ServiceAccount,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<Endpoints>(
+            Arc::clone(&c.endpoints),
+            Res::Endpoints,
+            down,
+            WatchSpec::default(),
+        );
+        self.spawn::<PersistentVolumeClaim>(
+            Arc::clone(&c.pvcs),
+            Res::PersistentVolumeClaim,
+            down,
+            WatchSpec::default(),
+        );
+        if self.sync_ingresses {
+            self.spawn::<Ingress>(
+                Arc::clone(&c.ingresses),
+                Res::Ingress,
+                down,
+                WatchSpec::default(),
+            );
+        }
+        self.spawn::<Node>(
+            Arc::clone(&c.nodes),
+            Res::Node,
+            up,
+            WatchSpec {
+                labels: Some(format!("{}=true", crds::tenancy::LABEL_VIRTUAL_NODE)),
+                ..WatchSpec::default()
+            },
+        );
+    }
+
+    fn spawn<K>(
+        self: &Arc<Self>,
+        store: Arc<Store<K>>,
+        res: Res,
+        queue: &Arc<WorkQueue>,
+        spec: WatchSpec<K>,
+    ) where
+        K: Resource<DynamicType = ()>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug
+            + Send
+            + Sync
+            + 'static,
+    {
+        let api: Api<K> = Api::all(self.client.clone());
+        let queue = Arc::clone(queue);
+        let tenant = Arc::clone(&self.key);
+        let cancel = self.cancel.clone();
+        tokio::spawn(async move {
+            let handler = move |change: Change<'_, K>| {
+                let obj = match change {
+                    Change::Applied(o) | Change::Deleted(o) => o,
+                };
+                let meta = obj.meta();
+                if convert::ignored(meta) {
+                    return;
+                }
+                queue.add(WorkKey::new(
+                    &tenant,
+                    res,
+                    meta.namespace.clone().unwrap_or_default(),
+                    meta.name.clone().unwrap_or_default(),
+                ));
+            };
+            run_watch(api, spec, store, handler, cancel).await;
+        });
+    }
+}
+
+/// The CA of the first cluster of a kubeconfig, as PEM.
+fn ca_from_kubeconfig(kc: &Kubeconfig) -> Result<Vec<u8>, TenantError> {
+    let cluster = kc
+        .clusters
+        .first()
+        .and_then(|c| c.cluster.as_ref())
+        .ok_or_else(|| TenantError::Kubeconfig("it names no cluster".into()))?;
+    if let Some(data) = &cluster.certificate_authority_data {
+        return base64::engine::general_purpose::STANDARD
+            .decode(data.trim())
+            .map_err(|e| TenantError::Kubeconfig(format!("certificate-authority-data: {e}")));
+    }
+    if let Some(path) = &cluster.certificate_authority {
+        return std::fs::read(path)
+            .map_err(|e| TenantError::Kubeconfig(format!("certificate-authority {path}: {e}")));
+    }
+    Ok(Vec::new())
+}
+
+/// The API endpoint a URL names when its host is an IP literal.
+pub fn endpoint_from_url(url: &str) -> Option<ApiEndpoint> {
+    let uri: http::Uri = url.parse().ok()?;
+    let host = uri.host()?.trim_start_matches('[').trim_end_matches(']');
+    let ip: std::net::IpAddr = host.parse().ok()?;
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("http") {
+            80
+        } else {
+            443
+        });
+    Some(ApiEndpoint {
+        ip: ip.to_string(),
+        port,
+    })
+}
+
+/// How long a tenant request may take.
+pub async fn timed<T, E>(
+    timeout: Duration,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<Result<T, E>, tokio::time::error::Elapsed> {
+    tokio::time::timeout(timeout, fut).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_only_from_ip_urls() {
+        assert_eq!(
+            endpoint_from_url("https://10.0.0.5:6443"),
+            Some(ApiEndpoint {
+                ip: "10.0.0.5".into(),
+                port: 6443
+            })
+        );
+        assert_eq!(
+            endpoint_from_url("https://[::1]:8443").map(|e| e.ip),
+            Some("::1".to_string())
+        );
+        assert_eq!(endpoint_from_url("https://api.example.com"), None);
+        assert_eq!(endpoint_from_url("not a url"), None);
+    }
+}
