@@ -158,6 +158,8 @@ async fn main_task(
         )?;
         tracing::info!(lease = %format!("{ns}/{}", config.leader_election_name), identity, "waiting for leadership");
         let handle = elector.spawn();
+        // A standby replica is healthy and ready (a rollout must not wait for leadership).
+        readiness.set_ready();
         tokio::select! {
             _ = cancel.cancelled() => {
                 handle.shutdown().await;
@@ -166,6 +168,7 @@ async fn main_task(
             _ = handle.wait_leading() => {}
         }
         tracing::info!("leading: starting to sync");
+        readiness.set_not_ready("leading; super cluster caches are not synced yet");
         Some(handle)
     } else {
         None
