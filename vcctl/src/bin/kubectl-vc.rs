@@ -1,0 +1,9 @@
+//! `kubectl-vc`: vcctl as a kubectl plugin (`kubectl vc get`, `kubectl vc kubeconfig NAME`, ...).
+//! It is the very same program: the CLI of `src/main.rs`.
+
+#[path = "../main.rs"]
+mod cli;
+
+fn main() -> anyhow::Result<()> {
+    cli::main()
+}
