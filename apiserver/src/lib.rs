@@ -1,4 +1,35 @@
-//! apiserver: not built yet (issue 3).
-pub mod schema;
-pub mod patch;
+//! An embedded Kubernetes-compatible API server.
+//!
+//! It plays the super cluster and tenant control planes in local mode and tests. Its standard is
+//! the real kube-apiserver as clients observe it: status codes, `Status` bodies, resourceVersion
+//! and watch semantics, discovery. Start one with [`ServerBuilder`].
+
+pub mod api;
+pub mod auth;
+pub mod bootstrap;
+pub mod controllers;
+pub mod error;
 pub mod fieldvalidation;
+pub mod handlers;
+pub mod http;
+pub mod internal;
+pub mod ipalloc;
+pub mod kinds;
+pub mod kubelet;
+pub mod kubelet_tls;
+pub mod managed;
+pub mod meta;
+pub mod metrics;
+pub mod openapi_serve;
+pub mod patch;
+pub mod patching;
+pub mod pki;
+pub mod registry;
+pub mod schema;
+pub mod selectors;
+pub mod server;
+pub mod store;
+pub mod tokens;
+
+pub use server::{ServerBuilder, ServerHandle, StartError};
+pub mod table;

@@ -1,0 +1,131 @@
+//! Objects every cluster starts with: system namespaces, the `kubernetes` service and its
+//! endpoints, system priority classes, and the default cluster roles.
+
+use serde_json::{Value, json};
+
+use crate::api::Api;
+use crate::error::ApiResult;
+use crate::handlers::write::Actor;
+use crate::internal;
+
+/// Creates what is missing and updates the `kubernetes` endpoints to the current address.
+pub async fn run(api: &Api) -> ApiResult<()> {
+    let actor = Actor::system("kube-apiserver");
+    let ns_def = internal::def(api, "", "namespaces")?;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        if internal::get(api, &ns_def, "", ns).is_none() {
+            internal::create(api, &ns_def, &actor, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        }
+    }
+    let pc_def = internal::def(api, "scheduling.k8s.io", "priorityclasses")?;
+    for (name, value, desc) in [
+        ("system-node-critical", 2_000_001_000i64, "Used for system critical pods that must not be moved from their current node."),
+        ("system-cluster-critical", 2_000_000_000i64, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+    ] {
+        if internal::get(api, &pc_def, "", name).is_none() {
+            internal::create(api, &pc_def, &actor, json!({
+                "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                "metadata": {"name": name}, "value": value, "description": desc, "globalDefault": false,
+            })).await?;
+        }
+    }
+    let cr_def = internal::def(api, "rbac.authorization.k8s.io", "clusterroles")?;
+    for (name, rules) in default_cluster_roles() {
+        if internal::get(api, &cr_def, "", name).is_none() {
+            internal::create(api, &cr_def, &actor, json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                             "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+                "rules": rules,
+            })).await?;
+        }
+    }
+    let crb_def = internal::def(api, "rbac.authorization.k8s.io", "clusterrolebindings")?;
+    if internal::get(api, &crb_def, "", "cluster-admin").is_none() {
+        internal::create(api, &crb_def, &actor, json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
+        })).await?;
+    }
+    kubernetes_service(api, &actor).await
+}
+
+fn default_cluster_roles() -> Vec<(&'static str, Value)> {
+    let all = json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]);
+    let read = json!(["get", "list", "watch"]);
+    let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
+    vec![
+        ("cluster-admin", all),
+        ("admin", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling", "coordination.k8s.io", "discovery.k8s.io"], "resources": ["*"], "verbs": ["*"]}])),
+        ("edit", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": write}, {"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}])),
+        ("view", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}])),
+        ("system:discovery", json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}])),
+        ("system:public-info-viewer", json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}])),
+    ]
+}
+
+/// The `kubernetes` service in `default`, its Endpoints and EndpointSlice, pointing at this server.
+async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
+    let (host, port) = split_host_port(&api.settings.advertise);
+    let ip = api.allocator().first_ip().to_string();
+    let svc_def = internal::def(api, "", "services")?;
+    if internal::get(api, &svc_def, "default", "kubernetes").is_none() {
+        internal::create(api, &svc_def, actor, json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+            "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
+                     "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
+        })).await?;
+    }
+    let address_ip = if host.parse::<std::net::IpAddr>().is_ok() { host.clone() } else { "127.0.0.1".to_string() };
+    let ep_def = internal::def(api, "", "endpoints")?;
+    let subsets = json!([{"addresses": [{"ip": address_ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
+    let updated = internal::update(api, &ep_def, actor, "default", "kubernetes", None, |ep| {
+        if ep.get("subsets") == Some(&subsets) {
+            return false;
+        }
+        ep["subsets"] = subsets.clone();
+        true
+    })
+    .await?;
+    if updated.is_none() {
+        internal::create(api, &ep_def, actor, json!({
+            "apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+            "subsets": subsets,
+        })).await?;
+    }
+    let es_def = internal::def(api, "discovery.k8s.io", "endpointslices")?;
+    let endpoints = json!([{"addresses": [address_ip], "conditions": {"ready": true}}]);
+    let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
+    let updated = internal::update(api, &es_def, actor, "default", "kubernetes", None, |es| {
+        if es.get("endpoints") == Some(&endpoints) && es.get("ports") == Some(&ports) {
+            return false;
+        }
+        es["endpoints"] = endpoints.clone();
+        es["ports"] = ports.clone();
+        true
+    })
+    .await?;
+    if updated.is_none() {
+        internal::create(api, &es_def, actor, json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+            "addressType": "IPv4", "endpoints": endpoints, "ports": ports,
+        })).await?;
+    }
+    Ok(())
+}
+
+/// Splits `host:port` (IPv6 in brackets allowed).
+pub fn split_host_port(s: &str) -> (String, u16) {
+    match s.rsplit_once(':') {
+        Some((h, p)) => (
+            h.trim_start_matches('[').trim_end_matches(']').to_string(),
+            p.parse().unwrap_or(443),
+        ),
+        None => (s.to_string(), 443),
+    }
+}

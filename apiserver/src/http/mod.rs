@@ -1,0 +1,199 @@
+//! HTTP entry point: authentication, routing, and the non-resource endpoints.
+
+pub mod request;
+pub mod response;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::api::Api;
+use crate::auth::User;
+use crate::error::{ApiError, ApiResult};
+use request::{RequestInfo, Route};
+use response::{Body, Encoding};
+
+/// Largest accepted request body (upstream's 3 MiB).
+pub const MAX_BODY: usize = 3 * 1024 * 1024;
+
+/// A resource request after routing and authentication.
+pub struct Req {
+    /// HTTP method.
+    pub method: Method,
+    /// What the path addresses.
+    pub info: RequestInfo,
+    /// Query parameters (last value wins).
+    pub query: HashMap<String, String>,
+    /// Request headers.
+    pub headers: http::HeaderMap,
+    /// The authenticated user.
+    pub user: User,
+    /// Response encoding.
+    pub enc: Encoding,
+    /// The body, until read.
+    pub body: Option<Incoming>,
+    /// The raw request, for proxied subresources (upgrade handling needs it whole).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
+
+impl Req {
+    /// A query parameter.
+    pub fn q(&self, key: &str) -> Option<&str> {
+        self.query.get(key).map(String::as_str)
+    }
+
+    /// A boolean query parameter (`true`/`1`).
+    pub fn flag(&self, key: &str) -> bool {
+        matches!(self.q(key), Some("true") | Some("1"))
+    }
+
+    /// A header as text.
+    pub fn header(&self, key: &str) -> Option<&str> {
+        self.headers.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    /// Reads the whole body (at most [`MAX_BODY`]).
+    pub async fn bytes(&mut self) -> ApiResult<Bytes> {
+        let Some(body) = self.body.take() else {
+            return Ok(Bytes::new());
+        };
+        let limited = http_body_util::Limited::new(body, MAX_BODY);
+        match limited.collect().await {
+            Ok(c) => Ok(c.to_bytes()),
+            Err(e) => {
+                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                    Err(ApiError::too_large(MAX_BODY))
+                } else {
+                    Err(ApiError::bad_request(format!("reading request body: {e}")))
+                }
+            }
+        }
+    }
+
+    /// The body decoded by its content type (JSON or YAML).
+    pub async fn json_body(&mut self) -> ApiResult<Value> {
+        let ct = self.header("content-type").unwrap_or("application/json").to_string();
+        let bytes = self.bytes().await?;
+        decode_body(&ct, &bytes)
+    }
+}
+
+/// Decodes a JSON or YAML body; other media types are 415.
+pub fn decode_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("request body is empty"));
+    }
+    let v: Value = match media {
+        "application/json" | "" | "*/*" => serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))?,
+        "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?,
+        other => return Err(ApiError::unsupported_media_type(other)),
+    };
+    if !v.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request was in an unknown format: expected a JSON object, got {}",
+            match v {
+                Value::Array(_) => "an array",
+                Value::String(_) => "a string",
+                Value::Number(_) => "a number",
+                Value::Bool(_) => "a boolean",
+                _ => "null",
+            }
+        )));
+    }
+    Ok(v)
+}
+
+/// Paths anonymous clients may read (upstream's `system:public-info-viewer`).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+}
+
+/// Serves one request.
+pub async fn serve(api: Arc<Api>, mut req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let user = cert_user.or_else(|| bearer(&api, req.headers()));
+    let resp = match user {
+        None if !is_public(&path) => response::error(&ApiError::unauthorized()),
+        user => {
+            let user = user.unwrap_or_else(|| User::new("system:anonymous", "", ["system:unauthenticated".to_string()]));
+            let upgrade = (req.headers().contains_key(http::header::UPGRADE)).then(|| hyper::upgrade::on(&mut req));
+            dispatch(&api, req, user, upgrade).await
+        }
+    };
+    api.metrics.observe(&method, &path, resp.status().as_u16(), start.elapsed());
+    resp
+}
+
+fn bearer(api: &Api, headers: &http::HeaderMap) -> Option<User> {
+    let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
+    api.auth.authenticate_token(token)
+}
+
+async fn dispatch(
+    api: &Arc<Api>,
+    req: Request<Incoming>,
+    user: User,
+    upgrade: Option<hyper::upgrade::OnUpgrade>,
+) -> Response<Body> {
+    let (parts, body) = req.into_parts();
+    let query: HashMap<String, String> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let path = parts.uri.path().to_string();
+    let route = request::route(&path);
+    if let Route::Other(p) = &route {
+        return crate::handlers::other::serve(api, &parts.method, p, &parts.headers, &query).await;
+    }
+    let enc = match negotiate_for(accept, &route) {
+        Ok(e) => e,
+        Err(e) => return response::error(&e),
+    };
+    match route {
+        Route::CoreVersions => crate::handlers::discovery::core_versions(api, &parts.headers, enc),
+        Route::Groups => crate::handlers::discovery::groups(api, &parts.headers, enc),
+        Route::Group(g) => crate::handlers::discovery::group(api, &g, enc),
+        Route::ResourceList { group, version } => crate::handlers::discovery::resource_list(api, &group, &version, enc),
+        Route::Resource(info) => {
+            let r = Req {
+                method: parts.method,
+                info,
+                query,
+                headers: parts.headers,
+                user,
+                enc,
+                body: Some(body),
+                upgrade,
+            };
+            crate::handlers::resource(api, r).await
+        }
+        Route::Other(_) => response::error(&ApiError::no_route()),
+    }
+}
+
+/// Negotiation that lets aggregated-discovery and Table requests fall back to plain JSON.
+fn negotiate_for(accept: Option<&str>, _route: &Route) -> ApiResult<Encoding> {
+    response::negotiate(accept)
+}
+
+/// A 200 `ok` text response.
+pub fn ok_text() -> Response<Body> {
+    response::text(StatusCode::OK, "ok")
+}
