@@ -356,6 +356,42 @@ mod tests {
     }
 
     #[test]
+    fn the_samples_are_valid() {
+        let enabled = HashSet::from([Provisioner::Native, Provisioner::Import, Provisioner::Local]);
+        let kubeconfig = Lookup::Found(Secret {
+            data: Some(BTreeMap::from([(
+                "kubeconfig".to_string(),
+                ByteString(b"apiVersion: v1\nkind: Config\n".to_vec()),
+            )])),
+            ..Default::default()
+        });
+        for text in [
+            include_str!("../../config/samples/virtualcluster-native.yaml"),
+            include_str!("../../config/samples/virtualcluster-local.yaml"),
+            include_str!("../../config/samples/virtualcluster-import.yaml"),
+        ] {
+            let vc: VirtualCluster = serde_yaml::from_str(text).unwrap();
+            let cv = Lookup::Found(cv());
+            assert_eq!(Some(vc.spec.cluster_version_name.as_str()), cv_name(&cv));
+            let inputs = SpecInputs {
+                default_provisioner: Provisioner::Native,
+                enabled: &enabled,
+                cluster_version: &cv,
+                known_cluster_versions: &[],
+                import_secret: Some(&kubeconfig),
+            };
+            validate(&vc, &inputs).unwrap();
+        }
+    }
+
+    fn cv_name(cv: &Lookup<ClusterVersion>) -> Option<&str> {
+        match cv {
+            Lookup::Found(cv) => cv.metadata.name.as_deref(),
+            Lookup::NotFound => None,
+        }
+    }
+
+    #[test]
     fn import_secrets_are_checked() {
         let mut v = vc(Provisioner::Import);
         let cv = Lookup::Found(cv());
