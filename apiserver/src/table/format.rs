@@ -182,7 +182,7 @@ fn apply_bracket<'v>(current: Vec<&'v Value>, inner: &str) -> Option<Vec<&'v Val
                 .filter(|item| {
                     json_path_first(item, &format!(".{field}")).is_some_and(|v| match v {
                         Value::String(s) => s == wanted,
-                        other => other.to_string() == wanted,
+                        other => serde_json::to_string(other).is_ok_and(|t| t == wanted),
                     })
                 })
                 .collect(),

@@ -66,7 +66,7 @@ pub struct TableConvertor {
 }
 
 enum ConvertorKind {
-    Printer(fn(&Value, jiff::Timestamp) -> (Vec<Value>, Option<Value>)),
+    Printer(printers::PrintFn),
     Crd(Vec<CrdColumn>),
     Default,
 }

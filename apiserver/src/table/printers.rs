@@ -32,10 +32,16 @@ const IMAGES: Col = Col(
     Doc::Text("Images referenced by each container in the template."),
 );
 
+/// Cells of a row and its optional `conditions`.
+pub(super) type RowCells = (Vec<Value>, Option<Value>);
+
+/// Produces one row from an object at a given time.
+pub(super) type PrintFn = fn(&Value, jiff::Timestamp) -> RowCells;
+
 /// A printer: its columns and the function producing cells (and row conditions).
 pub(super) struct Printer {
     pub columns: Vec<Col>,
-    pub print: fn(&Value, jiff::Timestamp) -> (Vec<Value>, Option<Value>),
+    pub print: PrintFn,
 }
 
 /// The printer for a group and kind, if upstream has one that we implement.
@@ -516,10 +522,10 @@ fn print_node(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>) {
                 if !role.is_empty() {
                     roles.push(role.to_owned());
                 }
-            } else if k == "kubernetes.io/role" {
-                if let Some(v) = v.as_str().filter(|v| !v.is_empty()) {
-                    roles.push(v.to_owned());
-                }
+            } else if k == "kubernetes.io/role"
+                && let Some(v) = v.as_str().filter(|v| !v.is_empty())
+            {
+                roles.push(v.to_owned());
             }
         }
     }
