@@ -137,9 +137,35 @@ pub async fn renew_lease(ctx: &Context, tenant: &Tenant, vnode: &Node) -> Result
             match tenant_call(ctx, api.create(&PostParams::default(), &lease)).await {
                 Ok(_) => Ok(()),
                 Err(e) if is_conflict(&e) => Ok(()),
+                Err(e) if is_not_found(&e) => {
+                    // A tenant API server that does not create kube-node-lease itself.
+                    ensure_lease_namespace(ctx, tenant).await?;
+                    match tenant_call(ctx, api.create(&PostParams::default(), &lease)).await {
+                        Ok(_) => Ok(()),
+                        Err(e) if is_conflict(&e) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
                 Err(e) => Err(e),
             }
         }
+        Err(e) => Err(e),
+    }
+}
+
+async fn ensure_lease_namespace(ctx: &Context, tenant: &Tenant) -> Result<(), SyncError> {
+    use k8s_openapi::api::core::v1::Namespace;
+    let api: Api<Namespace> = Api::all(tenant.client.clone());
+    let ns = Namespace {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(NODE_LEASE_NAMESPACE.into()),
+            ..Default::default()
+        },
+        ..Namespace::default()
+    };
+    match tenant_call(ctx, api.create(&PostParams::default(), &ns)).await {
+        Ok(_) => Ok(()),
+        Err(e) if is_conflict(&e) => Ok(()),
         Err(e) => Err(e),
     }
 }
