@@ -49,10 +49,59 @@ pub fn scan(ctx: &Context) -> std::time::Duration {
     took
 }
 
+/// A full resync of one tenant, run when it becomes healthy: the patrol scan, plus upward work
+/// for every super object it owns (status may have changed while nobody watched).
+pub fn resync_tenant(ctx: &Context, t: &Tenant) {
+    scan_tenant(ctx, t);
+    for p in ctx.supers.pods.list() {
+        if let Some((ns, name)) = super_key(&p.metadata, &t.key) {
+            ctx.up.add(WorkKey::new(&t.key, Res::Pod, ns, name));
+        }
+    }
+    for s in ctx.supers.services.list() {
+        if let Some((ns, name)) = super_key(&s.metadata, &t.key) {
+            ctx.up.add(WorkKey::new(&t.key, Res::Service, ns, name));
+        }
+    }
+    for c in ctx.supers.pvcs.list() {
+        if let Some((ns, name)) = super_key(&c.metadata, &t.key) {
+            ctx.up
+                .add(WorkKey::new(&t.key, Res::PersistentVolumeClaim, ns, name));
+        }
+    }
+}
+
+/// Queues upward work for pods whose tenant copy lags behind the super pod (binding, phase, IP).
+fn pod_status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
+    for v in t.caches.pods.list() {
+        let ns = v.namespace().unwrap_or_default();
+        let Ok(super_ns) = tctx.super_ns(&ns) else {
+            continue;
+        };
+        let Some(p) = ctx.supers.pods.get(&super_ns, &v.name_any()) else {
+            continue;
+        };
+        if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
+            continue;
+        }
+        let node = |x: &Pod| x.spec.as_ref().and_then(|s| s.node_name.clone());
+        let phase = |x: &Pod| x.status.as_ref().and_then(|s| s.phase.clone());
+        let ip = |x: &Pod| x.status.as_ref().and_then(|s| s.pod_ip.clone());
+        if node(&v) != node(&p) || phase(&v) != phase(&p) || ip(&v) != ip(&p) {
+            ctx.metrics
+                .patrol_repairs
+                .with_label_values(&[&*t.key, "pods", "status_lag"])
+                .inc();
+            ctx.up.add(WorkKey::new(&t.key, Res::Pod, ns, v.name_any()));
+        }
+    }
+}
+
 fn scan_tenant(ctx: &Context, t: &Tenant) {
     let tctx = t.ctx();
     report(ctx, t, Res::Namespace, namespaces(ctx, t, &tctx));
     report(ctx, t, Res::Pod, pods(ctx, t, &tctx));
+    pod_status_drift(ctx, t, &tctx);
     report(ctx, t, Res::Service, generic::<Service>(ctx, t, &tctx));
     report(ctx, t, Res::Secret, generic::<Secret>(ctx, t, &tctx));
     report(ctx, t, Res::ConfigMap, generic::<ConfigMap>(ctx, t, &tctx));
@@ -199,6 +248,14 @@ fn pods(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
                 .insert(k, recorded_uid(&p.metadata).map(str::to_string));
         }
     }
+    // Pods that cannot be synced are reported by their reconcile, not re-queued every patrol.
+    sides.tenant.retain(|k, _| {
+        sides.super_.contains_key(k)
+            || t.caches
+                .pods
+                .get(&k.0, &k.1)
+                .is_some_and(|v| crate::convert::pod::validate(tctx, &v).is_ok())
+    });
     diff(&sides, |k| {
         let (Some(v), Ok(super_ns)) = (t.caches.pods.get(&k.0, &k.1), tctx.super_ns(&k.0)) else {
             return true;

@@ -291,6 +291,7 @@ async fn health_loop(ctx: Arc<Context>, t: Arc<Tenant>) {
                     first = false;
                     queue_public(&ctx, &t);
                 }
+                crate::patroller::resync_tenant(&ctx, &t);
             } else {
                 tracing::warn!(tenant = %t.key, "tenant unhealthy: its API server does not answer");
                 recorder::warn_vc(
