@@ -3,3 +3,4 @@
 //! run pods through a pluggable [`provider::PodProvider`] and serve the kubelet HTTPS API.
 
 pub mod spdy;
+pub mod stream;

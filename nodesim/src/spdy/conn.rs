@@ -48,7 +48,10 @@ impl From<StreamError> for std::io::Error {
 enum Out {
     Frame(Frame),
     /// Peer credit (stream 0 = session).
-    Credit { stream_id: u32, delta: i64 },
+    Credit {
+        stream_id: u32,
+        delta: i64,
+    },
     /// Peer changed SETTINGS_INITIAL_WINDOW_SIZE.
     InitialWindow(i64),
     /// Flush, close the transport and stop.
@@ -511,7 +514,11 @@ impl Reader {
         if self.session_unacked >= CREDIT_THRESHOLD {
             let delta = self.session_unacked as u32;
             self.session_unacked = 0;
-            self.send(Frame::WindowUpdate { stream_id: 0, delta }).await;
+            self.send(Frame::WindowUpdate {
+                stream_id: 0,
+                delta,
+            })
+            .await;
         }
         let due = self.streams.lock().ok().and_then(|mut map| {
             let entry = map.get_mut(&stream_id)?;
@@ -629,7 +636,13 @@ impl SendFlow {
     }
 
     /// Emits what the windows allow and returns the remainder that has to wait.
-    fn emit(&mut self, stream_id: u32, flags: u8, mut data: Bytes, ready: &mut Vec<Frame>) -> Option<Frame> {
+    fn emit(
+        &mut self,
+        stream_id: u32,
+        flags: u8,
+        mut data: Bytes,
+        ready: &mut Vec<Frame>,
+    ) -> Option<Frame> {
         let len = data.len() as i64;
         if !self.enforce || len <= self.window(stream_id) {
             self.debit(stream_id, len);

@@ -72,10 +72,11 @@ impl Raw {
                 return Some(f);
             }
             let mut chunk = [0u8; 4096];
-            let n = tokio::time::timeout(std::time::Duration::from_secs(5), self.io.read(&mut chunk))
-                .await
-                .expect("server answered")
-                .unwrap();
+            let n =
+                tokio::time::timeout(std::time::Duration::from_secs(5), self.io.read(&mut chunk))
+                    .await
+                    .expect("server answered")
+                    .unwrap();
             if n == 0 {
                 return None;
             }
@@ -112,7 +113,10 @@ fn syn(id: u32, flags: u8) -> Frame {
 async fn replies_echoes_pings_and_rejects_bad_ids() {
     let (mut server, mut peer) = raw();
     peer.send(syn(1, 0)).await;
-    assert!(matches!(peer.next().await, Some(Frame::SynReply { stream_id: 1, .. })));
+    assert!(matches!(
+        peer.next().await,
+        Some(Frame::SynReply { stream_id: 1, .. })
+    ));
     let _stream = server.accept().await.unwrap();
     // Client pings (odd) are echoed; even ids belong to the server and are not.
     peer.send(Frame::Ping { id: 2 }).await;

@@ -54,7 +54,9 @@ fn window_update_layout_masks_reserved_bit() {
     });
     assert_eq!(
         bytes,
-        [0x80, 3, 0, 9, 0, 0, 0, 8, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff]
+        [
+            0x80, 3, 0, 9, 0, 0, 0, 8, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff
+        ]
     );
 }
 
@@ -194,16 +196,25 @@ fn nul_separated_values_are_split() {
         v
     };
     let h = parse_header_block(&raw).unwrap();
-    assert_eq!(h.0, vec![("a".into(), "x".into()), ("a".into(), "y".into())]);
+    assert_eq!(
+        h.0,
+        vec![("a".into(), "x".into()), ("a".into(), "y".into())]
+    );
 }
 
 #[test]
 fn wrong_version_and_truncation_are_errors() {
     let mut codec = FrameCodec::new();
     let mut buf = BytesMut::from(&[0x80u8, 2, 0, 6, 0, 0, 0, 4, 0, 0, 0, 1][..]);
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::Version(2))));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::Version(2))
+    ));
     let mut buf = BytesMut::from(&[0x80u8, 3, 0, 3, 0, 0, 0, 4, 0, 0, 0, 1][..]);
-    assert!(matches!(codec.decode(&mut buf), Err(FrameError::Short { .. })));
+    assert!(matches!(
+        codec.decode(&mut buf),
+        Err(FrameError::Short { .. })
+    ));
     // A partial frame waits for more bytes.
     let mut buf = BytesMut::from(&[0x80u8, 3, 0, 6, 0, 0, 0][..]);
     assert!(codec.decode(&mut buf).unwrap().is_none());
