@@ -19,6 +19,8 @@ pub struct Settings {
     pub advertise: String,
     /// Kubelet client TLS, for the kubelet-proxied subresources.
     pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
+    /// The CA clients use to verify this server (published as `kube-root-ca.crt`).
+    pub root_ca_pem: String,
 }
 
 /// Everything a request handler or control loop needs.
@@ -51,6 +53,10 @@ pub struct Change {
     pub namespace: String,
     /// Name.
     pub name: String,
+    /// Uid of the object.
+    pub uid: String,
+    /// Kind and name of the object's controller (owner with `controller: true`).
+    pub controller: Option<(String, String)>,
     /// Whether the object is gone.
     pub deleted: bool,
 }
@@ -139,6 +145,8 @@ impl Api {
                 storage: def.storage.clone(),
                 namespace: crate::meta::namespace(o).to_string(),
                 name: crate::meta::name(o).to_string(),
+                uid: crate::meta::uid(o).to_string(),
+                controller: crate::controllers::controller_of(o).map(|(k, n, _)| (k, n)),
                 deleted: new.is_none(),
             });
         }

@@ -33,3 +33,4 @@ pub mod tokens;
 
 pub use server::{ServerBuilder, ServerHandle, StartError};
 pub mod table;
+pub mod apply;

@@ -223,6 +223,7 @@ impl ServerBuilder {
         let settings = Settings {
             advertise: advertise.clone(),
             kubelet_tls,
+            root_ca_pem: pki.serving_ca.cert_pem.clone(),
         };
         let api = Arc::new(Api::new(store, auth, settings, Some(signer), service_range));
         api.load_derived();

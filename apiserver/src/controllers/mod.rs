@@ -1,10 +1,226 @@
-//! In-process control loops (upstream kube-controller-manager's, for a self-contained cluster).
+//! In-process control loops (upstream kube-controller-manager's and the API server's own), so
+//! that a lone embedded server behaves like a cluster: namespace lifecycle, service accounts,
+//! garbage collection, deployments → replicasets → pods, statefulsets, endpoints, CRD cleanup.
+//!
+//! Each loop is level-based: writes anywhere wake it through `Api::changes`, it reconciles the
+//! affected keys from a deduplicated queue, and it resyncs everything periodically.
 
-use std::sync::Arc;
+pub mod crd_cleanup;
+pub mod deployment;
+pub mod endpoints;
+pub mod gc;
+pub mod namespace;
+pub mod replicaset;
+pub mod serviceaccount;
+pub mod statefulset;
 
-use crate::api::Api;
+use std::collections::{HashSet, VecDeque};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-/// Starts the selected control loops (`*` = all, `-name` disables one).
-pub fn start(_api: Arc<Api>, _selection: &[String]) -> Vec<tokio::task::JoinHandle<()>> {
-    Vec::new()
+use tokio::sync::Notify;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::api::{Api, Change};
+use crate::error::ApiError;
+
+/// Every controller name, as `--controllers` accepts them.
+pub const ALL: &[&str] = &[
+    "namespace",
+    "serviceaccount",
+    "serviceaccount-token",
+    "garbagecollector",
+    "deployment",
+    "replicaset",
+    "statefulset",
+    "endpoint",
+    "endpointslice",
+    "crd-cleanup",
+];
+
+/// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
+pub fn enabled(selection: &[String], name: &str) -> bool {
+    let mut on = false;
+    for s in selection {
+        let s = s.trim();
+        if s == "*" {
+            on = true;
+        } else if s == name {
+            on = true;
+        } else if s.strip_prefix('-') == Some(name) {
+            return false;
+        }
+    }
+    on
+}
+
+/// A namespaced key a controller reconciles.
+pub type Key = (String, String);
+
+/// What a reconcile asks for next.
+pub type Requeue = Option<Duration>;
+
+/// A level-based control loop.
+pub trait Controller: Send + Sync + 'static {
+    /// Name (for logs).
+    fn name(&self) -> &'static str;
+    /// Keys a change makes stale.
+    fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key>;
+    /// Every key (periodic resync).
+    fn all_keys(&self, api: &Api) -> Vec<Key>;
+    /// Brings one key to its desired state.
+    fn reconcile(&self, api: Arc<Api>, key: Key) -> impl Future<Output = Result<Requeue, ApiError>> + Send;
+}
+
+/// A deduplicating work queue.
+#[derive(Default)]
+struct Queue {
+    items: Mutex<(VecDeque<Key>, HashSet<Key>)>,
+    notify: Notify,
+}
+
+impl Queue {
+    fn add(&self, k: Key) {
+        let mut g = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        if g.1.insert(k.clone()) {
+            g.0.push_back(k);
+            self.notify.notify_one();
+        }
+    }
+
+    fn pop(&self) -> Option<Key> {
+        let mut g = self.items.lock().unwrap_or_else(|p| p.into_inner());
+        let k = g.0.pop_front()?;
+        g.1.remove(&k);
+        Some(k)
+    }
+}
+
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// Runs a controller until the server shuts down.
+pub fn spawn<C: Controller>(api: Arc<Api>, c: C) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let c = Arc::new(c);
+        let queue = Arc::new(Queue::default());
+        let mut rx = api.changes.subscribe();
+        for k in c.all_keys(&api) {
+            queue.add(k);
+        }
+        let feeder = {
+            let (api, c, queue) = (api.clone(), c.clone(), queue.clone());
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(RESYNC);
+                loop {
+                    tokio::select! {
+                        r = rx.recv() => match r {
+                            Ok(ch) => for k in c.keys_for(&api, &ch) { queue.add(k) },
+                            Err(RecvError::Lagged(_)) => for k in c.all_keys(&api) { queue.add(k) },
+                            Err(RecvError::Closed) => break,
+                        },
+                        _ = tick.tick() => for k in c.all_keys(&api) { queue.add(k) },
+                        _ = api.shutdown.cancelled() => break,
+                    }
+                }
+            })
+        };
+        loop {
+            let Some(key) = queue.pop() else {
+                tokio::select! {
+                    _ = queue.notify.notified() => continue,
+                    _ = api.shutdown.cancelled() => break,
+                }
+            };
+            match c.reconcile(api.clone(), key.clone()).await {
+                Ok(None) => {}
+                Ok(Some(after)) => requeue_later(&queue, key, after),
+                Err(e) => {
+                    tracing::debug!(controller = c.name(), ns = %key.0, name = %key.1, error = %e, "reconcile failed; retrying");
+                    requeue_later(&queue, key, Duration::from_millis(500));
+                }
+            }
+        }
+        feeder.abort();
+    })
+}
+
+fn requeue_later(queue: &Arc<Queue>, key: Key, after: Duration) {
+    let q = queue.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(after).await;
+        q.add(key);
+    });
+}
+
+/// Starts the selected control loops.
+pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut out = Vec::new();
+    let on = |n: &str| enabled(selection, n);
+    if on("namespace") {
+        out.push(spawn(api.clone(), namespace::NamespaceController));
+    }
+    if on("serviceaccount") {
+        out.push(spawn(api.clone(), serviceaccount::ServiceAccountController));
+    }
+    if on("serviceaccount-token") {
+        out.push(spawn(api.clone(), serviceaccount::TokenSecretController));
+    }
+    if on("garbagecollector") {
+        out.push(spawn(api.clone(), gc::GarbageCollector::default()));
+    }
+    if on("deployment") {
+        out.push(spawn(api.clone(), deployment::DeploymentController));
+    }
+    if on("replicaset") {
+        out.push(spawn(api.clone(), replicaset::ReplicaSetController));
+    }
+    if on("statefulset") {
+        out.push(spawn(api.clone(), statefulset::StatefulSetController));
+    }
+    if on("endpoint") {
+        out.push(spawn(api.clone(), endpoints::EndpointsController));
+    }
+    if on("endpointslice") {
+        out.push(spawn(api.clone(), endpoints::EndpointSliceController));
+    }
+    if on("crd-cleanup") {
+        out.push(spawn(api.clone(), crd_cleanup::CrdCleanup));
+    }
+    out
+}
+
+/// Keys of every object of a storage key.
+pub fn keys_of(api: &Api, storage: &str) -> Vec<Key> {
+    api.store
+        .list(storage, None, None, None, |_, _| true)
+        .items
+        .iter()
+        .filter_map(|o| o.value().ok())
+        .map(|v| (crate::meta::namespace(&v).to_string(), crate::meta::name(&v).to_string()))
+        .collect()
+}
+
+/// The owner of `obj` with `controller: true`, as (kind, name, uid).
+pub fn controller_of(obj: &serde_json::Value) -> Option<(String, String, String)> {
+    crate::meta::owner_references(obj).into_iter().find_map(|o| {
+        (o.get("controller").and_then(serde_json::Value::as_bool) == Some(true)).then(|| {
+            let s = |k: &str| o.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+            (s("kind"), s("name"), s("uid"))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn selection() {
+        let sel = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert!(enabled(&sel(&["*"]), "deployment"));
+        assert!(!enabled(&sel(&["*", "-deployment"]), "deployment"));
+        assert!(enabled(&sel(&["namespace"]), "namespace"));
+        assert!(!enabled(&sel(&["namespace"]), "deployment"));
+    }
 }

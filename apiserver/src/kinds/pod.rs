@@ -30,6 +30,7 @@ pub fn pod_spec_defaults(spec: &mut Value) {
     s.entry("terminationGracePeriodSeconds").or_insert_with(|| json!(30));
     s.entry("schedulerName").or_insert_with(|| json!("default-scheduler"));
     s.entry("securityContext").or_insert_with(|| json!({}));
+    s.entry("enableServiceLinks").or_insert_with(|| json!(true));
     let host_network = s.get("hostNetwork").and_then(Value::as_bool) == Some(true);
     for key in ["containers", "initContainers"] {
         if let Some(Value::Array(cs)) = s.get_mut(key) {

@@ -376,6 +376,11 @@ impl<'a> TypeRef<'a> {
         }
     }
 
+    /// True when `name` is a declared property of this object type.
+    pub fn has_property(&self, name: &str) -> bool {
+        matches!(self.shape(), Some(Shape::Object { props, .. }) if props.contains_key(name))
+    }
+
     /// True when the object has declared properties (a struct rather than a map).
     pub fn is_struct(&self) -> bool {
         matches!(self.shape(), Some(Shape::Object { props, .. }) if !props.is_empty())

@@ -1,0 +1,232 @@
+//! ReplicaSets keep `spec.replicas` pods from their template running, adopt matching orphans,
+//! and report status counts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{Controller, Key, Requeue, controller_of, keys_of};
+use crate::api::{Api, Change};
+use crate::error::ApiError;
+use crate::handlers::delete::{DeleteOptions, delete_object};
+use crate::handlers::write::Actor;
+use crate::kinds::workload::selector_from_json;
+use crate::{internal, meta};
+
+/// Most pods created or deleted in one sync (upstream's burst).
+const BURST: usize = 500;
+
+/// The replicaset controller.
+pub struct ReplicaSetController;
+
+impl Controller for ReplicaSetController {
+    fn name(&self) -> &'static str {
+        "replicaset"
+    }
+
+    fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
+        match change.storage.as_str() {
+            "apps/replicasets" => vec![(change.namespace.clone(), change.name.clone())],
+            "/pods" => match &change.controller {
+                Some((k, n)) if k == "ReplicaSet" => vec![(change.namespace.clone(), n.clone())],
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    fn all_keys(&self, api: &Api) -> Vec<Key> {
+        keys_of(api, "apps/replicasets")
+    }
+
+    async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
+        let def = internal::def(&api, "apps", "replicasets")?;
+        let Some(rs) = internal::get(&api, &def, &key.0, &key.1) else {
+            return Ok(None);
+        };
+        let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
+        let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
+        let want = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
+        let mut requeue = None;
+        if !meta::is_deleting(&rs) {
+            if active.len() < want {
+                let n = (want - active.len()).min(BURST);
+                for _ in 0..n {
+                    create_pod(&api, &rs, "ReplicaSet", "apps/v1", None).await?;
+                }
+                if want - active.len() > n {
+                    requeue = Some(Duration::from_millis(100));
+                }
+            } else if active.len() > want {
+                let mut victims: Vec<&Value> = active.clone();
+                victims.sort_by_key(|p| deletion_rank(p));
+                let pod_def = internal::def(&api, "", "pods")?;
+                for p in victims.into_iter().take((active.len() - want).min(BURST)) {
+                    match delete_object(&api, &pod_def, &key.0, meta::name(p), &DeleteOptions::default()).await {
+                        Ok(_) => {}
+                        Err(e) if e.code == 404 => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
+        write_status(&api, &def, &rs, &owned).await?;
+        Ok(requeue)
+    }
+}
+
+/// Whether a pod counts toward replicas: not terminal and not being deleted.
+pub fn is_active(p: &Value) -> bool {
+    let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+    !meta::is_deleting(p) && phase != "Succeeded" && phase != "Failed"
+}
+
+/// Whether a pod has `Ready=True`.
+pub fn is_ready(p: &Value) -> bool {
+    p.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| cs.iter().any(|c| c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True"))))
+}
+
+/// Pods to delete first: unscheduled, then not running, then not ready, then newest.
+fn deletion_rank(p: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>) {
+    let bound = p.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let running = p.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
+    (
+        u8::from(bound),
+        u8::from(running),
+        u8::from(is_ready(p)),
+        std::cmp::Reverse(meta::meta_str(p, "creationTimestamp").unwrap_or_default().to_string()),
+    )
+}
+
+/// Pods controlled by `owner` (adopting matching orphans).
+pub async fn owned_pods(api: &Api, owner: &Value, kind: &str, api_version: &str) -> Result<Vec<Value>, ApiError> {
+    let ns = meta::namespace(owner);
+    let uid = meta::uid(owner);
+    let Some(sel) = owner.pointer("/spec/selector").and_then(selector_from_json) else {
+        return Ok(Vec::new());
+    };
+    if sel.is_empty() {
+        return Ok(Vec::new());
+    }
+    let pods = api
+        .store
+        .list("/pods", Some(ns), None, None, |_, o| sel.matches(|k| o.label(k)))
+        .items;
+    let mut out = Vec::new();
+    for so in pods {
+        let Ok(p) = so.value() else { continue };
+        match controller_of(&p) {
+            Some((_, _, u)) if u == uid => out.push(p),
+            Some(_) => {}
+            None if !meta::is_deleting(owner) && !meta::is_deleting(&p) => {
+                let pod_def = internal::def(api, "", "pods")?;
+                let oref = owner_ref(owner, kind, api_version);
+                let adopted = internal::update(api, &pod_def, &Actor::system("replicaset-controller"), ns, meta::name(&p), None, |pod| {
+                    if controller_of(pod).is_some() {
+                        return false;
+                    }
+                    let mut refs = meta::owner_references(pod);
+                    refs.push(oref.clone());
+                    pod["metadata"]["ownerReferences"] = json!(refs);
+                    true
+                })
+                .await?;
+                if let Some(a) = adopted
+                    && controller_of(&a).is_some_and(|(_, _, u)| u == uid)
+                {
+                    out.push(a);
+                }
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// An ownerReference with `controller` and `blockOwnerDeletion` set.
+pub fn owner_ref(owner: &Value, kind: &str, api_version: &str) -> Value {
+    json!({
+        "apiVersion": api_version,
+        "kind": kind,
+        "name": meta::name(owner),
+        "uid": meta::uid(owner),
+        "controller": true,
+        "blockOwnerDeletion": true,
+    })
+}
+
+/// Creates one pod from the owner's template, optionally with a fixed name and extra fields.
+pub async fn create_pod(
+    api: &Api,
+    owner: &Value,
+    kind: &str,
+    api_version: &str,
+    name: Option<&str>,
+) -> Result<Value, ApiError> {
+    let template = owner.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let mut meta_obj = template.get("metadata").cloned().unwrap_or(json!({}));
+    if let Some(m) = meta_obj.as_object_mut() {
+        m.remove("name");
+        m.remove("creationTimestamp");
+        m.insert("namespace".into(), json!(meta::namespace(owner)));
+        match name {
+            Some(n) => {
+                m.insert("name".into(), json!(n));
+            }
+            None => {
+                m.insert("generateName".into(), json!(format!("{}-", meta::name(owner))));
+            }
+        }
+        m.insert("ownerReferences".into(), json!([owner_ref(owner, kind, api_version)]));
+    }
+    let pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta_obj,
+        "spec": template.get("spec").cloned().unwrap_or(json!({})),
+    });
+    let pod_def = internal::def(api, "", "pods")?;
+    let manager = format!("{}-controller", kind.to_ascii_lowercase());
+    internal::create(api, &pod_def, &Actor::system(&manager), pod).await
+}
+
+async fn write_status(api: &Api, def: &crate::registry::ResourceDef, rs: &Value, owned: &[Value]) -> Result<(), ApiError> {
+    let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
+    let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let fully = active
+        .iter()
+        .filter(|p| {
+            let l = meta::labels(p);
+            template_labels.iter().all(|(k, v)| l.get(k).map(String::as_str) == v.as_str())
+        })
+        .count();
+    let ready = active.iter().filter(|p| is_ready(p)).count();
+    let generation = rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let mut status = json!({
+        "replicas": active.len(),
+        "fullyLabeledReplicas": fully,
+        "readyReplicas": ready,
+        "availableReplicas": ready,
+        "observedGeneration": generation,
+    });
+    if ready == 0 {
+        status.as_object_mut().map(|s| s.remove("readyReplicas"));
+        status.as_object_mut().map(|s| s.remove("availableReplicas"));
+    }
+    if fully == 0 {
+        status.as_object_mut().map(|s| s.remove("fullyLabeledReplicas"));
+    }
+    if rs.get("status") == Some(&status) {
+        return Ok(());
+    }
+    internal::update(api, def, &Actor::system("replicaset-controller"), meta::namespace(rs), meta::name(rs), Some("status"), |o| {
+        o["status"] = status.clone();
+        true
+    })
+    .await?;
+    Ok(())
+}
