@@ -120,7 +120,13 @@ fn one_side(v: &Value, ty: &TypeRef<'_>, path: &mut Path, declared: bool, set: &
                     continue;
                 }
                 path.push(PathElement::Field(key.clone()));
-                one_side(child_value, &child(ty, key), path, ty.has_property(key), set);
+                one_side(
+                    child_value,
+                    &child(ty, key),
+                    path,
+                    ty.has_property(key),
+                    set,
+                );
                 path.pop();
             }
         }

@@ -149,7 +149,7 @@ fn pod_columns_and_include_object() {
     assert_eq!(conv.column_definitions()[5]["priority"], 1);
     let obj = pod(json!({}));
     let table = conv.to_table(
-        &[obj.clone()],
+        std::slice::from_ref(&obj),
         &json!({"resourceVersion": "42", "continue": "abc"}),
         IncludeObject::Metadata,
         false,
@@ -164,7 +164,7 @@ fn pod_columns_and_include_object() {
     assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
     assert_eq!(table["rows"][0]["object"]["metadata"]["name"], "web");
     let table = conv.to_table(
-        &[obj.clone()],
+        std::slice::from_ref(&obj),
         &json!({}),
         IncludeObject::Object,
         true,
