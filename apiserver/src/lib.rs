@@ -34,3 +34,4 @@ pub mod tokens;
 pub use server::{ServerBuilder, ServerHandle, StartError};
 pub mod table;
 pub mod apply;
+pub mod openapi;
