@@ -17,8 +17,6 @@ use crate::tokens::TokenSigner;
 pub struct Settings {
     /// `host:port` clients reach the server at.
     pub advertise: String,
-    /// Kubelet client TLS, for the kubelet-proxied subresources.
-    pub kubelet_tls: Option<Arc<rustls::ClientConfig>>,
     /// The CA clients use to verify this server (published as `kube-root-ca.crt`).
     pub root_ca_pem: String,
 }
@@ -37,6 +35,8 @@ pub struct Api {
     pub tokens: Option<Arc<TokenSigner>>,
     /// Metrics.
     pub metrics: Metrics,
+    /// Forwarder to kubelets (logs, exec, attach, port-forward).
+    pub kubelet: Option<common::kubelet_proxy::KubeletProxy>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     allocator: Mutex<ServiceAllocator>,
@@ -75,6 +75,7 @@ impl Api {
         settings: Settings,
         tokens: Option<Arc<TokenSigner>>,
         service_range: ipnet::Ipv4Net,
+        kubelet: Option<common::kubelet_proxy::KubeletProxy>,
     ) -> Self {
         let (changes, _) = tokio::sync::broadcast::channel(4096);
         Api {
@@ -84,6 +85,7 @@ impl Api {
             settings,
             tokens,
             metrics: Metrics::new(),
+            kubelet,
             shutdown: CancellationToken::new(),
             allocator: Mutex::new(ServiceAllocator::new(service_range)),
             changes,

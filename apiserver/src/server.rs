@@ -66,6 +66,7 @@ pub struct ServerBuilder {
     controllers: Vec<String>,
     name: String,
     issuer: String,
+    watch_cache_size: usize,
 }
 
 impl Default for ServerBuilder {
@@ -90,6 +91,7 @@ impl ServerBuilder {
             controllers: vec!["*".into()],
             name: "embedded".into(),
             issuer: crate::tokens::DEFAULT_ISSUER.into(),
+            watch_cache_size: crate::store::DEFAULT_HISTORY,
         }
     }
 
@@ -154,6 +156,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Events kept per resource for resuming watches (older resourceVersions get 410).
+    pub fn watch_cache_size(mut self, events: usize) -> Self {
+        self.watch_cache_size = events;
+        self
+    }
+
     /// Issuer of service-account tokens.
     pub fn service_account_issuer(mut self, issuer: &str) -> Self {
         self.issuer = issuer.to_string();
@@ -178,8 +186,8 @@ impl ServerBuilder {
             source,
         })?;
         let store = match &self.data_dir {
-            Some(d) => Store::sqlite(d)?,
-            None => Store::memory(),
+            Some(d) => Store::sqlite(d, self.watch_cache_size)?,
+            None => Store::memory(self.watch_cache_size),
         };
         let (mut dns, mut ips) = crate::pki::default_sans();
         if !addr.ip().is_unspecified() && !ips.contains(&addr.ip()) {
@@ -215,17 +223,15 @@ impl ServerBuilder {
             _ => format!("{host}:{}", addr.port()),
         };
         let kubelet_tls = match &self.kubelet_client {
-            Some((c, k)) => Some(Arc::new(
-                kubelet_client_config(c, k, self.kubelet_ca.as_deref()).map_err(StartError::Tls)?,
-            )),
-            None => None,
+            Some((c, k)) => kubelet_client_config(Some((c, k)), self.kubelet_ca.as_deref()).map_err(StartError::Tls)?,
+            None => kubelet_client_config(None, self.kubelet_ca.as_deref()).map_err(StartError::Tls)?,
         };
         let settings = Settings {
             advertise: advertise.clone(),
-            kubelet_tls,
             root_ca_pem: pki.serving_ca.cert_pem.clone(),
         };
-        let api = Arc::new(Api::new(store, auth, settings, Some(signer), service_range));
+        let kubelet = Some(crate::kubelet::make_proxy(kubelet_tls));
+        let api = Arc::new(Api::new(store, auth, settings, Some(signer), service_range, kubelet));
         api.load_derived();
         crate::bootstrap::run(&api)
             .await
@@ -277,11 +283,7 @@ fn server_tls(pki: &ServerPki) -> Result<ServerConfig, String> {
 }
 
 /// TLS client configuration for talking to kubelets.
-pub fn kubelet_client_config(cert_pem: &str, key_pem: &str, ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("kubelet client certificate: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("kubelet client key: {e}"))?;
+pub fn kubelet_client_config(client: Option<(&String, &String)>, ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
     let builder = match ca_pem {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -294,9 +296,18 @@ pub fn kubelet_client_config(cert_pem: &str, key_pem: &str, ca_pem: Option<&str>
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(crate::kubelet_tls::NoVerify::new())),
     };
-    let mut cfg = builder
-        .with_client_auth_cert(certs, key)
-        .map_err(|e| format!("kubelet client certificate: {e}"))?;
+    let mut cfg = match client {
+        Some((cert_pem, key_pem)) => {
+            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("kubelet client certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("kubelet client key: {e}"))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| format!("kubelet client certificate: {e}"))?
+        }
+        None => builder.with_no_client_auth(),
+    };
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
 }

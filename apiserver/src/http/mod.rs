@@ -38,8 +38,10 @@ pub struct Req {
     pub enc: Encoding,
     /// The body, until read.
     pub body: Option<Incoming>,
-    /// The raw request, for proxied subresources (upgrade handling needs it whole).
-    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
+    /// Request extensions (they carry the connection upgrade for proxied subresources).
+    pub extensions: http::Extensions,
+    /// Path and query as received (for proxying).
+    pub path_and_query: String,
 }
 
 impl Req {
@@ -121,7 +123,7 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Serves one request.
-pub async fn serve(api: Arc<Api>, mut req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+pub async fn serve(api: Arc<Api>, req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -130,8 +132,7 @@ pub async fn serve(api: Arc<Api>, mut req: Request<Incoming>, cert_user: Option<
         None if !is_public(&path) => response::error(&ApiError::unauthorized()),
         user => {
             let user = user.unwrap_or_else(|| User::new("system:anonymous", "", ["system:unauthenticated".to_string()]));
-            let upgrade = (req.headers().contains_key(http::header::UPGRADE)).then(|| hyper::upgrade::on(&mut req));
-            dispatch(&api, req, user, upgrade).await
+            dispatch(&api, req, user).await
         }
     };
     api.metrics.observe(&method, &path, resp.status().as_u16(), start.elapsed());
@@ -144,13 +145,9 @@ fn bearer(api: &Api, headers: &http::HeaderMap) -> Option<User> {
     api.auth.authenticate_token(token)
 }
 
-async fn dispatch(
-    api: &Arc<Api>,
-    req: Request<Incoming>,
-    user: User,
-    upgrade: Option<hyper::upgrade::OnUpgrade>,
-) -> Response<Body> {
+async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Response<Body> {
     let (parts, body) = req.into_parts();
+    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
     let query: HashMap<String, String> = parts
         .uri
         .query()
@@ -180,7 +177,8 @@ async fn dispatch(
                 user,
                 enc,
                 body: Some(body),
-                upgrade,
+                extensions: parts.extensions,
+                path_and_query,
             };
             crate::handlers::resource(api, r).await
         }

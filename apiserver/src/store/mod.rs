@@ -182,17 +182,17 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// An in-memory store.
-    pub fn memory() -> Arc<Self> {
+    /// An in-memory store keeping `history` events per resource for watches.
+    pub fn memory(history: usize) -> Arc<Self> {
         let (tx, rx) = watch::channel(Durability::default());
-        Arc::new(Store::with_backend(Arc::new(MemoryBackend), tx, rx, DEFAULT_HISTORY))
+        Arc::new(Store::with_backend(Arc::new(MemoryBackend), tx, rx, history.max(1)))
     }
 
     /// A store persisted in SQLite under `dir`, loaded with everything stored there.
-    pub fn sqlite(dir: &std::path::Path) -> Result<Arc<Self>, BackendError> {
+    pub fn sqlite(dir: &std::path::Path, history: usize) -> Result<Arc<Self>, BackendError> {
         let (tx, rx) = watch::channel(Durability::default());
         let backend = sqlite::SqliteBackend::open(dir, tx.clone())?;
-        let store = Store::with_backend(Arc::new(backend), tx, rx, DEFAULT_HISTORY);
+        let store = Store::with_backend(Arc::new(backend), tx, rx, history.max(1));
         store.load()?;
         Ok(Arc::new(store))
     }

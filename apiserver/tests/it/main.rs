@@ -1,2 +1,11 @@
-//! Integration tests of the embedded API server.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! Integration tests of the embedded API server over real HTTPS, with kube-rs and kubectl.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod crd;
+mod crud;
+mod errors;
+mod harness;
+mod kubectl;
+mod lifecycle;
+mod persistence;
+mod watch;
