@@ -24,6 +24,7 @@ pub mod openapi_serve;
 pub mod patch;
 pub mod patching;
 pub mod pki;
+pub mod protobuf;
 pub mod registry;
 pub mod schema;
 pub mod selectors;

@@ -10,7 +10,13 @@ use super::wire::{self, Wire, Writer};
 /// The JSON value of a custom type without schema fields (Quantity, Time, ...), from its bytes.
 pub(crate) fn decode(c: Custom, name: &str, data: &[u8]) -> Result<Value, ProtoError> {
     let fields = wire::fields(data, name)?;
-    let last = |n: u32| fields.iter().rev().find(|(num, _)| *num == n).map(|(_, w)| *w);
+    let last = |n: u32| {
+        fields
+            .iter()
+            .rev()
+            .find(|(num, _)| *num == n)
+            .map(|(_, w)| *w)
+    };
     match c {
         Custom::Quantity => match last(1) {
             Some(w) => {
@@ -24,14 +30,23 @@ pub(crate) fn decode(c: Custom, name: &str, data: &[u8]) -> Result<Value, ProtoE
             if data.is_empty() {
                 return Ok(Value::Null);
             }
-            let seconds = last(1).map(|w| varint(w, "Seconds")).transpose()?.unwrap_or(0) as i64;
-            let nanos = last(2).map(|w| varint(w, "Nanos")).transpose()?.unwrap_or(0) as i32;
+            let seconds = last(1)
+                .map(|w| varint(w, "Seconds"))
+                .transpose()?
+                .unwrap_or(0) as i64;
+            let nanos = last(2)
+                .map(|w| varint(w, "Nanos"))
+                .transpose()?
+                .unwrap_or(0) as i32;
             // Time keeps whole seconds only (its Unmarshal drops nanos); MicroTime microseconds.
             let nanos = (c == Custom::MicroTime).then_some(nanos);
             format_time(seconds, nanos).map(Value::String)
         }
         Custom::Duration => {
-            let nanos = last(1).map(|w| varint(w, "Duration")).transpose()?.unwrap_or(0) as i64;
+            let nanos = last(1)
+                .map(|w| varint(w, "Duration"))
+                .transpose()?
+                .unwrap_or(0) as i64;
             Ok(Value::String(format_duration(nanos)))
         }
         Custom::IntOrString => {
@@ -49,7 +64,9 @@ pub(crate) fn decode(c: Custom, name: &str, data: &[u8]) -> Result<Value, ProtoE
             raw_json(c, name, raw)
         }
         Custom::PropsOrBool | Custom::PropsOrArray | Custom::PropsOrStringArray | Custom::Items => {
-            Err(ProtoError::Schema(format!("{name} is decoded from its fields")))
+            Err(ProtoError::Schema(format!(
+                "{name} is decoded from its fields"
+            )))
         }
     }
 }
@@ -84,7 +101,9 @@ fn raw_json(c: Custom, name: &str, raw: Option<Vec<u8>>) -> Result<Value, ProtoE
         None => Ok(Value::Null),
         Some(r) if r.is_empty() && c == Custom::Json => Ok(Value::Null),
         Some(r) => serde_json::from_slice(&r).map_err(|e| {
-            ProtoError::Json(format!("json: error calling MarshalJSON for type {name}: {e}"))
+            ProtoError::Json(format!(
+                "json: error calling MarshalJSON for type {name}: {e}"
+            ))
         }),
     }
 }
@@ -108,18 +127,25 @@ fn string(w: Wire<'_>, field: &str) -> Result<String, ProtoError> {
 }
 
 fn wrong(w: Wire<'_>, field: &str) -> ProtoError {
-    ProtoError::Malformed(format!("proto: wrong wireType = {} for field {field}", w.wire_type()))
+    ProtoError::Malformed(format!(
+        "proto: wrong wireType = {} for field {field}",
+        w.wire_type()
+    ))
 }
 
 /// A float64 as Go's `encoding/json` prints it: integral values without a fraction.
 pub(crate) fn float_value(f: f64, name: &str) -> Result<Value, ProtoError> {
     if !f.is_finite() {
-        return Err(ProtoError::Json(format!("json: unsupported value: {f} (in {name})")));
+        return Err(ProtoError::Json(format!(
+            "json: unsupported value: {f} (in {name})"
+        )));
     }
     if f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
         return Ok(Value::from(f as i64));
     }
-    Ok(serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null))
+    Ok(serde_json::Number::from_f64(f)
+        .map(Value::Number)
+        .unwrap_or(Value::Null))
 }
 
 // ------------------------------------------------------------------------------- encoding
@@ -147,7 +173,11 @@ pub(crate) fn encode(c: Custom, v: &Value, w: &mut Writer) -> Result<(), ProtoEr
                 return Ok(());
             }
             w.varint_field(1, seconds as u64);
-            let kept = if c == Custom::MicroTime { nanos / 1000 * 1000 } else { 0 };
+            let kept = if c == Custom::MicroTime {
+                nanos / 1000 * 1000
+            } else {
+                0
+            };
             w.varint_field(2, i64::from(kept) as u64);
         }
         Custom::Duration => {
@@ -165,7 +195,11 @@ pub(crate) fn encode(c: Custom, v: &Value, w: &mut Writer) -> Result<(), ProtoEr
                     let i = n
                         .as_i64()
                         .and_then(|i| i32::try_from(i).ok())
-                        .ok_or_else(|| ProtoError::Json(format!("json: cannot unmarshal number {n} into Go value of type int32")))?;
+                        .ok_or_else(|| {
+                            ProtoError::Json(format!(
+                                "json: cannot unmarshal number {n} into Go value of type int32"
+                            ))
+                        })?;
                     (0, i, String::new())
                 }
                 other => return Err(type_error(other, "intstr.IntOrString")),
@@ -205,7 +239,9 @@ pub(crate) fn type_error(v: &Value, go_type: &str) -> ProtoError {
         Value::Array(_) => "array",
         Value::Object(_) => "object",
     };
-    ProtoError::Json(format!("json: cannot unmarshal {kind} into Go value of type {go_type}"))
+    ProtoError::Json(format!(
+        "json: cannot unmarshal {kind} into Go value of type {go_type}"
+    ))
 }
 
 // ------------------------------------------------------------------------------- times
@@ -222,8 +258,11 @@ pub(crate) fn format_time(seconds: i64, nanos: Option<i32>) -> Result<String, Pr
         .checked_add(n.div_euclid(1_000_000_000))
         .ok_or_else(|| ProtoError::Json("time out of range".into()))?;
     let micros = n.rem_euclid(1_000_000_000) / 1000;
-    let ts = jiff::Timestamp::from_second(seconds)
-        .map_err(|e| ProtoError::Json(format!("json: error calling MarshalJSON for type v1.Time: {e}")))?;
+    let ts = jiff::Timestamp::from_second(seconds).map_err(|e| {
+        ProtoError::Json(format!(
+            "json: error calling MarshalJSON for type v1.Time: {e}"
+        ))
+    })?;
     let dt = ts.to_zoned(jiff::tz::TimeZone::UTC).datetime();
     let base = format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
@@ -306,13 +345,17 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, ProtoError> {
     let mut total: f64 = 0.0;
     let mut exact: i128 = 0;
     while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         let num = &rest[..num_len];
         if num.is_empty() || num == "." {
             return Err(err());
         }
         rest = &rest[num_len..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "ns" => 1i128,
             "us" | "µs" | "μs" => 1_000,
@@ -324,7 +367,11 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, ProtoError> {
         };
         rest = &rest[unit_len..];
         let (int, fr) = num.split_once('.').unwrap_or((num, ""));
-        let int: i128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err())? };
+        let int: i128 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| err())?
+        };
         exact += int * unit;
         if !fr.is_empty() {
             let f: f64 = format!("0.{fr}").parse().map_err(|_| err())?;
@@ -344,9 +391,11 @@ pub(crate) fn parse_duration(s: &str) -> Result<i64, ProtoError> {
 /// `resource.ParseQuantity`'s syntax check: number, then a decimal/binary SI suffix or an
 /// exponent. The string itself is kept as written.
 pub(crate) fn check_quantity(s: &str) -> Result<(), ProtoError> {
-    let wrong = || ProtoError::Json(
+    let wrong = || {
+        ProtoError::Json(
         "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'".into(),
-    );
+    )
+    };
     if s.is_empty() {
         return Err(wrong());
     }
@@ -383,7 +432,21 @@ pub(crate) fn check_quantity(s: &str) -> Result<(), ProtoError> {
     let suffix = &s[suffix_start..];
     let known = matches!(
         suffix,
-        "" | "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+        "" | "n"
+            | "u"
+            | "m"
+            | "k"
+            | "M"
+            | "G"
+            | "T"
+            | "P"
+            | "E"
+            | "Ki"
+            | "Mi"
+            | "Gi"
+            | "Ti"
+            | "Pi"
+            | "Ei"
     );
     let exponent = suffix.len() > 1
         && matches!(suffix.as_bytes()[0], b'e' | b'E')

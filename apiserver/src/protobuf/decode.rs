@@ -92,7 +92,11 @@ impl<'s> Decoder<'s> {
 
     /// One `Option<Value>` per field of `msg`: `None` is Go's nil (absent pointer, slice, map
     /// or `[]byte`); value fields that are absent get their zero value.
-    pub fn field_values(&mut self, msg: &Message, data: &[u8]) -> Result<Vec<Option<Value>>, ProtoError> {
+    pub fn field_values(
+        &mut self,
+        msg: &Message,
+        data: &[u8],
+    ) -> Result<Vec<Option<Value>>, ProtoError> {
         let mut occurrences: BTreeMap<u32, Vec<Wire<'_>>> = BTreeMap::new();
         for (number, value) in wire::fields(data, msg.short_name())? {
             if msg.field(number).is_some() {
@@ -111,7 +115,12 @@ impl<'s> Decoder<'s> {
         Ok(out)
     }
 
-    fn field(&mut self, msg: &Message, field: &Field, occ: &[Wire<'_>]) -> Result<Option<Value>, ProtoError> {
+    fn field(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        occ: &[Wire<'_>],
+    ) -> Result<Option<Value>, ProtoError> {
         match field.card {
             Card::One => self.single(msg, field, occ),
             Card::List => {
@@ -133,7 +142,12 @@ impl<'s> Decoder<'s> {
         }
     }
 
-    fn single(&mut self, msg: &Message, field: &Field, occ: &[Wire<'_>]) -> Result<Option<Value>, ProtoError> {
+    fn single(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        occ: &[Wire<'_>],
+    ) -> Result<Option<Value>, ProtoError> {
         match field.elem {
             Elem::Scalar(Scalar::Bytes) => match occ.last() {
                 Some(w) => Ok(Some(bytes_value(expect_bytes(msg, field, *w)?))),
@@ -161,7 +175,13 @@ impl<'s> Decoder<'s> {
 
     /// Concatenates repeated occurrences of a message field: protobuf's merge. Types with a
     /// hand-written `Unmarshal` (Quantity, Time, MicroTime) take the last occurrence instead.
-    fn merged(&self, msg: &Message, field: &Field, m: usize, occ: &[Wire<'_>]) -> Result<Vec<u8>, ProtoError> {
+    fn merged(
+        &self,
+        msg: &Message,
+        field: &Field,
+        m: usize,
+        occ: &[Wire<'_>],
+    ) -> Result<Vec<u8>, ProtoError> {
         let replace = matches!(
             self.schema.messages[m].custom,
             Some(Custom::Quantity | Custom::Time | Custom::MicroTime)
@@ -177,7 +197,13 @@ impl<'s> Decoder<'s> {
         Ok(data)
     }
 
-    fn list_items(&mut self, msg: &Message, field: &Field, w: Wire<'_>, items: &mut Vec<Value>) -> Result<(), ProtoError> {
+    fn list_items(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        w: Wire<'_>,
+        items: &mut Vec<Value>,
+    ) -> Result<(), ProtoError> {
         match field.elem {
             Elem::Message(m) => {
                 let bytes = expect_bytes(msg, field, w)?;
@@ -193,7 +219,9 @@ impl<'s> Decoder<'s> {
                         let v = if s == Scalar::Float64 {
                             let b = packed.get(pos..pos + 8).ok_or(ProtoError::UnexpectedEof)?;
                             pos += 8;
-                            Wire::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| ProtoError::UnexpectedEof)?))
+                            Wire::Fixed64(u64::from_le_bytes(
+                                b.try_into().map_err(|_| ProtoError::UnexpectedEof)?,
+                            ))
                         } else {
                             Wire::Varint(wire::read_varint(packed, &mut pos)?)
                         };
@@ -206,7 +234,12 @@ impl<'s> Decoder<'s> {
         Ok(())
     }
 
-    fn map_entry(&mut self, msg: &Message, field: &Field, entry: &[u8]) -> Result<(String, Value), ProtoError> {
+    fn map_entry(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        entry: &[u8],
+    ) -> Result<(String, Value), ProtoError> {
         let mut key = String::new();
         let mut value: Option<Wire<'_>> = None;
         let mut message_parts: Vec<Wire<'_>> = Vec::new();
@@ -240,7 +273,10 @@ impl<'s> Decoder<'s> {
 
     fn custom(&mut self, msg: &Message, c: Custom, data: &[u8]) -> Result<Value, ProtoError> {
         match c {
-            Custom::PropsOrBool | Custom::PropsOrArray | Custom::PropsOrStringArray | Custom::Items => {
+            Custom::PropsOrBool
+            | Custom::PropsOrArray
+            | Custom::PropsOrStringArray
+            | Custom::Items => {
                 let values = self.field_values(msg, data)?;
                 Ok(custom::assemble(c, values))
             }
@@ -312,7 +348,9 @@ fn scalar(msg: &Message, field: &Field, s: Scalar, w: Wire<'_>) -> Result<Value,
         (Scalar::Bool, Wire::Varint(v)) => Value::Bool(v != 0),
         (Scalar::Int32, Wire::Varint(v)) => Value::from(v as i32),
         (Scalar::Int64, Wire::Varint(v)) => Value::from(v as i64),
-        (Scalar::Float64, Wire::Fixed64(v)) => custom::float_value(f64::from_bits(v), msg.short_name())?,
+        (Scalar::Float64, Wire::Fixed64(v)) => {
+            custom::float_value(f64::from_bits(v), msg.short_name())?
+        }
         (_, other) => return Err(wrong_wire(field, other)),
     })
 }

@@ -44,7 +44,12 @@ impl<'s> Encoder<'s> {
         result.map(|()| w.buf)
     }
 
-    fn object(&mut self, msg: &Message, obj: &Map<String, Value>, w: &mut Writer) -> Result<(), ProtoError> {
+    fn object(
+        &mut self,
+        msg: &Message,
+        obj: &Map<String, Value>,
+        w: &mut Writer,
+    ) -> Result<(), ProtoError> {
         for &i in &msg.by_number {
             let field = &msg.fields[i];
             if field.inline {
@@ -62,12 +67,20 @@ impl<'s> Encoder<'s> {
         Ok(())
     }
 
-    fn field(&mut self, msg: &Message, field: &Field, value: Option<&Value>, w: &mut Writer) -> Result<(), ProtoError> {
+    fn field(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        value: Option<&Value>,
+        w: &mut Writer,
+    ) -> Result<(), ProtoError> {
         match field.card {
             Card::One => self.single(msg, field, value, w),
             Card::List => {
                 let Some(v) = value else { return Ok(()) };
-                let items = v.as_array().ok_or_else(|| type_error(v, &format!("[]{}", elem_go_type(self.schema, field))))?;
+                let items = v.as_array().ok_or_else(|| {
+                    type_error(v, &format!("[]{}", elem_go_type(self.schema, field)))
+                })?;
                 for item in items {
                     self.element(msg, field, item, w)?;
                 }
@@ -98,7 +111,13 @@ impl<'s> Encoder<'s> {
         }
     }
 
-    fn single(&mut self, msg: &Message, field: &Field, value: Option<&Value>, w: &mut Writer) -> Result<(), ProtoError> {
+    fn single(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        value: Option<&Value>,
+        w: &mut Writer,
+    ) -> Result<(), ProtoError> {
         match field.elem {
             Elem::Scalar(Scalar::Bytes) => {
                 if let Some(v) = value {
@@ -112,7 +131,8 @@ impl<'s> Encoder<'s> {
                 None => scalar(w, field.number, s, &Value::Null, msg),
             },
             Elem::Message(m) => {
-                let nilable = field.pointer || self.schema.messages[m].custom == Some(Custom::Items);
+                let nilable =
+                    field.pointer || self.schema.messages[m].custom == Some(Custom::Items);
                 if value.is_none() && nilable {
                     return Ok(());
                 }
@@ -123,7 +143,13 @@ impl<'s> Encoder<'s> {
         }
     }
 
-    fn element(&mut self, msg: &Message, field: &Field, item: &Value, w: &mut Writer) -> Result<(), ProtoError> {
+    fn element(
+        &mut self,
+        msg: &Message,
+        field: &Field,
+        item: &Value,
+        w: &mut Writer,
+    ) -> Result<(), ProtoError> {
         match field.elem {
             Elem::Message(m) => {
                 let bytes = self.message(m, item)?;
@@ -135,20 +161,36 @@ impl<'s> Encoder<'s> {
         Ok(())
     }
 
-    fn custom(&mut self, msg: &Message, c: Custom, v: &Value, w: &mut Writer) -> Result<(), ProtoError> {
-        let field = |n: usize| msg.fields.get(n).ok_or_else(|| ProtoError::Schema(format!("{} lacks field {n}", msg.name)));
+    fn custom(
+        &mut self,
+        msg: &Message,
+        c: Custom,
+        v: &Value,
+        w: &mut Writer,
+    ) -> Result<(), ProtoError> {
+        let field = |n: usize| {
+            msg.fields
+                .get(n)
+                .ok_or_else(|| ProtoError::Schema(format!("{} lacks field {n}", msg.name)))
+        };
         match (c, v) {
             (Custom::PropsOrBool, Value::Object(_)) => {
                 scalar(w, field(0)?.number, Scalar::Bool, &Value::Bool(true), msg)?;
                 self.single(msg, field(1)?, Some(v), w)
             }
-            (Custom::PropsOrBool, Value::Bool(_) | Value::Null) => scalar(w, field(0)?.number, Scalar::Bool, v, msg),
+            (Custom::PropsOrBool, Value::Bool(_) | Value::Null) => {
+                scalar(w, field(0)?.number, Scalar::Bool, v, msg)
+            }
             (Custom::PropsOrBool, other) => Err(ProtoError::Json(format!(
                 "boolean or JSON schema expected, got {}",
                 kind_of(other)
             ))),
-            (Custom::PropsOrArray | Custom::PropsOrStringArray, Value::Object(_)) => self.single(msg, field(0)?, Some(v), w),
-            (Custom::PropsOrArray | Custom::PropsOrStringArray, Value::Array(_)) => self.field(msg, field(1)?, Some(v), w),
+            (Custom::PropsOrArray | Custom::PropsOrStringArray, Value::Object(_)) => {
+                self.single(msg, field(0)?, Some(v), w)
+            }
+            (Custom::PropsOrArray | Custom::PropsOrStringArray, Value::Array(_)) => {
+                self.field(msg, field(1)?, Some(v), w)
+            }
             (Custom::PropsOrArray | Custom::PropsOrStringArray, _) => Ok(()),
             (Custom::Items, Value::Null) => Ok(()),
             (Custom::Items, _) => self.field(msg, field(0)?, Some(v), w),
@@ -171,7 +213,10 @@ fn kind_of(v: &Value) -> &'static str {
 fn go_type(msg: &Message) -> String {
     let mut parts = msg.name.rsplitn(2, '.');
     let name = parts.next().unwrap_or_default();
-    let pkg = parts.next().and_then(|p| p.rsplit('/').next()).unwrap_or_default();
+    let pkg = parts
+        .next()
+        .and_then(|p| p.rsplit('/').next())
+        .unwrap_or_default();
     format!("{pkg}.{name}")
 }
 
@@ -201,7 +246,13 @@ fn bytes(v: &Value) -> Result<Vec<u8>, ProtoError> {
 }
 
 /// Writes one scalar (null writes the zero value, as Go leaves a value field zero).
-fn scalar(w: &mut Writer, number: u32, s: Scalar, v: &Value, msg: &Message) -> Result<(), ProtoError> {
+fn scalar(
+    w: &mut Writer,
+    number: u32,
+    s: Scalar,
+    v: &Value,
+    msg: &Message,
+) -> Result<(), ProtoError> {
     let mismatch = || type_error(v, scalar_go_type(s));
     match s {
         Scalar::String => {

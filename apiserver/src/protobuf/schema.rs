@@ -177,7 +177,9 @@ fn message(name: &str, m: RawMessage, index: &HashMap<&str, usize>) -> Result<Me
             type_meta,
         });
     }
-    let mut by_number: Vec<usize> = (0..fields.len()).filter(|&i| !fields[i].type_meta).collect();
+    let mut by_number: Vec<usize> = (0..fields.len())
+        .filter(|&i| !fields[i].type_meta)
+        .collect();
     by_number.sort_by_key(|&i| fields[i].number);
     Ok(Message {
         name: name.to_string(),

@@ -8,7 +8,7 @@ use super::ProtoError;
 pub(crate) enum Wire<'a> {
     Varint(u64),
     Fixed64(u64),
-    Fixed32(u32),
+    Fixed32,
     Bytes(&'a [u8]),
 }
 
@@ -19,7 +19,7 @@ impl Wire<'_> {
             Wire::Varint(_) => 0,
             Wire::Fixed64(_) => 1,
             Wire::Bytes(_) => 2,
-            Wire::Fixed32(_) => 5,
+            Wire::Fixed32 => 5,
         }
     }
 }
@@ -55,7 +55,10 @@ fn take<'a>(data: &'a [u8], pos: &mut usize, len: u64) -> Result<&'a [u8], Proto
 
 /// Splits a message into `(field number, value)` occurrences in wire order. Groups (wire types
 /// 3 and 4), which no Kubernetes message uses, are skipped as gogo's `skipGenerated` does.
-pub(crate) fn fields<'a>(data: &'a [u8], message: &str) -> Result<Vec<(u32, Wire<'a>)>, ProtoError> {
+pub(crate) fn fields<'a>(
+    data: &'a [u8],
+    message: &str,
+) -> Result<Vec<(u32, Wire<'a>)>, ProtoError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
@@ -77,7 +80,9 @@ pub(crate) fn fields<'a>(data: &'a [u8], message: &str) -> Result<Vec<(u32, Wire
             0 => Wire::Varint(read_varint(data, &mut pos)?),
             1 => {
                 let b = take(data, &mut pos, 8)?;
-                Wire::Fixed64(u64::from_le_bytes(b.try_into().map_err(|_| ProtoError::UnexpectedEof)?))
+                Wire::Fixed64(u64::from_le_bytes(
+                    b.try_into().map_err(|_| ProtoError::UnexpectedEof)?,
+                ))
             }
             2 => {
                 let len = read_varint(data, &mut pos)?;
@@ -91,11 +96,13 @@ pub(crate) fn fields<'a>(data: &'a [u8], message: &str) -> Result<Vec<(u32, Wire
                 continue;
             }
             5 => {
-                let b = take(data, &mut pos, 4)?;
-                Wire::Fixed32(u32::from_le_bytes(b.try_into().map_err(|_| ProtoError::UnexpectedEof)?))
+                take(data, &mut pos, 4)?;
+                Wire::Fixed32
             }
             other => {
-                return Err(ProtoError::Malformed(format!("proto: illegal wireType {other}")));
+                return Err(ProtoError::Malformed(format!(
+                    "proto: illegal wireType {other}"
+                )));
             }
         };
         out.push((number as u32, value));
@@ -122,14 +129,18 @@ fn skip_group(data: &[u8], pos: &mut usize, number: u64) -> Result<(), ProtoErro
             4 => {
                 depth -= 1;
                 if depth == 0 && key >> 3 != number {
-                    return Err(ProtoError::Malformed("proto: unexpected end of group".into()));
+                    return Err(ProtoError::Malformed(
+                        "proto: unexpected end of group".into(),
+                    ));
                 }
             }
             5 => {
                 take(data, pos, 4)?;
             }
             other => {
-                return Err(ProtoError::Malformed(format!("proto: illegal wireType {other}")));
+                return Err(ProtoError::Malformed(format!(
+                    "proto: illegal wireType {other}"
+                )));
             }
         }
     }
