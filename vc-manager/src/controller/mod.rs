@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crds::{ClusterVersion, Provisioner, VirtualCluster, VirtualClusterStatus};
 use futures::StreamExt;
-use kube::api::{Patch, PatchParams};
+use kube::api::{PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
@@ -165,7 +165,12 @@ fn step_name(step: &Step) -> &'static str {
 /// Reconciles one VirtualCluster: observe, decide, run the step, until nothing is left to do.
 pub async fn reconcile(vc: Arc<VirtualCluster>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = reconcile_inner(vc.clone(), &ctx).await;
+    // Its own task: the controller's stream machinery is deep, and so is deserializing
+    // ClusterVersions (whole StatefulSets); together they overflow a worker stack in debug.
+    let task_ctx = ctx.clone();
+    let result = tokio::spawn(async move { reconcile_inner(vc, &task_ctx).await })
+        .await
+        .unwrap_or_else(|e| Err(Error::Contract(format!("reconcile task failed: {e}"))));
     let label = match &result {
         Ok((_, true)) => "failed",
         Ok((_, false)) => "ok",
@@ -182,14 +187,14 @@ async fn reconcile_inner(
 ) -> Result<(Action, bool), Error> {
     let mut applied = false;
     for _ in 0..MAX_STEPS {
-        let world = observe::observe(&vc, ctx, applied).await?;
+        let world = Box::pin(observe::observe(&vc, ctx, applied)).await?;
         let decision = decide(&vc, &world.observed, &ctx.timings);
         let Some(step) = decision.step.clone() else {
             return finish(&vc, ctx, decision).await;
         };
         let name = step_name(&step);
         tracing::debug!(vc = %vc.name_any(), step = name, "running step");
-        match execute::execute(&step, &vc, &world, ctx).await {
+        match Box::pin(execute::execute(&step, &vc, &world, ctx)).await {
             Ok(outcome) => {
                 ctx.metrics.step(name, true);
                 if let Some(note) = &outcome.note {
@@ -312,7 +317,8 @@ pub async fn run_controller(
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let vcs: Api<VirtualCluster> = Api::all(ctx.client.clone());
-    let cvs: Api<ClusterVersion> = Api::all(ctx.client.clone());
+    // Names are all the mapper needs; skipping the specs keeps the watch cheap.
+    let cvs: Api<PartialObjectMeta<ClusterVersion>> = Api::all(ctx.client.clone());
     let controller = Controller::new(vcs, watcher::Config::default()).with_config(
         kube::runtime::controller::Config::default()
             .concurrency(concurrency)
@@ -324,7 +330,7 @@ pub async fn run_controller(
         .watches(
             cvs,
             watcher::Config::default(),
-            move |cv: ClusterVersion| {
+            move |cv: PartialObjectMeta<ClusterVersion>| {
                 let name = cv.name_any();
                 store
                     .state()

@@ -105,7 +105,8 @@ impl PkiFiles {
     }
 }
 
-fn write_file(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
+/// Writes `content` to `path` with permission bits `mode`.
+pub fn write_file(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, content)?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))

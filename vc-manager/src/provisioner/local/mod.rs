@@ -8,6 +8,7 @@
 //! so kubeconfigs stay valid), `pki/`, `etcd/` or `data/`, and `logs/`.
 
 pub mod binaries;
+pub mod embedded;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -54,9 +55,17 @@ pub struct Ports {
     pub controller_manager: u16,
 }
 
+/// What runs a tenant's control plane.
+enum Runtime {
+    /// The embedded API server, in this process.
+    Embedded(Box<apiserver::ServerHandle>),
+    /// Upstream binaries as supervised child processes.
+    Processes(Vec<Supervised>),
+}
+
 struct Plane {
     fingerprint: String,
-    processes: Vec<Supervised>,
+    runtime: Runtime,
     probe: Option<kube::Client>,
     server: String,
 }
@@ -77,12 +86,6 @@ impl Local {
             Some(dir) => Some(Binaries::find(dir)?),
             None => None,
         };
-        if binaries.is_none() {
-            return Err(
-                "the local provisioner needs --control-plane-binaries DIR (etcd, kube-apiserver)"
-                    .into(),
-            );
-        }
         Ok(Local {
             config: Arc::new(config),
             binaries,
@@ -106,6 +109,9 @@ impl Local {
         let bind = self.config.bind_address;
         let mut names = base_apiserver_names(&t.spec, extra_sans);
         names.ips.insert(bind);
+        // The embedded server insists on these for a loopback listener.
+        names.add("::1");
+        names.add("kubernetes.default.svc.cluster.local");
         let mut etcd = crate::pki::SubjectNames::default();
         etcd.add("localhost");
         etcd.add("127.0.0.1");
@@ -177,6 +183,11 @@ impl Local {
                 Ok(true)
             }
             Err(e) => {
+                if let Some(taken) = port_in_use(&self.config, &ports) {
+                    // Someone took a port since it was recorded: choose new ones next time.
+                    tracing::warn!(tenant = %key, port = taken, "port taken; re-allocating");
+                    let _ = std::fs::remove_file(self.dir(&key).join("ports.json"));
+                }
                 self.failures
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -194,21 +205,27 @@ impl Local {
         fingerprint: String,
     ) -> Result<Plane, ProvisionError> {
         let root = self.dir(t.namespace());
-        let Some(bins) = &self.binaries else {
-            return Err(ProvisionError::Local("no control-plane binaries".into()));
+        let bind = self.config.bind_address;
+        let runtime = match &self.binaries {
+            // Boxed: the server's start future is large, and reconcile futures live on small stacks.
+            None => Runtime::Embedded(Box::new(
+                Box::pin(embedded::start(t, ports, bind, &root, secrets)).await?,
+            )),
+            Some(bins) => {
+                let io = |action: String| move |source| ProvisionError::Io { action, source };
+                std::fs::create_dir_all(root.join("logs"))
+                    .map_err(io(format!("creating {}/logs", root.display())))?;
+                binaries::PkiFiles::new(root.join("pki"))
+                    .write(secrets)
+                    .map_err(io(format!("writing PKI files under {}", root.display())))?;
+                let specs = binaries::processes(bins, t, ports, bind, &root);
+                Runtime::Processes(specs.into_iter().map(Supervised::start).collect())
+            }
         };
-        let io = |action: String| move |source| ProvisionError::Io { action, source };
-        std::fs::create_dir_all(root.join("logs"))
-            .map_err(io(format!("creating {}/logs", root.display())))?;
-        binaries::PkiFiles::new(root.join("pki"))
-            .write(secrets)
-            .map_err(io(format!("writing PKI files under {}", root.display())))?;
-        let specs = binaries::processes(bins, t, ports, self.config.bind_address, &root);
-        let processes = specs.into_iter().map(Supervised::start).collect();
         let server = self.endpoints(t, &[]).map(|e| e.server).unwrap_or_default();
         Ok(Plane {
             fingerprint,
-            processes,
+            runtime,
             probe: admin_client(secrets).await,
             server,
         })
@@ -233,8 +250,11 @@ impl Local {
             let Some(plane) = planes.get(key) else {
                 return ControlPlane::Absent;
             };
-            let down: Vec<String> = plane
-                .processes
+            let processes: &[Supervised] = match &plane.runtime {
+                Runtime::Processes(p) => p,
+                Runtime::Embedded(_) => &[],
+            };
+            let down: Vec<String> = processes
                 .iter()
                 .filter_map(|p| {
                     let s = p.state();
@@ -326,10 +346,27 @@ impl Local {
 }
 
 async fn stop(plane: Plane) {
-    // Reverse start order: controller-manager, API server, then etcd.
-    for p in plane.processes.into_iter().rev() {
-        p.stop().await;
+    match plane.runtime {
+        Runtime::Embedded(server) => (*server).shutdown().await,
+        Runtime::Processes(processes) => {
+            // Reverse start order: controller-manager, API server, then etcd.
+            for p in processes.into_iter().rev() {
+                p.stop().await;
+            }
+        }
     }
+}
+
+/// A recorded port that another program now listens on.
+fn port_in_use(config: &LocalConfig, ports: &Ports) -> Option<u16> {
+    [
+        ports.apiserver,
+        ports.etcd_client,
+        ports.etcd_peer,
+        ports.controller_manager,
+    ]
+    .into_iter()
+    .find(|p| TcpListener::bind((config.bind_address, *p)).is_err())
 }
 
 /// A port nobody listens on right now.
