@@ -57,6 +57,7 @@ async fn exec_attach_run_and_port_forward_upgrades_are_spliced() {
     let w = World::start().await;
     let client = w.client(&w.a.kubelet_client());
     let sns = w.a.super_ns("default");
+    let super_uid = w.sup.pod_uid(&sns, "web").await;
 
     upgrade_roundtrip(
         &client,
@@ -67,7 +68,7 @@ async fn exec_attach_run_and_port_forward_upgrades_are_spliced() {
     .await;
     assert_eq!(
         w.kubelet.last(),
-        format!("/exec/{sns}/web/super-a-web-uid/app?command=echo&command=hi&output=1&error=1")
+        format!("/exec/{sns}/web/{super_uid}/app?command=echo&command=hi&output=1&error=1")
     );
 
     upgrade_roundtrip(
@@ -121,7 +122,7 @@ async fn exec_attach_run_and_port_forward_upgrades_are_spliced() {
     .await;
     assert_eq!(
         w.kubelet.last(),
-        format!("/portForward/{sns}/web/super-a-web-uid")
+        format!("/portForward/{sns}/web/{super_uid}")
     );
     assert_eq!(w.kubelet.count(), 6);
 }
@@ -148,7 +149,12 @@ async fn pods_lists_only_the_tenants_pods_in_its_own_terms() {
     let w = World::start().await;
     // One of alpha's pods is elsewhere: not listed for this node.
     w.sup
-        .put_pod(w.a.pod("default", "far", "a-far-uid", Some("node-2")));
+        .put_pod(
+            &w.a,
+            "default",
+            w.a.pod("default", "far", "a-far-uid", Some("node-2")),
+        )
+        .await;
     let resp = w.client(&w.a.kubelet_client()).get("/pods").await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     let v: serde_json::Value = serde_json::from_str(&text(resp).await).unwrap();

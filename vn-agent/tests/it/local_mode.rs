@@ -13,7 +13,8 @@ async fn local_mode_forwards_to_the_pods_node_kubelet() {
     })
     .await;
     w.sup
-        .put_node(node(NODE, "127.0.0.1", w.kubelet.addr.port()));
+        .put_node(node(NODE, "127.0.0.1", w.kubelet.addr.port()))
+        .await;
     let a = w.client(&w.a.kubelet_client());
     let resp = a.get("/containerLogs/default/web/app").await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
@@ -21,13 +22,23 @@ async fn local_mode_forwards_to_the_pods_node_kubelet() {
 
     // A pod not scheduled yet cannot be reached.
     w.sup
-        .put_pod(w.a.pod("default", "pending", "a-p-uid", None));
+        .put_pod(
+            &w.a,
+            "default",
+            w.a.pod("default", "pending", "a-p-uid", None),
+        )
+        .await;
     let (code, s) = status_of(a.get("/containerLogs/default/pending/app").await.unwrap()).await;
     assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(s["message"].as_str().unwrap().contains("not scheduled"));
     // A pod whose node is gone.
     w.sup
-        .put_pod(w.a.pod("default", "orphan", "a-o-uid", Some("gone")));
+        .put_pod(
+            &w.a,
+            "default",
+            w.a.pod("default", "orphan", "a-o-uid", Some("gone")),
+        )
+        .await;
     let (code, _) = status_of(a.get("/containerLogs/default/orphan/app").await.unwrap()).await;
     assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(w.kubelet.count(), 1);

@@ -33,11 +33,9 @@ async fn tenant_a_cannot_reach_tenant_b_pods() {
     )
     .await;
     // A super pod in A's namespace that carries B's ownership is still not A's.
-    w.sup.put_pod({
-        let mut p = w.b.pod("default", "planted", "x", Some("node-1"));
-        p.metadata.namespace = Some(w.a.super_ns("default"));
-        p
-    });
+    let mut planted = w.b.pod("default", "planted", "x", Some("node-1"));
+    planted.metadata.namespace = Some(w.a.super_ns("default"));
+    w.sup.put_pod(&w.a, "default", planted).await;
     refused(
         &w,
         &a,
@@ -99,16 +97,10 @@ async fn unknown_tenants_are_refused_even_with_a_planted_root_ca() {
     // Someone got a `root-ca` secret into A's synced super namespace (a tenant secret named
     // root-ca is copied there by the syncer) and signs a certificate naming that namespace.
     let rogue = Ca::new("rogue");
-    w.sup.put_namespace(k8s_openapi::api::core::v1::Namespace {
-        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-            name: Some(w.a.super_ns("default")),
-            annotations: Some(w.a.id.namespace_annotations("ns-uid", "default")),
-            ..Default::default()
-        },
-        ..Default::default()
-    });
+    w.sup.put_namespace(w.a.namespace("default")).await;
     w.sup
-        .put_secret(root_ca_secret(&w.a.super_ns("default"), &rogue));
+        .put_secret(root_ca_secret(&w.a.super_ns("default"), &rogue))
+        .await;
     let cert = rogue.client(&w.a.super_ns("default"));
     refused(
         &w,
@@ -146,9 +138,10 @@ async fn crafted_namespace_mapping_onto_another_tenants_namespace_is_refused() {
     // Tenant C's cluster key extends A's (possible with status.clusterNamespace), so A's tenant
     // namespace "x-prod" maps onto the super namespace of C's "prod".
     let c = Tenant::new(&format!("{}-x", w.a.key()), "gamma");
-    c.install(&w.sup);
+    c.install(&w.sup).await;
     w.sup
-        .put_pod(c.pod("prod", "db", "c-db-uid", Some("node-1")));
+        .put_pod(&c, "prod", c.pod("prod", "db", "c-db-uid", Some("node-1")))
+        .await;
     assert_eq!(w.a.super_ns("x-prod"), c.super_ns("prod"));
     let a = w.a.kubelet_client();
     refused(
@@ -180,13 +173,15 @@ async fn crafted_namespace_mapping_onto_another_tenants_namespace_is_refused() {
 async fn mismatching_uid_is_refused() {
     let w = World::start().await;
     let a = w.a.kubelet_client();
+    // The super pod's own uid is not the tenant's uid either.
+    let super_uid = w.sup.pod_uid(&w.a.super_ns("default"), "web").await;
     for path in [
-        "/exec/default/web/b-web-uid/app?command=ls",
-        "/exec/default/web/super-a-web-uid/app?command=ls",
-        "/attach/default/web/wrong/app",
-        "/portForward/default/web/wrong",
+        "/exec/default/web/b-web-uid/app?command=ls".to_string(),
+        format!("/exec/default/web/{super_uid}/app?command=ls"),
+        "/attach/default/web/wrong/app".to_string(),
+        "/portForward/default/web/wrong".to_string(),
     ] {
-        refused(&w, &a, path, StatusCode::FORBIDDEN, "does not have uid").await;
+        refused(&w, &a, &path, StatusCode::FORBIDDEN, "does not have uid").await;
     }
 }
 
@@ -302,7 +297,7 @@ async fn rotated_tenant_ca_is_picked_up() {
     let ok = w.client(&old).get("/healthz").await.unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
     let rotated = Ca::new("alpha-root-ca-2");
-    w.sup.put_secret(root_ca_secret(w.a.key(), &rotated));
+    w.sup.put_secret(root_ca_secret(w.a.key(), &rotated)).await;
     refused(
         &w,
         &old,

@@ -20,19 +20,22 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
-    DaemonEndpoint, Namespace, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, Pod, PodSpec,
-    Secret,
+    Container, DaemonEndpoint, Namespace, Node, NodeAddress, NodeDaemonEndpoints, NodeStatus, Pod,
+    PodSpec, Secret,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Api;
+use kube::api::{PostParams, Resource};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
-use vn_agent::{AgentHandle, Config, MemorySuper};
+use vn_agent::{AgentHandle, Config, KubeSuper};
 
 pub type Body = BoxBody<Bytes, Infallible>;
 
@@ -144,7 +147,7 @@ impl Tenant {
     }
 
     /// Root namespace + `root-ca` secret, as vc-manager writes them.
-    pub fn install(&self, sup: &MemorySuper) {
+    pub async fn install(&self, sup: &Super) {
         sup.put_namespace(Namespace {
             metadata: ObjectMeta {
                 name: Some(self.key().to_string()),
@@ -152,8 +155,22 @@ impl Tenant {
                 ..Default::default()
             },
             ..Default::default()
-        });
-        sup.put_secret(root_ca_secret(self.key(), &self.ca));
+        })
+        .await;
+        sup.put_secret(root_ca_secret(self.key(), &self.ca)).await;
+    }
+
+    /// The super namespace of tenant namespace `ns`, as the syncer writes it.
+    pub fn namespace(&self, ns: &str) -> Namespace {
+        Namespace {
+            metadata: ObjectMeta {
+                name: Some(self.super_ns(ns)),
+                annotations: Some(self.id.namespace_annotations(&format!("{ns}-uid"), ns)),
+                labels: Some(self.id.labels()),
+                ..Default::default()
+            },
+            ..Default::default()
+        }
     }
 
     /// A super pod synced from tenant pod `ns/name` with tenant uid `uid`.
@@ -169,6 +186,11 @@ impl Tenant {
             },
             spec: Some(PodSpec {
                 node_name: node.map(str::to_string),
+                containers: vec![Container {
+                    name: "app".to_string(),
+                    image: Some("busybox".to_string()),
+                    ..Default::default()
+                }],
                 ..Default::default()
             }),
             status: None,
@@ -358,9 +380,88 @@ fn kubelet_route(mut req: Request<Incoming>, release: Arc<Notify>, peer: String)
     r
 }
 
+/// The super cluster: an embedded API server, written through its admin client.
+pub struct Super {
+    /// Kept so the server lives as long as the test.
+    _server: apiserver::ServerHandle,
+    pub client: kube::Client,
+}
+
+impl Super {
+    pub async fn start() -> Self {
+        let server = apiserver::ServerBuilder::new().start().await.unwrap();
+        let client = server.client();
+        Super {
+            _server: server,
+            client,
+        }
+    }
+
+    /// Creates `obj`, or replaces it when it exists.
+    async fn put<K>(&self, api: Api<K>, mut obj: K)
+    where
+        K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+    {
+        let name = obj.meta().name.clone().unwrap();
+        // Pods wait for their namespace's default service account, as on a real cluster.
+        for _ in 0..100 {
+            let err = match api.create(&PostParams::default(), &obj).await {
+                Ok(_) => return,
+                Err(e) => e,
+            };
+            match &err {
+                kube::Error::Api(s) if s.code == 409 => {
+                    let current = api.get(&name).await.unwrap();
+                    obj.meta_mut().resource_version = current.meta().resource_version.clone();
+                    api.replace(&name, &PostParams::default(), &obj)
+                        .await
+                        .unwrap();
+                    return;
+                }
+                kube::Error::Api(s) if s.code == 403 || s.code == 404 || s.code == 500 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                _ => panic!("creating {name}: {err}"),
+            }
+        }
+        panic!("could not create {name}");
+    }
+
+    pub async fn put_namespace(&self, ns: Namespace) {
+        self.put(Api::all(self.client.clone()), ns).await;
+    }
+
+    pub async fn put_secret(&self, secret: Secret) {
+        let ns = secret.metadata.namespace.clone().unwrap();
+        self.put(Api::namespaced(self.client.clone(), &ns), secret)
+            .await;
+    }
+
+    pub async fn put_node(&self, node: Node) {
+        self.put(Api::all(self.client.clone()), node).await;
+    }
+
+    /// The uid the super cluster gave pod `ns/name`.
+    pub async fn pod_uid(&self, ns: &str, name: &str) -> String {
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        pods.get(name).await.unwrap().metadata.uid.unwrap()
+    }
+
+    /// Creates the pod (and its super namespace, as the syncer would have, when missing).
+    pub async fn put_pod(&self, owner: &Tenant, tenant_ns: &str, pod: Pod) {
+        let ns = pod.metadata.namespace.clone().unwrap();
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        if nss.get_opt(&ns).await.unwrap().is_none() {
+            self.put_namespace(owner.namespace(tenant_ns)).await;
+        }
+        self.put(Api::namespaced(self.client.clone(), &ns), pod)
+            .await;
+    }
+}
+
 /// Everything a test needs: super cluster, kubelet, agent, tenants.
 pub struct World {
-    pub sup: MemorySuper,
+    pub sup: Super,
     pub kubelet: Kubelet,
     pub agent: AgentHandle,
     pub a: Tenant,
@@ -378,14 +479,29 @@ impl World {
     /// Starts with tenants A and B (each with pod `default/web`), editing the config first.
     pub async fn start_with(edit: impl FnOnce(&mut Config, &Kubelet)) -> Self {
         common::process::install_crypto_provider();
-        let sup = MemorySuper::new();
+        let sup = Super::start().await;
         let a = Tenant::new("tenants-1a2b3c-alpha", "alpha");
         let b = Tenant::new("tenants-4d5e6f-beta", "beta");
-        a.install(&sup);
-        b.install(&sup);
-        sup.put_pod(a.pod("default", "web", "a-web-uid", Some(NODE)));
-        sup.put_pod(b.pod("default", "web", "b-web-uid", Some(NODE)));
-        sup.put_pod(b.pod("default", "b-only", "b-only-uid", Some(NODE)));
+        a.install(&sup).await;
+        b.install(&sup).await;
+        sup.put_pod(
+            &a,
+            "default",
+            a.pod("default", "web", "a-web-uid", Some(NODE)),
+        )
+        .await;
+        sup.put_pod(
+            &b,
+            "default",
+            b.pod("default", "web", "b-web-uid", Some(NODE)),
+        )
+        .await;
+        sup.put_pod(
+            &b,
+            "default",
+            b.pod("default", "b-only", "b-only-uid", Some(NODE)),
+        )
+        .await;
         let kubelet = Kubelet::start().await;
         let dir = tempfile::tempdir().unwrap();
         let (cert, key) = kubelet.ca.client("vn-agent");
@@ -399,7 +515,7 @@ impl World {
         config.kubelet_certificate_authority = Some(ca_path);
         config.node_name = Some(NODE.to_string());
         edit(&mut config, &kubelet);
-        let agent = vn_agent::start_with(config, Arc::new(sup.clone()))
+        let agent = vn_agent::start_with(config, Arc::new(KubeSuper::new(sup.client.clone())))
             .await
             .unwrap();
         World {
