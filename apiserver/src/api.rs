@@ -63,7 +63,9 @@ pub struct Change {
 
 impl std::fmt::Debug for Api {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Api").field("advertise", &self.settings.advertise).finish_non_exhaustive()
+        f.debug_struct("Api")
+            .field("advertise", &self.settings.advertise)
+            .finish_non_exhaustive()
     }
 }
 
@@ -115,9 +117,13 @@ impl Api {
 
     /// Re-reads every CRD and serves the established ones.
     pub fn refresh_crds(&self) {
-        let crds = self
-            .store
-            .list("apiextensions.k8s.io/customresourcedefinitions", None, None, None, |_, _| true);
+        let crds = self.store.list(
+            "apiextensions.k8s.io/customresourcedefinitions",
+            None,
+            None,
+            None,
+            |_, _| true,
+        );
         let defs: Vec<Arc<ResourceDef>> = crds
             .items
             .iter()

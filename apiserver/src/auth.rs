@@ -135,7 +135,12 @@ impl Authenticator {
     pub fn authenticate_cert(&self, der: &[u8]) -> Option<User> {
         let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
         let subject = cert.subject();
-        let cn = subject.iter_common_name().next()?.as_str().ok()?.to_string();
+        let cn = subject
+            .iter_common_name()
+            .next()?
+            .as_str()
+            .ok()?
+            .to_string();
         let groups = subject
             .iter_organization()
             .filter_map(|o| o.as_str().ok().map(str::to_string))
@@ -186,7 +191,10 @@ mod tests {
         let alice = a.authenticate_token("abc").expect("alice");
         assert_eq!(alice.name, "alice");
         assert_eq!(alice.groups, vec!["dev", "ops", "system:authenticated"]);
-        assert_eq!(a.authenticate_token("xyz").map(|u| u.name), Some("bob".into()));
+        assert_eq!(
+            a.authenticate_token("xyz").map(|u| u.name),
+            Some("bob".into())
+        );
         assert!(a.authenticate_token("nope").is_none());
         std::fs::write(&p, "onlytoken\n").ok();
         assert!(Authenticator::default().load_token_file(&p).is_err());

@@ -14,13 +14,27 @@ pub async fn run(api: &Api) -> ApiResult<()> {
     let ns_def = internal::def(api, "", "namespaces")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         if internal::get(api, &ns_def, "", ns).is_none() {
-            internal::create(api, &ns_def, &actor, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+            internal::create(
+                api,
+                &ns_def,
+                &actor,
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+            )
+            .await?;
         }
     }
     let pc_def = internal::def(api, "scheduling.k8s.io", "priorityclasses")?;
     for (name, value, desc) in [
-        ("system-node-critical", 2_000_001_000i64, "Used for system critical pods that must not be moved from their current node."),
-        ("system-cluster-critical", 2_000_000_000i64, "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
+        (
+            "system-node-critical",
+            2_000_001_000i64,
+            "Used for system critical pods that must not be moved from their current node.",
+        ),
+        (
+            "system-cluster-critical",
+            2_000_000_000i64,
+            "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+        ),
     ] {
         if internal::get(api, &pc_def, "", name).is_none() {
             internal::create(api, &pc_def, &actor, json!({
@@ -58,11 +72,26 @@ fn default_cluster_roles() -> Vec<(&'static str, Value)> {
     let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
     vec![
         ("cluster-admin", all),
-        ("admin", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling", "coordination.k8s.io", "discovery.k8s.io"], "resources": ["*"], "verbs": ["*"]}])),
-        ("edit", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": write}, {"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}])),
-        ("view", json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}])),
-        ("system:discovery", json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}])),
-        ("system:public-info-viewer", json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}])),
+        (
+            "admin",
+            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling", "coordination.k8s.io", "discovery.k8s.io"], "resources": ["*"], "verbs": ["*"]}]),
+        ),
+        (
+            "edit",
+            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": write}, {"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}]),
+        ),
+        (
+            "view",
+            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}]),
+        ),
+        (
+            "system:discovery",
+            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
+        (
+            "system:public-info-viewer",
+            json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
+        ),
     ]
 }
 
@@ -79,7 +108,11 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
         })).await?;
     }
-    let address_ip = if host.parse::<std::net::IpAddr>().is_ok() { host.clone() } else { "127.0.0.1".to_string() };
+    let address_ip = if host.parse::<std::net::IpAddr>().is_ok() {
+        host.clone()
+    } else {
+        "127.0.0.1".to_string()
+    };
     let ep_def = internal::def(api, "", "endpoints")?;
     let subsets = json!([{"addresses": [{"ip": address_ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
     let updated = internal::update(api, &ep_def, actor, "default", "kubernetes", None, |ep| {

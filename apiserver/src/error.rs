@@ -54,7 +54,10 @@ impl Cause {
         Cause::new(
             "FieldValueNotSupported",
             field,
-            format!("Unsupported value: {value:?}: supported values: {}", list.join(", ")),
+            format!(
+                "Unsupported value: {value:?}: supported values: {}",
+                list.join(", ")
+            ),
         )
     }
 
@@ -65,7 +68,11 @@ impl Cause {
 
     /// `field: Duplicate value: <v>` (upstream `field.Duplicate`).
     pub fn duplicate(field: &str, value: &Value) -> Self {
-        Cause::new("FieldValueDuplicate", field, format!("Duplicate value: {value}"))
+        Cause::new(
+            "FieldValueDuplicate",
+            field,
+            format!("Duplicate value: {value}"),
+        )
     }
 
     /// `field: Too long: may not be more than N bytes`.
@@ -96,8 +103,8 @@ pub struct ApiError {
     pub reason: &'static str,
     /// `Status.message`.
     pub message: String,
-    /// `Status.details`, when any.
-    pub details: Option<Value>,
+    /// `Status.details`, when any (boxed: errors travel in every `Result`).
+    pub details: Option<Box<Value>>,
     /// `Retry-After` seconds, when any.
     pub retry_after: Option<u64>,
 }
@@ -177,16 +184,24 @@ impl ApiError {
         let mut e = Self::plain(
             403,
             "Forbidden",
-            format!("{}{} is forbidden: {}", target.qualified(), name, message.into()),
+            format!(
+                "{}{} is forbidden: {}",
+                target.qualified(),
+                name,
+                message.into()
+            ),
         );
-        e.details = Some(target.details());
+        e.details = Some(Box::new(target.details()));
         e
     }
 
     /// 403 for a namespace being deleted (upstream's NamespaceTerminating cause).
     pub fn namespace_terminating(target: Target<'_>, namespace: &str) -> Self {
         let mut e = Self::forbidden(
-            Target { name: target.name, ..target.clone() },
+            Target {
+                name: target.name,
+                ..target.clone()
+            },
             format!(
                 "unable to create new content in namespace {namespace} because it is being terminated"
             ),
@@ -202,7 +217,7 @@ impl ApiError {
                 }]),
             );
         }
-        e.details = Some(details);
+        e.details = Some(Box::new(details));
         e
     }
 
@@ -213,15 +228,19 @@ impl ApiError {
             "NotFound",
             format!("{} {:?} not found", target.qualified(), target.name),
         );
-        e.details = Some(target.details());
+        e.details = Some(Box::new(target.details()));
         e
     }
 
     /// 404 for a path that names no resource (upstream's plain "the server could not find the
     /// requested resource").
     pub fn no_route() -> Self {
-        let mut e = Self::plain(404, "NotFound", "the server could not find the requested resource");
-        e.details = Some(json!({}));
+        let mut e = Self::plain(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+        e.details = Some(Box::new(json!({})));
         e
     }
 
@@ -230,9 +249,12 @@ impl ApiError {
         let mut e = Self::plain(
             405,
             "MethodNotAllowed",
-            format!("the server does not allow this method on the requested resource ({verb} {})", target.qualified()),
+            format!(
+                "the server does not allow this method on the requested resource ({verb} {})",
+                target.qualified()
+            ),
         );
-        e.details = Some(target.details());
+        e.details = Some(Box::new(target.details()));
         e
     }
 
@@ -241,7 +263,9 @@ impl ApiError {
         Self::plain(
             406,
             "NotAcceptable",
-            format!("the server was unable to respond with a content type that the client supports ({accept})"),
+            format!(
+                "the server was unable to respond with a content type that the client supports ({accept})"
+            ),
         )
     }
 
@@ -252,7 +276,7 @@ impl ApiError {
             "AlreadyExists",
             format!("{} {:?} already exists", target.qualified(), target.name),
         );
-        e.details = Some(target.details());
+        e.details = Some(Box::new(target.details()));
         e
     }
 
@@ -268,7 +292,7 @@ impl ApiError {
                 detail.into()
             ),
         );
-        e.details = Some(target.details());
+        e.details = Some(Box::new(target.details()));
         e
     }
 
@@ -299,7 +323,9 @@ impl ApiError {
         Self::plain(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+            ),
         )
     }
 
@@ -310,7 +336,11 @@ impl ApiError {
             1 => causes[0].display(),
             _ => format!(
                 "[{}]",
-                causes.iter().map(Cause::display).collect::<Vec<_>>().join(", ")
+                causes
+                    .iter()
+                    .map(Cause::display)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let mut details = serde_json::Map::new();
@@ -328,8 +358,12 @@ impl ApiError {
                     .collect(),
             ),
         );
-        let mut e = Self::plain(422, "Invalid", format!("{kind} {name:?} is invalid: {joined}"));
-        e.details = Some(Value::Object(details));
+        let mut e = Self::plain(
+            422,
+            "Invalid",
+            format!("{kind} {name:?} is invalid: {joined}"),
+        );
+        e.details = Some(Box::new(Value::Object(details)));
         e
     }
 
@@ -340,7 +374,9 @@ impl ApiError {
             "InternalError",
             format!("Internal error occurred: {}", message.into()),
         );
-        e.details = Some(json!({"causes": [{"message": e.message.clone()}]}));
+        e.details = Some(Box::new(
+            json!({"causes": [{"message": e.message.clone()}]}),
+        ));
         e
     }
 
@@ -348,7 +384,7 @@ impl ApiError {
     pub fn timeout(message: impl Into<String>, retry_after: u64) -> Self {
         let mut e = Self::plain(504, "Timeout", message);
         e.retry_after = Some(retry_after);
-        e.details = Some(json!({"retryAfterSeconds": retry_after}));
+        e.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
         e
     }
 
@@ -376,7 +412,7 @@ impl ApiError {
             "code": self.code,
         });
         if let (Some(d), Some(obj)) = (&self.details, s.as_object_mut()) {
-            obj.insert("details".into(), d.clone());
+            obj.insert("details".into(), (**d).clone());
         }
         s
     }
@@ -405,10 +441,17 @@ mod tests {
 
     #[test]
     fn not_found_matches_upstream() {
-        let e = ApiError::not_found(Target { group: "apps", resource: "deployments", name: "web" });
+        let e = ApiError::not_found(Target {
+            group: "apps",
+            resource: "deployments",
+            name: "web",
+        });
         assert_eq!(e.message, "deployments.apps \"web\" not found");
         let s = e.to_status();
-        assert_eq!(s["details"], json!({"name": "web", "group": "apps", "kind": "deployments"}));
+        assert_eq!(
+            s["details"],
+            json!({"name": "web", "group": "apps", "kind": "deployments"})
+        );
         assert_eq!(s["code"], 404);
     }
 
@@ -419,7 +462,11 @@ mod tests {
             "",
             "Bad",
             vec![
-                Cause::invalid("metadata.name", &json!("Bad"), "a lowercase RFC 1123 subdomain"),
+                Cause::invalid(
+                    "metadata.name",
+                    &json!("Bad"),
+                    "a lowercase RFC 1123 subdomain",
+                ),
                 Cause::required("spec.containers", ""),
             ],
         );

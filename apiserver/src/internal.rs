@@ -5,7 +5,9 @@ use serde_json::Value;
 
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Target};
-use crate::handlers::write::{Actor, durable, prepare_new, prepare_update, ready_to_remove, store_error};
+use crate::handlers::write::{
+    Actor, durable, prepare_new, prepare_update, ready_to_remove, store_error,
+};
 use crate::handlers::{to_served, to_stored};
 use crate::kinds::{self, Ctx};
 use crate::meta;
@@ -34,17 +36,29 @@ pub async fn create(api: &Api, def: &ResourceDef, actor: &Actor, obj: Value) -> 
     kinds::admit_create(&ctx, &mut obj)?;
     crate::managed::record_update(actor, None, &mut obj, None);
     let stored = to_stored(def, obj);
-    let (ns, name) = (meta::namespace(&stored).to_string(), meta::name(&stored).to_string());
+    let (ns, name) = (
+        meta::namespace(&stored).to_string(),
+        meta::name(&stored).to_string(),
+    );
     let c = api
         .store
-        .commit(&def.storage, &ns, &name, Expect::Absent, Some(stored.clone()), &def.field_paths())
+        .commit(
+            &def.storage,
+            &ns,
+            &name,
+            Expect::Absent,
+            Some(stored.clone()),
+            &def.field_paths(),
+        )
         .map_err(|e| {
             kinds::released(api, def, &stored);
             store_error(def, &name, e)
         })?;
     api.after_write(def, None, Some(&stored));
     durable(api, c.rv).await?;
-    c.object.value().map_err(|e| ApiError::internal(e.to_string()))
+    c.object
+        .value()
+        .map_err(|e| ApiError::internal(e.to_string()))
 }
 
 /// Reads an object in its served form.
@@ -97,7 +111,11 @@ where
             Ok(c) => {
                 api.after_write(def, Some(&old_stored), (!remove).then_some(&stored));
                 durable(api, c.rv).await?;
-                return Ok(Some(c.object.value().map_err(|e| ApiError::internal(e.to_string()))?));
+                return Ok(Some(
+                    c.object
+                        .value()
+                        .map_err(|e| ApiError::internal(e.to_string()))?,
+                ));
             }
             Err(StoreError::Conflict) => continue,
             Err(StoreError::NotFound) => return Ok(None),

@@ -166,8 +166,14 @@ mod tests {
         let mut a = ServiceAllocator::new("10.96.0.0/28".parse().unwrap_or_default());
         assert_eq!(a.first_ip().to_string(), "10.96.0.1");
         assert_eq!(a.allocate_ip(Some("10.96.0.1")), Ok("10.96.0.1".into()));
-        assert_eq!(a.allocate_ip(Some("10.96.0.1")), Err(AllocError::Taken("IP")));
-        assert!(matches!(a.allocate_ip(Some("10.1.0.1")), Err(AllocError::OutOfRange { .. })));
+        assert_eq!(
+            a.allocate_ip(Some("10.96.0.1")),
+            Err(AllocError::Taken("IP"))
+        );
+        assert!(matches!(
+            a.allocate_ip(Some("10.1.0.1")),
+            Err(AllocError::OutOfRange { .. })
+        ));
         let mut seen = BTreeSet::new();
         while let Ok(ip) = a.allocate_ip(None) {
             assert!(seen.insert(ip));

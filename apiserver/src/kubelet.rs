@@ -40,7 +40,11 @@ fn kubelet_of(api: &Api, node_name: &str) -> ApiResult<Upstream> {
                 name: node_name,
             })
         })?;
-    let addrs = node.pointer("/status/addresses").and_then(Value::as_array).cloned().unwrap_or_default();
+    let addrs = node
+        .pointer("/status/addresses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let pick = |t: &str| {
         addrs
             .iter()
@@ -51,7 +55,11 @@ fn kubelet_of(api: &Api, node_name: &str) -> ApiResult<Upstream> {
     let host = pick("InternalIP")
         .or_else(|| pick("ExternalIP"))
         .or_else(|| pick("Hostname"))
-        .ok_or_else(|| ApiError::bad_request(format!("node {node_name:?} has no address to reach its kubelet")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "node {node_name:?} has no address to reach its kubelet"
+            ))
+        })?;
     let port = node
         .pointer("/status/daemonEndpoints/kubeletEndpoint/Port")
         .and_then(Value::as_u64)
@@ -78,7 +86,11 @@ fn container(pod: &Value, name: &str, requested: Option<&str>) -> ApiResult<Stri
             let main: Vec<&String> = pod
                 .pointer("/spec/containers")
                 .and_then(Value::as_array)
-                .map(|cs| cs.iter().filter_map(|c| c.get("name").and_then(Value::as_str)).collect::<Vec<_>>())
+                .map(|cs| {
+                    cs.iter()
+                        .filter_map(|c| c.get("name").and_then(Value::as_str))
+                        .collect::<Vec<_>>()
+                })
                 .unwrap_or_default()
                 .into_iter()
                 .filter_map(|n| names.iter().find(|x| *x == n))
@@ -97,9 +109,18 @@ fn container(pod: &Value, name: &str, requested: Option<&str>) -> ApiResult<Stri
 }
 
 /// Forwards a kubelet subresource request.
-pub async fn proxy(api: &Arc<Api>, def: &ResourceDef, r: &mut Req, sub: &str) -> ApiResult<Response<Body>> {
+pub async fn proxy(
+    api: &Arc<Api>,
+    def: &ResourceDef,
+    r: &mut Req,
+    sub: &str,
+) -> ApiResult<Response<Body>> {
     let name = r.info.name.clone().unwrap_or_default();
-    let query: String = r.path_and_query.split_once('?').map(|(_, q)| q.to_string()).unwrap_or_default();
+    let query: String = r
+        .path_and_query
+        .split_once('?')
+        .map(|(_, q)| q.to_string())
+        .unwrap_or_default();
     let (upstream, path) = if def.kind == "Node" {
         let rest = r.info.proxy_rest.clone().unwrap_or_default();
         (kubelet_of(api, &name)?, format!("/{rest}"))
@@ -110,15 +131,29 @@ pub async fn proxy(api: &Arc<Api>, def: &ResourceDef, r: &mut Req, sub: &str) ->
             .get("/pods", &ns, &name)
             .and_then(|o| o.value().ok())
             .ok_or_else(|| ApiError::not_found(pod_target(&name)))?;
-        let node = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
+        let node = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if node.is_empty() {
-            return Err(ApiError::bad_request(format!("pod {name} does not have a host assigned")));
+            return Err(ApiError::bad_request(format!(
+                "pod {name} does not have a host assigned"
+            )));
         }
         let upstream = kubelet_of(api, node)?;
         let path = match sub {
-            "log" => format!("/containerLogs/{ns}/{name}/{}", container(&pod, &name, r.q("container"))?),
-            "exec" => format!("/exec/{ns}/{name}/{}", container(&pod, &name, r.q("container"))?),
-            "attach" => format!("/attach/{ns}/{name}/{}", container(&pod, &name, r.q("container"))?),
+            "log" => format!(
+                "/containerLogs/{ns}/{name}/{}",
+                container(&pod, &name, r.q("container"))?
+            ),
+            "exec" => format!(
+                "/exec/{ns}/{name}/{}",
+                container(&pod, &name, r.q("container"))?
+            ),
+            "attach" => format!(
+                "/attach/{ns}/{name}/{}",
+                container(&pod, &name, r.q("container"))?
+            ),
             "portforward" => format!("/portForward/{ns}/{name}"),
             _ => {
                 return Err(ApiError::method_not_allowed(
@@ -135,30 +170,42 @@ pub async fn proxy(api: &Arc<Api>, def: &ResourceDef, r: &mut Req, sub: &str) ->
     } else {
         return Err(ApiError::no_route());
     };
-    let path_and_query = if query.is_empty() { path } else { format!("{path}?{query}") };
-    let proxy = api
-        .kubelet
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("no kubelet client certificate is configured (--kubelet-client-certificate)"))?;
-    let mut builder = http::Request::builder().method(r.method.clone()).uri(&path_and_query);
+    let path_and_query = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    let proxy = api.kubelet.clone().ok_or_else(|| {
+        ApiError::unavailable(
+            "no kubelet client certificate is configured (--kubelet-client-certificate)",
+        )
+    })?;
+    let mut builder = http::Request::builder()
+        .method(r.method.clone())
+        .uri(&path_and_query);
     if let Some(h) = builder.headers_mut() {
         *h = r.headers.clone();
     }
-    let body = r
-        .body
-        .take()
-        .map(|b| b.boxed())
-        .unwrap_or_else(|| http_body_util::Empty::new().map_err(|never| match never {}).boxed());
-    let mut req = builder.body(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let body = r.body.take().map(|b| b.boxed()).unwrap_or_else(|| {
+        http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed()
+    });
+    let mut req = builder
+        .body(body)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     *req.extensions_mut() = std::mem::take(&mut r.extensions);
-    let resp = proxy.forward(&upstream, &path_and_query, req).await.map_err(|e| {
-        let mut err = ApiError::internal(format!("error dialing backend: {e}"));
-        err.code = e.status().as_u16();
-        if err.code == StatusCode::BAD_GATEWAY.as_u16() || err.code == 500 {
-            err.code = 500;
-        }
-        err
-    })?;
+    let resp = proxy
+        .forward(&upstream, &path_and_query, req)
+        .await
+        .map_err(|e| {
+            let mut err = ApiError::internal(format!("error dialing backend: {e}"));
+            err.code = e.status().as_u16();
+            if err.code == StatusCode::BAD_GATEWAY.as_u16() || err.code == 500 {
+                err.code = 500;
+            }
+            err
+        })?;
     let (parts, body) = resp.into_parts();
     // A kubelet stream that fails midway can only be cut short: the status line is sent.
     let frames = futures::stream::unfold(body, |mut b| async move {
@@ -167,7 +214,10 @@ pub async fn proxy(api: &Arc<Api>, def: &ResourceDef, r: &mut Req, sub: &str) ->
             _ => None,
         }
     });
-    Ok(Response::from_parts(parts, http_body_util::StreamBody::new(frames).boxed()))
+    Ok(Response::from_parts(
+        parts,
+        http_body_util::StreamBody::new(frames).boxed(),
+    ))
 }
 
 /// Builds the proxy for the given kubelet client TLS.

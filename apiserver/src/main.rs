@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "apiserver", version, about = "Embedded Kubernetes-compatible API server (serves the v1.33 API)")]
+#[command(
+    name = "apiserver",
+    version,
+    about = "Embedded Kubernetes-compatible API server (serves the v1.33 API)"
+)]
 struct Args {
     /// Address and port to serve HTTPS on.
     #[arg(long, default_value = "127.0.0.1:6443")]
@@ -75,20 +79,26 @@ async fn main() -> anyhow::Result<()> {
     }
     match (&args.kubelet_client_certificate, &args.kubelet_client_key) {
         (Some(c), Some(k)) => {
-            let cert = std::fs::read_to_string(c).map_err(|e| anyhow::anyhow!("{}: {e}", c.display()))?;
-            let key = std::fs::read_to_string(k).map_err(|e| anyhow::anyhow!("{}: {e}", k.display()))?;
+            let cert =
+                std::fs::read_to_string(c).map_err(|e| anyhow::anyhow!("{}: {e}", c.display()))?;
+            let key =
+                std::fs::read_to_string(k).map_err(|e| anyhow::anyhow!("{}: {e}", k.display()))?;
             b = b.kubelet_client_cert(cert, key);
         }
         (None, None) => {}
-        _ => anyhow::bail!("--kubelet-client-certificate and --kubelet-client-key must be given together"),
+        _ => anyhow::bail!(
+            "--kubelet-client-certificate and --kubelet-client-key must be given together"
+        ),
     }
     if let Some(ca) = &args.kubelet_certificate_authority {
-        let pem = std::fs::read_to_string(ca).map_err(|e| anyhow::anyhow!("{}: {e}", ca.display()))?;
+        let pem =
+            std::fs::read_to_string(ca).map_err(|e| anyhow::anyhow!("{}: {e}", ca.display()))?;
         b = b.kubelet_certificate_authority(pem);
     }
     let server = b.start().await?;
     if let Some(path) = &args.write_kubeconfig {
-        std::fs::write(path, server.kubeconfig_yaml()).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        std::fs::write(path, server.kubeconfig_yaml())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         tracing::info!(path = %path.display(), "wrote kubeconfig");
     }
     tracing::info!(url = server.url(), "serving");

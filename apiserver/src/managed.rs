@@ -12,16 +12,37 @@ use crate::http::response::Body;
 use crate::registry::ResourceDef;
 
 /// Records the writer of a create/update in `managedFields`.
-pub fn record_update(_actor: &Actor, _old: Option<&Value>, _new: &mut Value, _subresource: Option<&str>) {}
+pub fn record_update(
+    _actor: &Actor,
+    _old: Option<&Value>,
+    _new: &mut Value,
+    _subresource: Option<&str>,
+) {
+}
 
 /// Strategic merge patch of a built-in object.
-pub fn strategic(_api: &Api, _def: &ResourceDef, _current: &Value, _body: &[u8]) -> ApiResult<Value> {
-    Err(ApiError::unsupported_media_type(crate::patching::STRATEGIC_PATCH))
+pub fn strategic(
+    _api: &Api,
+    _def: &ResourceDef,
+    _current: &Value,
+    _body: &[u8],
+) -> ApiResult<Value> {
+    Err(ApiError::unsupported_media_type(
+        crate::patching::STRATEGIC_PATCH,
+    ))
 }
 
 /// Server-side apply to an existing object.
-pub fn apply_existing(_api: &Api, _def: &ResourceDef, _r: &Req, _current: &Value, _body: &[u8]) -> ApiResult<Value> {
-    Err(ApiError::unsupported_media_type(crate::patching::APPLY_PATCH))
+pub fn apply_existing(
+    _api: &Api,
+    _def: &ResourceDef,
+    _r: &Req,
+    _current: &Value,
+    _body: &[u8],
+) -> ApiResult<Value> {
+    Err(ApiError::unsupported_media_type(
+        crate::patching::APPLY_PATCH,
+    ))
 }
 
 /// Server-side apply creating the object.
@@ -32,5 +53,7 @@ pub async fn apply_create(
     _body: &[u8],
     _dry_run: bool,
 ) -> ApiResult<Response<Body>> {
-    Err(ApiError::unsupported_media_type(crate::patching::APPLY_PATCH))
+    Err(ApiError::unsupported_media_type(
+        crate::patching::APPLY_PATCH,
+    ))
 }

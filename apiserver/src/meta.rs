@@ -11,7 +11,9 @@ pub fn meta_mut(obj: &mut Value) -> &mut Map<String, Value> {
     let Value::Object(o) = obj else {
         unreachable!("replaced by an object above")
     };
-    let md = o.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let md = o
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !md.is_object() {
         *md = Value::Object(Map::new());
     }
@@ -50,7 +52,12 @@ pub fn resource_version(obj: &Value) -> Option<&str> {
 pub fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -66,7 +73,8 @@ pub fn set_finalizers(obj: &mut Value, f: &[String]) {
 
 /// Whether `metadata.deletionTimestamp` is set.
 pub fn is_deleting(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null())
+    obj.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
 }
 
 /// `metadata.labels` as a string map.
@@ -101,7 +109,9 @@ pub fn format_time(t: jiff::Timestamp) -> String {
 
 /// The current time as `metav1.MicroTime` (RFC 3339 with microseconds).
 pub fn now_micro() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%6fZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%S.%6fZ")
+        .to_string()
 }
 
 /// Parses a `metav1.Time`/`MicroTime` string.

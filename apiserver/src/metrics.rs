@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use http::{Method, Response, StatusCode};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
 use crate::api::Api;
 use crate::http::request::{self, Route};
@@ -36,13 +39,22 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let requests = IntCounterVec::new(
-            Opts::new("apiserver_request_total", "Requests by verb, resource and HTTP code."),
+            Opts::new(
+                "apiserver_request_total",
+                "Requests by verb, resource and HTTP code.",
+            ),
             &["verb", "resource", "code"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
         let latency = HistogramVec::new(
-            HistogramOpts::new("apiserver_request_duration_seconds", "Request latency by verb and resource.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            HistogramOpts::new(
+                "apiserver_request_duration_seconds",
+                "Request latency by verb and resource.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
+            ]),
             &["verb", "resource"],
         )
         .unwrap_or_else(|_| unreachable!("static metric definition"));
@@ -97,7 +109,10 @@ impl Metrics {
                 .set(i64::try_from(n).unwrap_or(i64::MAX));
         }
         let mut buf = Vec::new();
-        if TextEncoder::new().encode(&self.registry.gather(), &mut buf).is_err() {
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
             return response::text(StatusCode::INTERNAL_SERVER_ERROR, "encoding metrics failed");
         }
         let mut r = response::text(StatusCode::OK, buf);

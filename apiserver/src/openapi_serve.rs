@@ -9,6 +9,11 @@ use crate::error::ApiError;
 use crate::http::response::{self, Body};
 
 /// Serves an OpenAPI path.
-pub fn serve(_api: &Api, _path: &str, _headers: &HeaderMap, _query: &HashMap<String, String>) -> Response<Body> {
+pub fn serve(
+    _api: &Api,
+    _path: &str,
+    _headers: &HeaderMap,
+    _query: &HashMap<String, String>,
+) -> Response<Body> {
     response::error(&ApiError::no_route())
 }

@@ -44,7 +44,8 @@ fn json_patch(current: &Value, body: &[u8]) -> ApiResult<Value> {
     json_patch::patch(&mut doc, &patch).map_err(|e| {
         // Upstream reports a failed `test` or a missing path as 422 with the jsonpatch message.
         let mut err = ApiError::invalid("", "", "", vec![]);
-        err.message = format!("the server rejected our request due to an error in our request: {e}");
+        err.message =
+            format!("the server rejected our request due to an error in our request: {e}");
         err.code = 422;
         err.details = None;
         err
@@ -74,11 +75,19 @@ mod tests {
     #[test]
     fn merge_and_json_patch() {
         let cur = json!({"metadata": {"labels": {"a": "1", "b": "2"}}});
-        let out = merge_patch(&cur, br#"{"metadata":{"labels":{"a":null,"c":"3"}}}"#).unwrap_or_default();
+        let out =
+            merge_patch(&cur, br#"{"metadata":{"labels":{"a":null,"c":"3"}}}"#).unwrap_or_default();
         assert_eq!(out, json!({"metadata": {"labels": {"b": "2", "c": "3"}}}));
-        let out = json_patch(&cur, br#"[{"op":"replace","path":"/metadata/labels/a","value":"9"}]"#).unwrap_or_default();
+        let out = json_patch(
+            &cur,
+            br#"[{"op":"replace","path":"/metadata/labels/a","value":"9"}]"#,
+        )
+        .unwrap_or_default();
         assert_eq!(out["metadata"]["labels"]["a"], "9");
-        let err = json_patch(&cur, br#"[{"op":"test","path":"/metadata/labels/a","value":"x"}]"#);
+        let err = json_patch(
+            &cur,
+            br#"[{"op":"test","path":"/metadata/labels/a","value":"x"}]"#,
+        );
         assert_eq!(err.map_err(|e| e.code), Err(422));
         assert!(merge_patch(&cur, b"[1]").is_err());
     }

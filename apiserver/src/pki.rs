@@ -100,7 +100,12 @@ impl Ca {
     }
 
     /// A serving certificate for the given DNS names and IPs.
-    pub fn issue_server(&self, cn: &str, dns: &[String], ips: &[IpAddr]) -> Result<CertPair, PkiError> {
+    pub fn issue_server(
+        &self,
+        cn: &str,
+        dns: &[String],
+        ips: &[IpAddr],
+    ) -> Result<CertPair, PkiError> {
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, cn);
@@ -110,7 +115,10 @@ impl Ca {
             .filter_map(|d| d.clone().try_into().ok().map(SanType::DnsName))
             .chain(ips.iter().map(|ip| SanType::IpAddress(*ip)))
             .collect();
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         validity(&mut params, LEAF_DAYS);
         let key = KeyPair::generate()?;
@@ -130,7 +138,10 @@ impl Ca {
             dn.push(DnType::OrganizationName, *g);
         }
         params.distinguished_name = dn;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         validity(&mut params, LEAF_DAYS);
         let key = KeyPair::generate()?;
@@ -177,7 +188,10 @@ fn write(path: &Path, data: &str) -> Result<(), PkiError> {
 
 fn load_or_create_ca(dir: Option<&Path>, stem: &str, cn: &str) -> Result<Ca, PkiError> {
     if let Some(dir) = dir {
-        let (c, k) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+        let (c, k) = (
+            dir.join(format!("{stem}.crt")),
+            dir.join(format!("{stem}.key")),
+        );
         if let (Some(cert), Some(key)) = (read(&c)?, read(&k)?) {
             return Ca::from_pem(&cert, &key);
         }
@@ -194,7 +208,10 @@ where
     F: FnOnce() -> Result<CertPair, PkiError>,
 {
     if let Some(dir) = dir {
-        let (c, k) = (dir.join(format!("{stem}.crt")), dir.join(format!("{stem}.key")));
+        let (c, k) = (
+            dir.join(format!("{stem}.crt")),
+            dir.join(format!("{stem}.key")),
+        );
         if let (Some(cert_pem), Some(key_pem)) = (read(&c)?, read(&k)?) {
             return Ok(CertPair { cert_pem, key_pem });
         }
@@ -209,7 +226,11 @@ where
 impl ServerPki {
     /// Loads the material from `dir` (creating what is missing), or generates it in memory.
     /// The serving certificate is reissued when its SANs do not cover `dns`/`ips`.
-    pub fn load_or_create(dir: Option<&Path>, dns: &[String], ips: &[IpAddr]) -> Result<Self, PkiError> {
+    pub fn load_or_create(
+        dir: Option<&Path>,
+        dns: &[String],
+        ips: &[IpAddr],
+    ) -> Result<Self, PkiError> {
         if let Some(d) = dir {
             std::fs::create_dir_all(d).map_err(|source| PkiError::Io {
                 path: d.to_path_buf(),
@@ -228,7 +249,9 @@ impl ServerPki {
                 write(&d.join("apiserver.key"), &serving.key_pem)?;
             }
         }
-        let admin = load_or_create_pair(dir, "admin", || client_ca.issue_client("admin", &["system:masters"]))?;
+        let admin = load_or_create_pair(dir, "admin", || {
+            client_ca.issue_client("admin", &["system:masters"])
+        })?;
         let sa_key = match dir.map(|d| d.join("sa.key")) {
             Some(p) => match read(&p)? {
                 Some(k) => k,
@@ -277,7 +300,9 @@ fn covers(cert_pem: &str, dns: &[String], ips: &[IpAddr]) -> bool {
         }
     }
     let not_expired = cert.validity().time_to_expiration().is_some();
-    not_expired && dns.iter().all(|d| have_dns.contains(d)) && ips.iter().all(|i| have_ips.contains(i))
+    not_expired
+        && dns.iter().all(|d| have_dns.contains(d))
+        && ips.iter().all(|i| have_ips.contains(i))
 }
 
 /// Default SANs: localhost names and loopback addresses.

@@ -132,7 +132,11 @@ impl ServerBuilder {
     }
 
     /// Client certificate presented to kubelets (PEM certificate chain and key).
-    pub fn kubelet_client_cert(mut self, cert_pem: impl Into<String>, key_pem: impl Into<String>) -> Self {
+    pub fn kubelet_client_cert(
+        mut self,
+        cert_pem: impl Into<String>,
+        key_pem: impl Into<String>,
+    ) -> Self {
         self.kubelet_client = Some((cert_pem.into(), key_pem.into()));
         self
     }
@@ -171,10 +175,12 @@ impl ServerBuilder {
     /// Starts the server.
     pub async fn start(self) -> Result<ServerHandle, StartError> {
         common::process::install_crypto_provider();
-        let service_range: ipnet::Ipv4Net = self
-            .service_range
-            .parse()
-            .map_err(|e| StartError::Config(format!("--service-cluster-ip-range {:?}: {e}", self.service_range)))?;
+        let service_range: ipnet::Ipv4Net = self.service_range.parse().map_err(|e| {
+            StartError::Config(format!(
+                "--service-cluster-ip-range {:?}: {e}",
+                self.service_range
+            ))
+        })?;
         let listener = TcpListener::bind(self.listen)
             .await
             .map_err(|source| StartError::Bind {
@@ -206,7 +212,8 @@ impl ServerBuilder {
         let pki = ServerPki::load_or_create(cert_dir.as_deref(), &dns, &ips)?;
         let mut auth = Authenticator::default();
         if let Some(f) = &self.token_file {
-            auth.load_token_file(f).map_err(|e| StartError::Config(e.to_string()))?;
+            auth.load_token_file(f)
+                .map_err(|e| StartError::Config(e.to_string()))?;
         }
         let signer = Arc::new(
             TokenSigner::from_pem(&pki.service_account_key_pem, &self.issuer, store.clone())
@@ -223,15 +230,25 @@ impl ServerBuilder {
             _ => format!("{host}:{}", addr.port()),
         };
         let kubelet_tls = match &self.kubelet_client {
-            Some((c, k)) => kubelet_client_config(Some((c, k)), self.kubelet_ca.as_deref()).map_err(StartError::Tls)?,
-            None => kubelet_client_config(None, self.kubelet_ca.as_deref()).map_err(StartError::Tls)?,
+            Some((c, k)) => kubelet_client_config(Some((c, k)), self.kubelet_ca.as_deref())
+                .map_err(StartError::Tls)?,
+            None => {
+                kubelet_client_config(None, self.kubelet_ca.as_deref()).map_err(StartError::Tls)?
+            }
         };
         let settings = Settings {
             advertise: advertise.clone(),
             root_ca_pem: pki.serving_ca.cert_pem.clone(),
         };
         let kubelet = Some(crate::kubelet::make_proxy(kubelet_tls));
-        let api = Arc::new(Api::new(store, auth, settings, Some(signer), service_range, kubelet));
+        let api = Arc::new(Api::new(
+            store,
+            auth,
+            settings,
+            Some(signer),
+            service_range,
+            kubelet,
+        ));
         api.load_derived();
         crate::bootstrap::run(&api)
             .await
@@ -243,7 +260,8 @@ impl ServerBuilder {
         let url = format!("https://{advertise}");
         let kubeconfig_yaml = kubeconfig(&self.name, &url, &pki.serving_ca.cert_pem, &pki.admin);
         let kube_config = kube_config_from_yaml(&kubeconfig_yaml).await?;
-        let client = kube::Client::try_from(kube_config.clone()).map_err(|e| StartError::Client(e.to_string()))?;
+        let client = kube::Client::try_from(kube_config.clone())
+            .map_err(|e| StartError::Client(e.to_string()))?;
         tracing::info!(%url, storage = if api.store.is_durable() { "sqlite" } else { "memory" }, "apiserver ready");
         Ok(ServerHandle {
             url,
@@ -262,13 +280,17 @@ impl ServerBuilder {
 }
 
 fn server_tls(pki: &ServerPki) -> Result<ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.serving.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| e.to_string())?;
-    let key = PrivateKeyDer::from_pem_slice(pki.serving.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.serving.cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+    let key =
+        PrivateKeyDer::from_pem_slice(pki.serving.key_pem.as_bytes()).map_err(|e| e.to_string())?;
     let mut roots = rustls::RootCertStore::empty();
     for c in CertificateDer::pem_slice_iter(pki.client_ca.cert_pem.as_bytes()) {
-        roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+        roots
+            .add(c.map_err(|e| e.to_string())?)
+            .map_err(|e| e.to_string())?;
     }
     let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
         .allow_unauthenticated()
@@ -283,12 +305,17 @@ fn server_tls(pki: &ServerPki) -> Result<ServerConfig, String> {
 }
 
 /// TLS client configuration for talking to kubelets.
-pub fn kubelet_client_config(client: Option<(&String, &String)>, ca_pem: Option<&str>) -> Result<rustls::ClientConfig, String> {
+pub fn kubelet_client_config(
+    client: Option<(&String, &String)>,
+    ca_pem: Option<&str>,
+) -> Result<rustls::ClientConfig, String> {
     let builder = match ca_pem {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                roots.add(c.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+                roots
+                    .add(c.map_err(|e| e.to_string())?)
+                    .map_err(|e| e.to_string())?;
             }
             rustls::ClientConfig::builder().with_root_certificates(roots)
         }
@@ -298,10 +325,12 @@ pub fn kubelet_client_config(client: Option<(&String, &String)>, ca_pem: Option<
     };
     let mut cfg = match client {
         Some((cert_pem, key_pem)) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-                .collect::<Result<_, _>>()
-                .map_err(|e| format!("kubelet client certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|e| format!("kubelet client key: {e}"))?;
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| format!("kubelet client certificate: {e}"))?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+                .map_err(|e| format!("kubelet client key: {e}"))?;
             builder
                 .with_client_auth_cert(certs, key)
                 .map_err(|e| format!("kubelet client certificate: {e}"))?
@@ -333,14 +362,15 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api
         let api = api.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
-            let tls = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    tracing::debug!(%peer, error = %e, "tls handshake failed");
-                    return;
-                }
-                Err(_) => return,
-            };
+            let tls =
+                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
             let user = tls
                 .get_ref()
                 .1
@@ -350,10 +380,14 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api
             let svc = service_fn(move |req| {
                 let api = api.clone();
                 let user = user.clone();
-                async move { Ok::<_, std::convert::Infallible>(crate::http::serve(api, req, user).await) }
+                async move {
+                    Ok::<_, std::convert::Infallible>(crate::http::serve(api, req, user).await)
+                }
             });
             let builder = auto::Builder::new(TokioExecutor::new());
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc).into_owned();
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .into_owned();
             let conn = watcher.watch(conn);
             if let Err(e) = conn.await {
                 tracing::debug!(%peer, error = %e, "connection ended with error");
@@ -375,7 +409,8 @@ fn kubeconfig(name: &str, url: &str, ca_pem: &str, user: &CertPair) -> String {
 }
 
 async fn kube_config_from_yaml(yaml: &str) -> Result<kube::Config, StartError> {
-    let kc = kube::config::Kubeconfig::from_yaml(yaml).map_err(|e| StartError::Client(e.to_string()))?;
+    let kc =
+        kube::config::Kubeconfig::from_yaml(yaml).map_err(|e| StartError::Client(e.to_string()))?;
     kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
         .await
         .map_err(|e| StartError::Client(e.to_string()))
@@ -398,7 +433,9 @@ pub struct ServerHandle {
 
 impl std::fmt::Debug for ServerHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServerHandle").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("ServerHandle")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -439,7 +476,11 @@ impl ServerHandle {
     }
 
     /// A client certificate for `user` in `groups`: `(cert_pem, key_pem)`.
-    pub fn issue_client_cert(&self, user: &str, groups: &[&str]) -> Result<(String, String), PkiError> {
+    pub fn issue_client_cert(
+        &self,
+        user: &str,
+        groups: &[&str],
+    ) -> Result<(String, String), PkiError> {
         let p = self.pki.client_ca.issue_client(user, groups)?;
         Ok((p.cert_pem, p.key_pem))
     }

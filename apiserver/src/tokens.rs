@@ -33,7 +33,9 @@ pub struct TokenSigner {
 
 impl std::fmt::Debug for TokenSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("TokenSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -54,13 +56,16 @@ pub struct Binding {
 impl TokenSigner {
     /// A signer from a PKCS#8 PEM P-256 key.
     pub fn from_pem(pem: &str, issuer: &str, store: Arc<Store>) -> Result<Self, KeyError> {
-        let der = rustls_pki_types::PrivatePkcs8KeyDer::try_from(
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(
             pem_body(pem).ok_or_else(|| KeyError("not a PEM private key".into()))?,
+        );
+        let rng = SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            der.secret_pkcs8_der(),
+            &rng,
         )
         .map_err(|e| KeyError(e.to_string()))?;
-        let rng = SystemRandom::new();
-        let key = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der.secret_pkcs8_der(), &rng)
-            .map_err(|e| KeyError(e.to_string()))?;
         use sha2::Digest;
         let kid = B64.encode(sha2::Sha256::digest(key.public_key().as_ref()));
         Ok(TokenSigner {
@@ -85,7 +90,8 @@ impl TokenSigner {
     ) -> Result<(String, i64), ApiError> {
         let now = jiff::Timestamp::now().as_second();
         let exp = now + expiration_secs;
-        let mut k8s = json!({"namespace": namespace, "serviceaccount": {"name": sa, "uid": sa_uid}});
+        let mut k8s =
+            json!({"namespace": namespace, "serviceaccount": {"name": sa, "uid": sa_uid}});
         if let Some((n, u)) = &binding.pod {
             k8s["pod"] = json!({"name": n, "uid": u});
         }
@@ -108,7 +114,11 @@ impl TokenSigner {
             "kubernetes.io": k8s,
         });
         let header = json!({"alg": "ES256", "kid": self.kid});
-        let signing_input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+        let signing_input = format!(
+            "{}.{}",
+            B64.encode(header.to_string()),
+            B64.encode(claims.to_string())
+        );
         let sig = self
             .key
             .sign(&self.rng, signing_input.as_bytes())
@@ -128,7 +138,10 @@ impl TokenSigner {
             return None;
         }
         let sig = B64.decode(s).ok()?;
-        let pubkey = signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, self.key.public_key().as_ref());
+        let pubkey = signature::UnparsedPublicKey::new(
+            &signature::ECDSA_P256_SHA256_FIXED,
+            self.key.public_key().as_ref(),
+        );
         pubkey.verify(format!("{h}.{c}").as_bytes(), &sig).ok()?;
         let claims: Value = serde_json::from_slice(&B64.decode(c).ok()?).ok()?;
         if claims.get("iss")?.as_str()? != self.issuer {
@@ -140,7 +153,10 @@ impl TokenSigner {
         }
         let aud_ok = match claims.get("aud")? {
             Value::String(a) => self.audiences.contains(a),
-            Value::Array(a) => a.iter().filter_map(Value::as_str).any(|x| self.audiences.iter().any(|y| y == x)),
+            Value::Array(a) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|x| self.audiences.iter().any(|y| y == x)),
             _ => false,
         };
         aud_ok.then_some(claims)
@@ -149,7 +165,11 @@ impl TokenSigner {
     /// The JWKS document publishing the public key.
     pub fn jwks(&self) -> Value {
         let pk = self.key.public_key().as_ref();
-        let (x, y) = if pk.len() == 65 { (&pk[1..33], &pk[33..65]) } else { (&pk[0..0], &pk[0..0]) };
+        let (x, y) = if pk.len() == 65 {
+            (&pk[1..33], &pk[33..65])
+        } else {
+            (&pk[0..0], &pk[0..0])
+        };
         json!({"keys": [{"use": "sig", "kty": "EC", "kid": self.kid, "crv": "P-256", "alg": "ES256", "x": B64.encode(x), "y": B64.encode(y)}]})
     }
 }
@@ -160,7 +180,9 @@ fn pem_body(pem: &str) -> Option<Vec<u8>> {
         .filter(|l| !l.starts_with("-----"))
         .collect::<Vec<_>>()
         .join("");
-    base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .ok()
 }
 
 impl TokenVerifier for TokenSigner {
@@ -187,7 +209,10 @@ impl TokenVerifier for TokenSigner {
         Some(User::new(
             &format!("system:serviceaccount:{ns}:{sa}"),
             sa_uid,
-            ["system:serviceaccounts".to_string(), format!("system:serviceaccounts:{ns}")],
+            [
+                "system:serviceaccounts".to_string(),
+                format!("system:serviceaccounts:{ns}"),
+            ],
         ))
     }
 }

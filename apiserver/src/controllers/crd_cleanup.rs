@@ -39,33 +39,64 @@ impl Controller for CrdCleanup {
         let Some(crd) = internal::get(&api, &def, "", &key.1) else {
             return Ok(None);
         };
-        if !meta::is_deleting(&crd) || !meta::finalizers(&crd).iter().any(|f| f == CLEANUP_FINALIZER) {
+        if !meta::is_deleting(&crd)
+            || !meta::finalizers(&crd)
+                .iter()
+                .any(|f| f == CLEANUP_FINALIZER)
+        {
             return Ok(None);
         }
         // Serve the CRD's resources for the deletion even though it is terminating.
         let Some(cr_def) = defs_from_crd(&crd).into_iter().next() else {
             return Ok(None);
         };
-        let items = api.store.list(&cr_def.storage, None, None, None, |_, _| true).items;
+        let items = api
+            .store
+            .list(&cr_def.storage, None, None, None, |_, _| true)
+            .items;
         for so in &items {
             let Ok(v) = so.value() else { continue };
             if meta::is_deleting(&v) {
                 continue;
             }
-            match delete_object(&api, &cr_def, meta::namespace(&v), meta::name(&v), &DeleteOptions::default()).await {
+            match delete_object(
+                &api,
+                &cr_def,
+                meta::namespace(&v),
+                meta::name(&v),
+                &DeleteOptions::default(),
+            )
+            .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
             }
         }
-        if !api.store.list(&cr_def.storage, None, None, None, |_, _| true).items.is_empty() {
+        if !api
+            .store
+            .list(&cr_def.storage, None, None, None, |_, _| true)
+            .items
+            .is_empty()
+        {
             return Ok(Some(Duration::from_millis(500)));
         }
-        internal::update(&api, &def, &Actor::system("apiextensions-controller"), "", &key.1, None, |c| {
-            let fins: Vec<String> = meta::finalizers(c).into_iter().filter(|f| f != CLEANUP_FINALIZER).collect();
-            meta::set_finalizers(c, &fins);
-            true
-        })
+        internal::update(
+            &api,
+            &def,
+            &Actor::system("apiextensions-controller"),
+            "",
+            &key.1,
+            None,
+            |c| {
+                let fins: Vec<String> = meta::finalizers(c)
+                    .into_iter()
+                    .filter(|f| f != CLEANUP_FINALIZER)
+                    .collect();
+                meta::set_finalizers(c, &fins);
+                true
+            },
+        )
         .await?;
         Ok(None)
     }

@@ -60,7 +60,11 @@ impl Controller for DeploymentController {
             .filter_map(|o| o.value().ok())
             .filter(|rs| controller_of(rs).is_some_and(|(_, _, u)| u == uid))
             .collect();
-        rses.sort_by_key(|rs| meta::meta_str(rs, "creationTimestamp").unwrap_or_default().to_string());
+        rses.sort_by_key(|rs| {
+            meta::meta_str(rs, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string()
+        });
         let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let hash = template_hash(&template);
         let desired = replicas(&d);
@@ -84,7 +88,20 @@ impl Controller for DeploymentController {
                 }
             }
             None if paused => return Ok(None),
-            None => create_rs(&api, &rsdef, &actor, &d, &template, &hash, max_rev + 1, &rses, desired).await?,
+            None => {
+                create_rs(
+                    &api,
+                    &rsdef,
+                    &actor,
+                    &d,
+                    &template,
+                    &hash,
+                    max_rev + 1,
+                    &rses,
+                    desired,
+                )
+                .await?
+            }
         };
         let olds = rses;
         if !paused {
@@ -95,7 +112,10 @@ impl Controller for DeploymentController {
             cleanup(&api, &rsdef, &d, &olds).await?;
         }
         let rev = revision(&new_rs).to_string();
-        if d.pointer("/metadata/annotations").and_then(|a| a.get(REVISION)).and_then(Value::as_str) != Some(rev.as_str())
+        if d.pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            .and_then(Value::as_str)
+            != Some(rev.as_str())
         {
             internal::update(&api, &ddef, &actor, &key.0, &key.1, None, |o| {
                 o["metadata"]["annotations"][REVISION] = json!(rev);
@@ -109,15 +129,22 @@ impl Controller for DeploymentController {
 }
 
 fn replicas(d: &Value) -> i64 {
-    d.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0)
+    d.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0)
 }
 
 fn rs_replicas(rs: &Value) -> i64 {
-    rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)
+    rs.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn rs_available(rs: &Value) -> i64 {
-    rs.pointer("/status/availableReplicas").and_then(Value::as_i64).unwrap_or(0)
+    rs.pointer("/status/availableReplicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn revision(rs: &Value) -> i64 {
@@ -129,13 +156,19 @@ fn revision(rs: &Value) -> i64 {
 }
 
 fn strategy(d: &Value) -> String {
-    d.pointer("/spec/strategy/type").and_then(Value::as_str).unwrap_or("RollingUpdate").to_string()
+    d.pointer("/spec/strategy/type")
+        .and_then(Value::as_str)
+        .unwrap_or("RollingUpdate")
+        .to_string()
 }
 
 /// The template without the hash label, for comparison with the deployment's.
 fn strip_hash(t: &Value) -> Value {
     let mut t = t.clone();
-    if let Some(l) = t.pointer_mut("/metadata/labels").and_then(Value::as_object_mut) {
+    if let Some(l) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
         l.remove(HASH_LABEL);
         if l.is_empty()
             && let Some(m) = t.get_mut("metadata").and_then(Value::as_object_mut)
@@ -195,12 +228,20 @@ async fn create_rs(
     tmpl["metadata"]["labels"][HASH_LABEL] = json!(hash);
     let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
     selector["matchLabels"][HASH_LABEL] = json!(hash);
-    let mut labels = template.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+    let mut labels = template
+        .pointer("/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
     labels[HASH_LABEL] = json!(hash);
     let start = if strategy(d) == "Recreate" || olds.iter().all(|o| rs_replicas(o) == 0) {
         desired
     } else {
-        let surge = int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), desired, true, "25%");
+        let surge = int_or_percent(
+            d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+            desired,
+            true,
+            "25%",
+        );
         let total: i64 = olds.iter().map(rs_replicas).sum();
         (desired + surge - total).clamp(0, desired)
     };
@@ -222,29 +263,54 @@ async fn create_rs(
     });
     match internal::create(api, rsdef, actor, rs).await {
         Ok(v) => Ok(v),
-        Err(e) if e.code == 409 => internal::get(api, rsdef, ns, &format!("{}-{hash}", meta::name(d)))
-            .ok_or(e),
+        Err(e) if e.code == 409 => {
+            internal::get(api, rsdef, ns, &format!("{}-{hash}", meta::name(d))).ok_or(e)
+        }
         Err(e) => Err(e),
     }
 }
 
-async fn scale_rs(api: &Api, rsdef: &ResourceDef, actor: &Actor, rs: &Value, to: i64) -> Result<(), ApiError> {
+async fn scale_rs(
+    api: &Api,
+    rsdef: &ResourceDef,
+    actor: &Actor,
+    rs: &Value,
+    to: i64,
+) -> Result<(), ApiError> {
     if rs_replicas(rs) == to {
         return Ok(());
     }
-    internal::update(api, rsdef, actor, meta::namespace(rs), meta::name(rs), None, |o| {
-        o["spec"]["replicas"] = json!(to);
-        true
-    })
+    internal::update(
+        api,
+        rsdef,
+        actor,
+        meta::namespace(rs),
+        meta::name(rs),
+        None,
+        |o| {
+            o["spec"]["replicas"] = json!(to);
+            true
+        },
+    )
     .await?;
     Ok(())
 }
 
-async fn recreate(api: &Api, rsdef: &ResourceDef, actor: &Actor, new_rs: &Value, olds: &[Value], desired: i64) -> Result<(), ApiError> {
+async fn recreate(
+    api: &Api,
+    rsdef: &ResourceDef,
+    actor: &Actor,
+    new_rs: &Value,
+    olds: &[Value],
+    desired: i64,
+) -> Result<(), ApiError> {
     let mut old_pods = 0;
     for o in olds {
         scale_rs(api, rsdef, actor, o, 0).await?;
-        old_pods += o.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0);
+        old_pods += o
+            .pointer("/status/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
     }
     if old_pods == 0 {
         scale_rs(api, rsdef, actor, new_rs, desired).await?;
@@ -261,8 +327,18 @@ async fn rolling(
     olds: &[Value],
     desired: i64,
 ) -> Result<(), ApiError> {
-    let surge = int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), desired, true, "25%");
-    let mut unavailable = int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), desired, false, "25%");
+    let surge = int_or_percent(
+        d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+        desired,
+        true,
+        "25%",
+    );
+    let mut unavailable = int_or_percent(
+        d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+        desired,
+        false,
+        "25%",
+    );
     if surge == 0 && unavailable == 0 {
         unavailable = 1;
     }
@@ -303,18 +379,41 @@ async fn rolling(
 }
 
 /// Deletes old ReplicaSets with no replicas beyond `revisionHistoryLimit`.
-async fn cleanup(api: &Api, rsdef: &ResourceDef, d: &Value, olds: &[Value]) -> Result<(), ApiError> {
-    let limit = d.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10).max(0) as usize;
+async fn cleanup(
+    api: &Api,
+    rsdef: &ResourceDef,
+    d: &Value,
+    olds: &[Value],
+) -> Result<(), ApiError> {
+    let limit = d
+        .pointer("/spec/revisionHistoryLimit")
+        .and_then(Value::as_i64)
+        .unwrap_or(10)
+        .max(0) as usize;
     let mut idle: Vec<&Value> = olds
         .iter()
-        .filter(|o| rs_replicas(o) == 0 && o.pointer("/status/replicas").and_then(Value::as_i64).unwrap_or(0) == 0)
+        .filter(|o| {
+            rs_replicas(o) == 0
+                && o.pointer("/status/replicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    == 0
+        })
         .collect();
     if idle.len() <= limit {
         return Ok(());
     }
     idle.sort_by_key(|o| revision(o));
     for o in idle.iter().take(idle.len() - limit) {
-        match delete_object(api, rsdef, meta::namespace(o), meta::name(o), &DeleteOptions::default()).await {
+        match delete_object(
+            api,
+            rsdef,
+            meta::namespace(o),
+            meta::name(o),
+            &DeleteOptions::default(),
+        )
+        .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
@@ -335,16 +434,33 @@ async fn write_status(
         return Ok(());
     };
     let desired = replicas(&d);
-    let st = |rs: &Value, f: &str| rs.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0);
+    let st = |rs: &Value, f: &str| {
+        rs.pointer(&format!("/status/{f}"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    };
     let all: Vec<&Value> = olds.iter().chain(std::iter::once(new_rs)).collect();
     let total: i64 = all.iter().map(|r| st(r, "replicas")).sum();
     let ready: i64 = all.iter().map(|r| st(r, "readyReplicas")).sum();
     let available: i64 = all.iter().map(|r| st(r, "availableReplicas")).sum();
     let updated = st(new_rs, "replicas");
-    let unavailable_max = int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), desired, false, "25%");
-    let min_available = if strategy(&d) == "Recreate" { desired } else { desired - unavailable_max };
+    let unavailable_max = int_or_percent(
+        d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+        desired,
+        false,
+        "25%",
+    );
+    let min_available = if strategy(&d) == "Recreate" {
+        desired
+    } else {
+        desired - unavailable_max
+    };
     let now = meta::now();
-    let prev = d.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let prev = d
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let cond = |t: &str, status: &str, reason: &str, message: String| {
         let old = prev.iter().find(|c| c.get("type") == Some(&json!(t)));
         let transition = old
@@ -352,22 +468,49 @@ async fn write_status(
             .and_then(|c| c.get("lastTransitionTime").cloned())
             .unwrap_or(json!(now));
         let update = old
-            .filter(|c| c.get("status") == Some(&json!(status)) && c.get("reason") == Some(&json!(reason)) && c.get("message") == Some(&json!(message)))
+            .filter(|c| {
+                c.get("status") == Some(&json!(status))
+                    && c.get("reason") == Some(&json!(reason))
+                    && c.get("message") == Some(&json!(message))
+            })
             .and_then(|c| c.get("lastUpdateTime").cloned())
             .unwrap_or(json!(now));
         json!({"type": t, "status": status, "lastUpdateTime": update, "lastTransitionTime": transition, "reason": reason, "message": message})
     };
     let available_cond = if available >= min_available {
-        cond("Available", "True", "MinimumReplicasAvailable", "Deployment has minimum availability.".into())
+        cond(
+            "Available",
+            "True",
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".into(),
+        )
     } else {
-        cond("Available", "False", "MinimumReplicasUnavailable", "Deployment does not have minimum availability.".into())
+        cond(
+            "Available",
+            "False",
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".into(),
+        )
     };
     let rs_name = meta::name(new_rs);
-    let complete = updated == desired && total == desired && available == desired && st(new_rs, "replicas") == desired;
+    let complete = updated == desired
+        && total == desired
+        && available == desired
+        && st(new_rs, "replicas") == desired;
     let progressing = if complete {
-        cond("Progressing", "True", "NewReplicaSetAvailable", format!("ReplicaSet {rs_name:?} has successfully progressed."))
+        cond(
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet {rs_name:?} has successfully progressed."),
+        )
     } else {
-        cond("Progressing", "True", "ReplicaSetUpdated", format!("ReplicaSet {rs_name:?} is progressing."))
+        cond(
+            "Progressing",
+            "True",
+            "ReplicaSetUpdated",
+            format!("ReplicaSet {rs_name:?} is progressing."),
+        )
     };
     let mut status = json!({
         "observedGeneration": d.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
@@ -379,7 +522,13 @@ async fn write_status(
         "conditions": [available_cond, progressing],
     });
     if let Some(s) = status.as_object_mut() {
-        for k in ["replicas", "updatedReplicas", "readyReplicas", "availableReplicas", "unavailableReplicas"] {
+        for k in [
+            "replicas",
+            "updatedReplicas",
+            "readyReplicas",
+            "availableReplicas",
+            "unavailableReplicas",
+        ] {
             if s.get(k) == Some(&json!(0)) {
                 s.remove(k);
             }

@@ -38,7 +38,9 @@ fn selector(svc: &Value) -> Option<LabelSelector> {
     }
     Some(LabelSelector(
         m.iter()
-            .map(|(k, v)| LabelRequirement::In(k.clone(), vec![v.as_str().unwrap_or_default().to_string()]))
+            .map(|(k, v)| {
+                LabelRequirement::In(k.clone(), vec![v.as_str().unwrap_or_default().to_string()])
+            })
             .collect(),
     ))
 }
@@ -62,7 +64,12 @@ fn target_port(svc_port: &Value, pod: &Value) -> Option<i64> {
             .pointer("/spec/containers")
             .and_then(Value::as_array)?
             .iter()
-            .flat_map(|c| c.get("ports").and_then(Value::as_array).cloned().unwrap_or_default())
+            .flat_map(|c| {
+                c.get("ports")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .find(|p| p.get("name").and_then(Value::as_str) == Some(name.as_str()))
             .and_then(|p| p.get("containerPort").and_then(Value::as_i64)),
         _ => svc_port.get("port").and_then(Value::as_i64),
@@ -72,14 +79,33 @@ fn target_port(svc_port: &Value, pod: &Value) -> Option<i64> {
 fn members(api: &Api, svc: &Value, sel: &LabelSelector) -> Vec<Member> {
     let ns = meta::namespace(svc);
     let svc_name = meta::name(svc);
-    let publish_not_ready = svc.pointer("/spec/publishNotReadyAddresses").and_then(Value::as_bool) == Some(true);
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
-    let pods = api.store.list("/pods", Some(ns), None, None, |_, o| sel.matches(|k| o.label(k))).items;
+    let publish_not_ready = svc
+        .pointer("/spec/publishNotReadyAddresses")
+        .and_then(Value::as_bool)
+        == Some(true);
+    let ports = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let pods = api
+        .store
+        .list("/pods", Some(ns), None, None, |_, o| {
+            sel.matches(|k| o.label(k))
+        })
+        .items;
     let mut out = Vec::new();
     for so in pods {
         let Ok(p) = so.value() else { continue };
-        let ip = p.pointer("/status/podIP").and_then(Value::as_str).unwrap_or_default().to_string();
-        let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+        let ip = p
+            .pointer("/status/podIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let phase = p
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if ip.is_empty() || phase == "Succeeded" || phase == "Failed" {
             continue;
         }
@@ -117,6 +143,9 @@ fn members(api: &Api, svc: &Value, sel: &LabelSelector) -> Vec<Member> {
     out
 }
 
+/// (ready addresses, not-ready addresses, ports) of one port set.
+type Subset = (Vec<Value>, Vec<Value>, Vec<Value>);
+
 /// The Endpoints controller.
 pub struct EndpointsController;
 
@@ -141,15 +170,20 @@ impl Controller for EndpointsController {
         let existing = internal::get(&api, &ep_def, &key.0, &key.1);
         let Some(svc) = svc else {
             // The service is gone: so are the endpoints the controller made for it.
-            if existing.is_some_and(|e| e.pointer("/metadata/labels").and_then(|l| l.get("endpoints.kubernetes.io/managed-by")).is_some()) {
-                let _ = delete_object(&api, &ep_def, &key.0, &key.1, &DeleteOptions::default()).await;
+            if existing.is_some_and(|e| {
+                e.pointer("/metadata/labels")
+                    .and_then(|l| l.get("endpoints.kubernetes.io/managed-by"))
+                    .is_some()
+            }) {
+                let _ =
+                    delete_object(&api, &ep_def, &key.0, &key.1, &DeleteOptions::default()).await;
             }
             return Ok(None);
         };
         let Some(sel) = selector(&svc) else {
             return Ok(None);
         };
-        let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<Value>)> = BTreeMap::new();
+        let mut groups: BTreeMap<String, Subset> = BTreeMap::new();
         for m in members(&api, &svc, &sel) {
             if m.ports.is_empty() {
                 continue;
@@ -164,7 +198,11 @@ impl Controller for EndpointsController {
             let g = groups
                 .entry(serde_json::to_string(&m.ports).unwrap_or_default())
                 .or_insert_with(|| (Vec::new(), Vec::new(), m.ports.clone()));
-            if m.ready { g.0.push(addr) } else { g.1.push(addr) }
+            if m.ready {
+                g.0.push(addr)
+            } else {
+                g.1.push(addr)
+            }
         }
         let subsets: Vec<Value> = groups
             .into_values()
@@ -179,7 +217,10 @@ impl Controller for EndpointsController {
                 s
             })
             .collect();
-        let mut labels = svc.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        let mut labels = svc
+            .pointer("/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
         labels["endpoints.kubernetes.io/managed-by"] = json!("endpoint-controller");
         match existing {
             None => {
@@ -190,13 +231,21 @@ impl Controller for EndpointsController {
                 }
                 match internal::create(&api, &ep_def, &actor, ep).await {
                     Ok(_) => {}
-                    Err(e) if e.code == 409 => return Ok(Some(std::time::Duration::from_millis(50))),
+                    Err(e) if e.code == 409 => {
+                        return Ok(Some(std::time::Duration::from_millis(50)));
+                    }
                     Err(e) => return Err(e),
                 }
             }
             Some(cur) => {
-                let want_subsets = if subsets.is_empty() { None } else { Some(json!(subsets)) };
-                if cur.get("subsets").cloned() == want_subsets && cur.pointer("/metadata/labels") == Some(&labels) {
+                let want_subsets = if subsets.is_empty() {
+                    None
+                } else {
+                    Some(json!(subsets))
+                };
+                if cur.get("subsets").cloned() == want_subsets
+                    && cur.pointer("/metadata/labels") == Some(&labels)
+                {
                     return Ok(None);
                 }
                 internal::update(&api, &ep_def, &actor, &key.0, &key.1, None, |ep| {
@@ -247,9 +296,16 @@ impl Controller for EndpointSliceController {
         let svc_name = key.1.clone();
         let slices: Vec<Value> = api
             .store
-            .list("discovery.k8s.io/endpointslices", Some(&key.0), None, None, |_, o| {
-                o.label(SERVICE_NAME_LABEL) == Some(svc_name.as_str()) && o.label(MANAGED_BY) == Some(SLICE_CONTROLLER)
-            })
+            .list(
+                "discovery.k8s.io/endpointslices",
+                Some(&key.0),
+                None,
+                None,
+                |_, o| {
+                    o.label(SERVICE_NAME_LABEL) == Some(svc_name.as_str())
+                        && o.label(MANAGED_BY) == Some(SLICE_CONTROLLER)
+                },
+            )
             .items
             .iter()
             .filter_map(|o| o.value().ok())
@@ -284,7 +340,10 @@ impl Controller for EndpointSliceController {
                 e
             })
             .collect();
-        let mut labels = svc.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+        let mut labels = svc
+            .pointer("/metadata/labels")
+            .cloned()
+            .unwrap_or(json!({}));
         labels[SERVICE_NAME_LABEL] = json!(key.1);
         labels[MANAGED_BY] = json!(SLICE_CONTROLLER);
         match slices.split_first() {
@@ -299,16 +358,31 @@ impl Controller for EndpointSliceController {
                 if first.get("endpoints").cloned().unwrap_or(json!([])) != json!(endpoints)
                     || first.get("ports").cloned().unwrap_or(json!([])) != json!(ports)
                 {
-                    internal::update(&api, &es_def, &actor, &key.0, meta::name(first), None, |es| {
-                        es["endpoints"] = json!(endpoints);
-                        es["ports"] = json!(ports);
-                        es["metadata"]["labels"] = labels.clone();
-                        true
-                    })
+                    internal::update(
+                        &api,
+                        &es_def,
+                        &actor,
+                        &key.0,
+                        meta::name(first),
+                        None,
+                        |es| {
+                            es["endpoints"] = json!(endpoints);
+                            es["ports"] = json!(ports);
+                            es["metadata"]["labels"] = labels.clone();
+                            true
+                        },
+                    )
                     .await?;
                 }
                 for extra in rest {
-                    let _ = delete_object(&api, &es_def, &key.0, meta::name(extra), &DeleteOptions::default()).await;
+                    let _ = delete_object(
+                        &api,
+                        &es_def,
+                        &key.0,
+                        meta::name(extra),
+                        &DeleteOptions::default(),
+                    )
+                    .await;
                 }
             }
         }

@@ -33,7 +33,10 @@ impl Index {
             return;
         }
         for u in &owner_uids {
-            self.dependents.entry(u.clone()).or_default().insert(dep.clone());
+            self.dependents
+                .entry(u.clone())
+                .or_default()
+                .insert(dep.clone());
         }
         self.owners.insert(dep, owner_uids);
     }
@@ -68,7 +71,11 @@ fn encode(dep: &DepRef) -> String {
 
 fn decode(s: &str) -> Option<DepRef> {
     let mut it = s.splitn(3, '|');
-    Some((it.next()?.to_string(), it.next()?.to_string(), it.next()?.to_string()))
+    Some((
+        it.next()?.to_string(),
+        it.next()?.to_string(),
+        it.next()?.to_string(),
+    ))
 }
 
 fn owner_uids(obj: &Value) -> Vec<String> {
@@ -79,7 +86,9 @@ fn owner_uids(obj: &Value) -> Vec<String> {
 }
 
 fn has_gc_finalizer(obj: &Value) -> bool {
-    meta::finalizers(obj).iter().any(|f| f == "orphan" || f == "foregroundDeletion")
+    meta::finalizers(obj)
+        .iter()
+        .any(|f| f == "orphan" || f == "foregroundDeletion")
 }
 
 impl GarbageCollector {
@@ -107,7 +116,11 @@ impl Controller for GarbageCollector {
     }
 
     fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key> {
-        let dep: DepRef = (change.storage.clone(), change.namespace.clone(), change.name.clone());
+        let dep: DepRef = (
+            change.storage.clone(),
+            change.namespace.clone(),
+            change.name.clone(),
+        );
         let mut keys = Vec::new();
         if change.deleted {
             self.lock().remove(&dep);
@@ -117,7 +130,10 @@ impl Controller for GarbageCollector {
             // Owners of this object may be waiting for it (foreground deletion).
             return keys;
         }
-        let Some(so) = api.store.get(&change.storage, &change.namespace, &change.name) else {
+        let Some(so) = api
+            .store
+            .get(&change.storage, &change.namespace, &change.name)
+        else {
             return keys;
         };
         let json = &so.json;
@@ -147,9 +163,17 @@ impl Controller for GarbageCollector {
             if !def.is_stored() || !seen.insert(def.storage.clone()) {
                 continue;
             }
-            for so in api.store.list(&def.storage, None, None, None, |_, _| true).items {
+            for so in api
+                .store
+                .list(&def.storage, None, None, None, |_, _| true)
+                .items
+            {
                 if let Ok(v) = so.value() {
-                    let dep = (def.storage.clone(), meta::namespace(&v).to_string(), meta::name(&v).to_string());
+                    let dep = (
+                        def.storage.clone(),
+                        meta::namespace(&v).to_string(),
+                        meta::name(&v).to_string(),
+                    );
                     keys.extend(self.observe(dep, &v));
                 }
             }
@@ -175,7 +199,10 @@ impl Controller for GarbageCollector {
 
 /// The definition serving a storage key.
 fn def_for_storage(api: &Api, storage: &str) -> Option<Arc<ResourceDef>> {
-    api.registry.all().into_iter().find(|d| d.storage == storage && d.is_stored())
+    api.registry
+        .all()
+        .into_iter()
+        .find(|d| d.storage == storage && d.is_stored())
 }
 
 /// Where an owner reference points, as (def, namespace).
@@ -184,7 +211,11 @@ fn resolve_owner(api: &Api, owner: &Value, dep_ns: &str) -> Option<(Arc<Resource
     let kind = owner.get("kind").and_then(Value::as_str)?;
     let group = api_version.rsplit_once('/').map(|(g, _)| g).unwrap_or("");
     let def = api.registry.find_kind(group, kind)?;
-    let ns = if def.namespaced { dep_ns.to_string() } else { String::new() };
+    let ns = if def.namespaced {
+        dep_ns.to_string()
+    } else {
+        String::new()
+    };
     Some((def, ns))
 }
 
@@ -193,13 +224,21 @@ fn owner_alive(api: &Api, owner: &Value, dep_ns: &str) -> Option<bool> {
     let (def, ns) = resolve_owner(api, owner, dep_ns)?;
     let name = owner.get("name").and_then(Value::as_str)?;
     let uid = owner.get("uid").and_then(Value::as_str)?;
-    Some(api.store.get(&def.storage, &ns, name).is_some_and(|o| &*o.uid == uid))
+    Some(
+        api.store
+            .get(&def.storage, &ns, name)
+            .is_some_and(|o| &*o.uid == uid),
+    )
 }
 
 impl GarbageCollector {
     /// An owner was deleted or one of its dependents changed: re-check its dependents, and
     /// let a foreground-deleting owner go once nothing blocks it.
-    async fn owner_gone_or_changed(&self, api: &Arc<Api>, owner_uid: &str) -> Result<Requeue, ApiError> {
+    async fn owner_gone_or_changed(
+        &self,
+        api: &Arc<Api>,
+        owner_uid: &str,
+    ) -> Result<Requeue, ApiError> {
         let deps: Vec<DepRef> = self
             .lock()
             .dependents
@@ -215,8 +254,12 @@ impl GarbageCollector {
     /// A dependent whose owners are all gone is deleted; dangling references are dropped when
     /// other owners remain; owners in foreground deletion are finalized when unblocked.
     async fn check_dependent(&self, api: &Arc<Api>, dep: &DepRef) -> Result<Requeue, ApiError> {
-        let Some(def) = def_for_storage(api, &dep.0) else { return Ok(None) };
-        let Some(obj) = internal::get(api, &def, &dep.1, &dep.2) else { return Ok(None) };
+        let Some(def) = def_for_storage(api, &dep.0) else {
+            return Ok(None);
+        };
+        let Some(obj) = internal::get(api, &def, &dep.1, &dep.2) else {
+            return Ok(None);
+        };
         let refs = meta::owner_references(&obj);
         if refs.is_empty() {
             return Ok(None);
@@ -236,9 +279,12 @@ impl GarbageCollector {
                 let oname = r.get("name").and_then(Value::as_str).unwrap_or_default();
                 if let Some(owner) = internal::get(api, &odef, &ons, oname)
                     && meta::is_deleting(&owner)
-                    && meta::finalizers(&owner).iter().any(|f| f == "foregroundDeletion")
+                    && meta::finalizers(&owner)
+                        .iter()
+                        .any(|f| f == "foregroundDeletion")
                 {
-                    self.owner_deleting(api, &(odef.storage.clone(), ons, oname.to_string())).await?;
+                    self.owner_deleting(api, &(odef.storage.clone(), ons, oname.to_string()))
+                        .await?;
                 }
             }
         }
@@ -261,33 +307,59 @@ impl GarbageCollector {
             }
             return Ok(None);
         }
-        let dead_uids: Vec<&str> = dead.iter().filter_map(|r| r.get("uid").and_then(Value::as_str)).collect();
-        internal::update(api, &def, &Actor::system("garbage-collector"), &dep.1, &dep.2, None, |o| {
-            let kept: Vec<Value> = meta::owner_references(o)
-                .into_iter()
-                .filter(|r| !r.get("uid").and_then(Value::as_str).is_some_and(|u| dead_uids.contains(&u)))
-                .collect();
-            o["metadata"]["ownerReferences"] = json!(kept);
-            true
-        })
+        let dead_uids: Vec<&str> = dead
+            .iter()
+            .filter_map(|r| r.get("uid").and_then(Value::as_str))
+            .collect();
+        internal::update(
+            api,
+            &def,
+            &Actor::system("garbage-collector"),
+            &dep.1,
+            &dep.2,
+            None,
+            |o| {
+                let kept: Vec<Value> = meta::owner_references(o)
+                    .into_iter()
+                    .filter(|r| {
+                        !r.get("uid")
+                            .and_then(Value::as_str)
+                            .is_some_and(|u| dead_uids.contains(&u))
+                    })
+                    .collect();
+                o["metadata"]["ownerReferences"] = json!(kept);
+                true
+            },
+        )
         .await?;
         Ok(None)
     }
 
     /// An owner with `orphan` or `foregroundDeletion` finalizers is being deleted.
     async fn owner_deleting(&self, api: &Arc<Api>, owner: &DepRef) -> Result<Requeue, ApiError> {
-        let Some(def) = def_for_storage(api, &owner.0) else { return Ok(None) };
-        let Some(obj) = internal::get(api, &def, &owner.1, &owner.2) else { return Ok(None) };
+        let Some(def) = def_for_storage(api, &owner.0) else {
+            return Ok(None);
+        };
+        let Some(obj) = internal::get(api, &def, &owner.1, &owner.2) else {
+            return Ok(None);
+        };
         if !meta::is_deleting(&obj) {
             return Ok(None);
         }
         let uid = meta::uid(&obj).to_string();
         let fins = meta::finalizers(&obj);
-        let deps: Vec<DepRef> = self.lock().dependents.get(&uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+        let deps: Vec<DepRef> = self
+            .lock()
+            .dependents
+            .get(&uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
         let actor = Actor::system("garbage-collector");
         if fins.iter().any(|f| f == "orphan") {
             for d in &deps {
-                let Some(ddef) = def_for_storage(api, &d.0) else { continue };
+                let Some(ddef) = def_for_storage(api, &d.0) else {
+                    continue;
+                };
                 internal::update(api, &ddef, &actor, &d.1, &d.2, None, |o| {
                     let kept: Vec<Value> = meta::owner_references(o)
                         .into_iter()
@@ -304,8 +376,12 @@ impl GarbageCollector {
         if fins.iter().any(|f| f == "foregroundDeletion") {
             let mut blocking = 0;
             for d in &deps {
-                let Some(ddef) = def_for_storage(api, &d.0) else { continue };
-                let Some(dobj) = internal::get(api, &ddef, &d.1, &d.2) else { continue };
+                let Some(ddef) = def_for_storage(api, &d.0) else {
+                    continue;
+                };
+                let Some(dobj) = internal::get(api, &ddef, &d.1, &d.2) else {
+                    continue;
+                };
                 let blocks = meta::owner_references(&dobj).iter().any(|r| {
                     r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
                         && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
@@ -335,9 +411,18 @@ impl GarbageCollector {
     }
 }
 
-async fn remove_finalizer(api: &Api, def: &ResourceDef, actor: &Actor, owner: &DepRef, fin: &str) -> Result<(), ApiError> {
+async fn remove_finalizer(
+    api: &Api,
+    def: &ResourceDef,
+    actor: &Actor,
+    owner: &DepRef,
+    fin: &str,
+) -> Result<(), ApiError> {
     internal::update(api, def, actor, &owner.1, &owner.2, None, |o| {
-        let kept: Vec<String> = meta::finalizers(o).into_iter().filter(|f| f != fin).collect();
+        let kept: Vec<String> = meta::finalizers(o)
+            .into_iter()
+            .filter(|f| f != fin)
+            .collect();
         meta::set_finalizers(o, &kept);
         true
     })

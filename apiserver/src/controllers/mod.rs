@@ -44,9 +44,7 @@ pub fn enabled(selection: &[String], name: &str) -> bool {
     let mut on = false;
     for s in selection {
         let s = s.trim();
-        if s == "*" {
-            on = true;
-        } else if s == name {
+        if s == "*" || s == name {
             on = true;
         } else if s.strip_prefix('-') == Some(name) {
             return false;
@@ -70,7 +68,11 @@ pub trait Controller: Send + Sync + 'static {
     /// Every key (periodic resync).
     fn all_keys(&self, api: &Api) -> Vec<Key>;
     /// Brings one key to its desired state.
-    fn reconcile(&self, api: Arc<Api>, key: Key) -> impl Future<Output = Result<Requeue, ApiError>> + Send;
+    fn reconcile(
+        &self,
+        api: Arc<Api>,
+        key: Key,
+    ) -> impl Future<Output = Result<Requeue, ApiError>> + Send;
 }
 
 /// A deduplicating work queue.
@@ -197,18 +199,30 @@ pub fn keys_of(api: &Api, storage: &str) -> Vec<Key> {
         .items
         .iter()
         .filter_map(|o| o.value().ok())
-        .map(|v| (crate::meta::namespace(&v).to_string(), crate::meta::name(&v).to_string()))
+        .map(|v| {
+            (
+                crate::meta::namespace(&v).to_string(),
+                crate::meta::name(&v).to_string(),
+            )
+        })
         .collect()
 }
 
 /// The owner of `obj` with `controller: true`, as (kind, name, uid).
 pub fn controller_of(obj: &serde_json::Value) -> Option<(String, String, String)> {
-    crate::meta::owner_references(obj).into_iter().find_map(|o| {
-        (o.get("controller").and_then(serde_json::Value::as_bool) == Some(true)).then(|| {
-            let s = |k: &str| o.get(k).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
-            (s("kind"), s("name"), s("uid"))
+    crate::meta::owner_references(obj)
+        .into_iter()
+        .find_map(|o| {
+            (o.get("controller").and_then(serde_json::Value::as_bool) == Some(true)).then(|| {
+                let s = |k: &str| {
+                    o.get(k)
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (s("kind"), s("name"), s("uid"))
+            })
         })
-    })
 }
 
 #[cfg(test)]

@@ -61,7 +61,12 @@ impl Controller for NamespaceController {
             let fins: Vec<Value> = n
                 .pointer("/spec/finalizers")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter(|f| f.as_str() != Some("kubernetes")).cloned().collect())
+                .map(|a| {
+                    a.iter()
+                        .filter(|f| f.as_str() != Some("kubernetes"))
+                        .cloned()
+                        .collect()
+                })
                 .unwrap_or_default();
             n["spec"]["finalizers"] = json!(fins);
             true
@@ -79,7 +84,10 @@ async fn delete_content(api: &Api, ns: &str) -> Result<usize, ApiError> {
         if !def.namespaced || !def.is_stored() || !seen.insert(def.storage.clone()) {
             continue;
         }
-        let items = api.store.list(&def.storage, Some(ns), None, None, |_, _| true).items;
+        let items = api
+            .store
+            .list(&def.storage, Some(ns), None, None, |_, _| true)
+            .items;
         for so in items {
             let Ok(v) = so.value() else { continue };
             if meta::is_deleting(&v) {
@@ -97,7 +105,12 @@ async fn delete_content(api: &Api, ns: &str) -> Result<usize, ApiError> {
     Ok(left)
 }
 
-async fn set_condition(api: &Api, actor: &Actor, ns: &str, remaining: usize) -> Result<(), ApiError> {
+async fn set_condition(
+    api: &Api,
+    actor: &Actor,
+    ns: &str,
+    remaining: usize,
+) -> Result<(), ApiError> {
     let ns_def = internal::def(api, "", "namespaces")?;
     internal::update(api, &ns_def, actor, "", ns, Some("status"), |n| {
         let msg = format!("Some resources are remaining: {remaining} objects");

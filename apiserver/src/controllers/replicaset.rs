@@ -47,7 +47,11 @@ impl Controller for ReplicaSetController {
         };
         let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
         let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
-        let want = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
+        let want = rs
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0) as usize;
         let mut requeue = None;
         if !meta::is_deleting(&rs) {
             if active.len() < want {
@@ -63,7 +67,15 @@ impl Controller for ReplicaSetController {
                 victims.sort_by_key(|p| deletion_rank(p));
                 let pod_def = internal::def(&api, "", "pods")?;
                 for p in victims.into_iter().take((active.len() - want).min(BURST)) {
-                    match delete_object(&api, &pod_def, &key.0, meta::name(p), &DeleteOptions::default()).await {
+                    match delete_object(
+                        &api,
+                        &pod_def,
+                        &key.0,
+                        meta::name(p),
+                        &DeleteOptions::default(),
+                    )
+                    .await
+                    {
                         Ok(_) => {}
                         Err(e) if e.code == 404 => {}
                         Err(e) => return Err(e),
@@ -79,7 +91,10 @@ impl Controller for ReplicaSetController {
 
 /// Whether a pod counts toward replicas: not terminal and not being deleted.
 pub fn is_active(p: &Value) -> bool {
-    let phase = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+    let phase = p
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     !meta::is_deleting(p) && phase != "Succeeded" && phase != "Failed"
 }
 
@@ -87,23 +102,39 @@ pub fn is_active(p: &Value) -> bool {
 pub fn is_ready(p: &Value) -> bool {
     p.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True"))))
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True"))
+            })
+        })
 }
 
 /// Pods to delete first: unscheduled, then not running, then not ready, then newest.
 fn deletion_rank(p: &Value) -> (u8, u8, u8, std::cmp::Reverse<String>) {
-    let bound = p.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let bound = p
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
     let running = p.pointer("/status/phase").and_then(Value::as_str) == Some("Running");
     (
         u8::from(bound),
         u8::from(running),
         u8::from(is_ready(p)),
-        std::cmp::Reverse(meta::meta_str(p, "creationTimestamp").unwrap_or_default().to_string()),
+        std::cmp::Reverse(
+            meta::meta_str(p, "creationTimestamp")
+                .unwrap_or_default()
+                .to_string(),
+        ),
     )
 }
 
 /// Pods controlled by `owner` (adopting matching orphans).
-pub async fn owned_pods(api: &Api, owner: &Value, kind: &str, api_version: &str) -> Result<Vec<Value>, ApiError> {
+pub async fn owned_pods(
+    api: &Api,
+    owner: &Value,
+    kind: &str,
+    api_version: &str,
+) -> Result<Vec<Value>, ApiError> {
     let ns = meta::namespace(owner);
     let uid = meta::uid(owner);
     let Some(sel) = owner.pointer("/spec/selector").and_then(selector_from_json) else {
@@ -114,7 +145,9 @@ pub async fn owned_pods(api: &Api, owner: &Value, kind: &str, api_version: &str)
     }
     let pods = api
         .store
-        .list("/pods", Some(ns), None, None, |_, o| sel.matches(|k| o.label(k)))
+        .list("/pods", Some(ns), None, None, |_, o| {
+            sel.matches(|k| o.label(k))
+        })
         .items;
     let mut out = Vec::new();
     for so in pods {
@@ -125,15 +158,23 @@ pub async fn owned_pods(api: &Api, owner: &Value, kind: &str, api_version: &str)
             None if !meta::is_deleting(owner) && !meta::is_deleting(&p) => {
                 let pod_def = internal::def(api, "", "pods")?;
                 let oref = owner_ref(owner, kind, api_version);
-                let adopted = internal::update(api, &pod_def, &Actor::system("replicaset-controller"), ns, meta::name(&p), None, |pod| {
-                    if controller_of(pod).is_some() {
-                        return false;
-                    }
-                    let mut refs = meta::owner_references(pod);
-                    refs.push(oref.clone());
-                    pod["metadata"]["ownerReferences"] = json!(refs);
-                    true
-                })
+                let adopted = internal::update(
+                    api,
+                    &pod_def,
+                    &Actor::system("replicaset-controller"),
+                    ns,
+                    meta::name(&p),
+                    None,
+                    |pod| {
+                        if controller_of(pod).is_some() {
+                            return false;
+                        }
+                        let mut refs = meta::owner_references(pod);
+                        refs.push(oref.clone());
+                        pod["metadata"]["ownerReferences"] = json!(refs);
+                        true
+                    },
+                )
                 .await?;
                 if let Some(a) = adopted
                     && controller_of(&a).is_some_and(|(_, _, u)| u == uid)
@@ -167,7 +208,10 @@ pub async fn create_pod(
     api_version: &str,
     name: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let template = owner.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    let template = owner
+        .pointer("/spec/template")
+        .cloned()
+        .unwrap_or(json!({}));
     let mut meta_obj = template.get("metadata").cloned().unwrap_or(json!({}));
     if let Some(m) = meta_obj.as_object_mut() {
         m.remove("name");
@@ -178,10 +222,16 @@ pub async fn create_pod(
                 m.insert("name".into(), json!(n));
             }
             None => {
-                m.insert("generateName".into(), json!(format!("{}-", meta::name(owner))));
+                m.insert(
+                    "generateName".into(),
+                    json!(format!("{}-", meta::name(owner))),
+                );
             }
         }
-        m.insert("ownerReferences".into(), json!([owner_ref(owner, kind, api_version)]));
+        m.insert(
+            "ownerReferences".into(),
+            json!([owner_ref(owner, kind, api_version)]),
+        );
     }
     let pod = json!({
         "apiVersion": "v1",
@@ -194,18 +244,32 @@ pub async fn create_pod(
     internal::create(api, &pod_def, &Actor::system(&manager), pod).await
 }
 
-async fn write_status(api: &Api, def: &crate::registry::ResourceDef, rs: &Value, owned: &[Value]) -> Result<(), ApiError> {
+async fn write_status(
+    api: &Api,
+    def: &crate::registry::ResourceDef,
+    rs: &Value,
+    owned: &[Value],
+) -> Result<(), ApiError> {
     let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
-    let template_labels = rs.pointer("/spec/template/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let template_labels = rs
+        .pointer("/spec/template/metadata/labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let fully = active
         .iter()
         .filter(|p| {
             let l = meta::labels(p);
-            template_labels.iter().all(|(k, v)| l.get(k).map(String::as_str) == v.as_str())
+            template_labels
+                .iter()
+                .all(|(k, v)| l.get(k).map(String::as_str) == v.as_str())
         })
         .count();
     let ready = active.iter().filter(|p| is_ready(p)).count();
-    let generation = rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let generation = rs
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
     let mut status = json!({
         "replicas": active.len(),
         "fullyLabeledReplicas": fully,
@@ -215,18 +279,30 @@ async fn write_status(api: &Api, def: &crate::registry::ResourceDef, rs: &Value,
     });
     if ready == 0 {
         status.as_object_mut().map(|s| s.remove("readyReplicas"));
-        status.as_object_mut().map(|s| s.remove("availableReplicas"));
+        status
+            .as_object_mut()
+            .map(|s| s.remove("availableReplicas"));
     }
     if fully == 0 {
-        status.as_object_mut().map(|s| s.remove("fullyLabeledReplicas"));
+        status
+            .as_object_mut()
+            .map(|s| s.remove("fullyLabeledReplicas"));
     }
     if rs.get("status") == Some(&status) {
         return Ok(());
     }
-    internal::update(api, def, &Actor::system("replicaset-controller"), meta::namespace(rs), meta::name(rs), Some("status"), |o| {
-        o["status"] = status.clone();
-        true
-    })
+    internal::update(
+        api,
+        def,
+        &Actor::system("replicaset-controller"),
+        meta::namespace(rs),
+        meta::name(rs),
+        Some("status"),
+        |o| {
+            o["status"] = status.clone();
+            true
+        },
+    )
     .await?;
     Ok(())
 }

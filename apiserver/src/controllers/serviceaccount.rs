@@ -30,7 +30,9 @@ impl Controller for ServiceAccountController {
             "/serviceaccounts" if change.deleted && change.name == "default" => {
                 vec![(String::new(), change.namespace.clone())]
             }
-            "/configmaps" if change.name == ROOT_CA_CM => vec![(String::new(), change.namespace.clone())],
+            "/configmaps" if change.name == ROOT_CA_CM => {
+                vec![(String::new(), change.namespace.clone())]
+            }
             _ => Vec::new(),
         }
     }
@@ -62,13 +64,24 @@ impl Controller for ServiceAccountController {
                 let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": ROOT_CA_CM, "namespace": ns_name, "annotations": {"kubernetes.io/description": CA_DESCRIPTION}},
                     "data": want});
-                ignore_exists(internal::create(&api, &cm_def, &Actor::system("root-ca-cert-publisher"), cm).await)?;
+                ignore_exists(
+                    internal::create(&api, &cm_def, &Actor::system("root-ca-cert-publisher"), cm)
+                        .await,
+                )?;
             }
             Some(cm) if cm.get("data") != Some(&want) => {
-                internal::update(&api, &cm_def, &Actor::system("root-ca-cert-publisher"), &ns_name, ROOT_CA_CM, None, |c| {
-                    c["data"] = want.clone();
-                    true
-                })
+                internal::update(
+                    &api,
+                    &cm_def,
+                    &Actor::system("root-ca-cert-publisher"),
+                    &ns_name,
+                    ROOT_CA_CM,
+                    None,
+                    |c| {
+                        c["data"] = want.clone();
+                        true
+                    },
+                )
                 .await?;
             }
             Some(_) => {}
@@ -100,7 +113,11 @@ impl Controller for TokenSecretController {
             "/secrets" if !change.deleted => vec![(change.namespace.clone(), change.name.clone())],
             "/serviceaccounts" if change.deleted => token_secrets(api, Some(&change.namespace))
                 .into_iter()
-                .filter(|s| s.pointer("/metadata/annotations/kubernetes.io~1service-account.name").and_then(Value::as_str) == Some(change.name.as_str()))
+                .filter(|s| {
+                    s.pointer("/metadata/annotations/kubernetes.io~1service-account.name")
+                        .and_then(Value::as_str)
+                        == Some(change.name.as_str())
+                })
                 .map(|s| (meta::namespace(&s).to_string(), meta::name(&s).to_string()))
                 .collect(),
             _ => Vec::new(),
@@ -146,7 +163,8 @@ impl Controller for TokenSecretController {
             pod: None,
         };
         // Legacy tokens do not expire.
-        let (token, _) = signer.issue(&ns, &sa_name, &sa.uid, &[], 100 * 365 * 24 * 3600, &binding)?;
+        let (token, _) =
+            signer.issue(&ns, &sa_name, &sa.uid, &[], 100 * 365 * 24 * 3600, &binding)?;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let ca = api.settings.root_ca_pem.clone();
         let sa_uid = sa.uid.to_string();
@@ -166,7 +184,9 @@ fn token_secrets(api: &Api, ns: Option<&str>) -> Vec<Value> {
     api.store
         .list("/secrets", ns, None, None, |_, o| {
             // Cheap pre-filter on the serialized form before parsing.
-            o.json.windows(TOKEN_TYPE.len()).any(|w| w == TOKEN_TYPE.as_bytes())
+            o.json
+                .windows(TOKEN_TYPE.len())
+                .any(|w| w == TOKEN_TYPE.as_bytes())
         })
         .items
         .iter()

@@ -54,17 +54,28 @@ impl Controller for StatefulSetController {
             .filter(|p| controller_of(p).is_some_and(|(_, _, u)| u == uid))
             .collect();
         let ordinal = |p: &Value| -> Option<i64> {
-            meta::name(p).strip_prefix(&format!("{name}-")).and_then(|o| o.parse().ok())
+            meta::name(p)
+                .strip_prefix(&format!("{name}-"))
+                .and_then(|o| o.parse().ok())
         };
-        let want = sts.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0);
-        let parallel = sts.pointer("/spec/podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
+        let want = sts
+            .pointer("/spec/replicas")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0);
+        let parallel = sts
+            .pointer("/spec/podManagementPolicy")
+            .and_then(Value::as_str)
+            == Some("Parallel");
         let mut requeue = None;
         if !meta::is_deleting(&sts) {
             for i in 0..want {
                 let existing = pods.iter().find(|p| ordinal(p) == Some(i));
                 match existing {
                     Some(p) if is_active(p) => {
-                        if !parallel && !(is_ready(p) && p.pointer("/status/phase") == Some(&json!("Running"))) {
+                        let running_ready =
+                            is_ready(p) && p.pointer("/status/phase") == Some(&json!("Running"));
+                        if !(parallel || running_ready) {
                             requeue = Some(Duration::from_secs(1));
                             break;
                         }
@@ -83,11 +94,25 @@ impl Controller for StatefulSetController {
                     }
                 }
             }
-            let mut extra: Vec<&Value> = pods.iter().filter(|p| ordinal(p).is_none_or(|o| o >= want) && !meta::is_deleting(p)).collect();
+            let mut extra: Vec<&Value> = pods
+                .iter()
+                .filter(|p| ordinal(p).is_none_or(|o| o >= want) && !meta::is_deleting(p))
+                .collect();
             extra.sort_by_key(|p| std::cmp::Reverse(ordinal(p).unwrap_or(i64::MAX)));
             let pod_def = internal::def(&api, "", "pods")?;
-            for p in extra.into_iter().take(if parallel { usize::MAX } else { 1 }) {
-                match delete_object(&api, &pod_def, &key.0, meta::name(p), &DeleteOptions::default()).await {
+            for p in extra
+                .into_iter()
+                .take(if parallel { usize::MAX } else { 1 })
+            {
+                match delete_object(
+                    &api,
+                    &pod_def,
+                    &key.0,
+                    meta::name(p),
+                    &DeleteOptions::default(),
+                )
+                .await
+                {
                     Ok(_) => {}
                     Err(e) if e.code == 404 => {}
                     Err(e) => return Err(e),
@@ -104,35 +129,57 @@ async fn create_member(api: &Api, sts: &Value, name: &str, i: i64) -> Result<(),
     let pod_name = format!("{name}-{i}");
     let mut owner = sts.clone();
     // The pod gets its identity labels and hostname/subdomain.
-    if let Some(t) = owner.pointer_mut("/spec/template").and_then(Value::as_object_mut) {
+    if let Some(t) = owner
+        .pointer_mut("/spec/template")
+        .and_then(Value::as_object_mut)
+    {
         let m = t.entry("metadata").or_insert_with(|| json!({}));
         m["labels"]["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
         m["labels"]["apps.kubernetes.io/pod-index"] = json!(i.to_string());
         let spec = t.entry("spec").or_insert_with(|| json!({}));
         spec["hostname"] = json!(pod_name);
-        if let Some(svc) = sts.pointer("/spec/serviceName").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+        if let Some(svc) = sts
+            .pointer("/spec/serviceName")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
             spec["subdomain"] = json!(svc);
         }
     }
-    let claims = sts.pointer("/spec/volumeClaimTemplates").and_then(Value::as_array).cloned().unwrap_or_default();
+    let claims = sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let pvc_def = internal::def(api, "", "persistentvolumeclaims")?;
     for c in &claims {
-        let cname = c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let cname = c
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let claim_name = format!("{cname}-{pod_name}");
         if internal::get(api, &pvc_def, ns, &claim_name).is_none() {
             let mut pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": claim_name, "namespace": ns, "labels": sts.pointer("/spec/selector/matchLabels").cloned().unwrap_or(json!({}))},
                 "spec": c.get("spec").cloned().unwrap_or(json!({}))});
-            if sts.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted") == Some(&json!("Delete")) {
-                pvc["metadata"]["ownerReferences"] = json!([owner_ref(sts, "StatefulSet", "apps/v1")]);
+            if sts.pointer("/spec/persistentVolumeClaimRetentionPolicy/whenDeleted")
+                == Some(&json!("Delete"))
+            {
+                pvc["metadata"]["ownerReferences"] =
+                    json!([owner_ref(sts, "StatefulSet", "apps/v1")]);
             }
-            match internal::create(api, &pvc_def, &Actor::system("statefulset-controller"), pvc).await {
+            match internal::create(api, &pvc_def, &Actor::system("statefulset-controller"), pvc)
+                .await
+            {
                 Ok(_) => {}
                 Err(e) if e.code == 409 => {}
                 Err(e) => return Err(e),
             }
         }
-        if let Some(spec) = owner.pointer_mut("/spec/template/spec").and_then(Value::as_object_mut) {
+        if let Some(spec) = owner
+            .pointer_mut("/spec/template/spec")
+            .and_then(Value::as_object_mut)
+        {
             let vols = spec.entry("volumes").or_insert_with(|| json!([]));
             if let Some(a) = vols.as_array_mut() {
                 a.retain(|v| v.get("name").and_then(Value::as_str) != Some(cname));
@@ -147,10 +194,19 @@ async fn create_member(api: &Api, sts: &Value, name: &str, i: i64) -> Result<(),
     }
 }
 
-async fn write_status(api: &Api, def: &crate::registry::ResourceDef, sts: &Value, pods: &[Value]) -> Result<(), ApiError> {
+async fn write_status(
+    api: &Api,
+    def: &crate::registry::ResourceDef,
+    sts: &Value,
+    pods: &[Value],
+) -> Result<(), ApiError> {
     let active: Vec<&Value> = pods.iter().filter(|p| is_active(p)).collect();
     let ready = active.iter().filter(|p| is_ready(p)).count();
-    let revision = format!("{}-{}", meta::name(sts), super::deployment::template_hash(sts.pointer("/spec/template").unwrap_or(&Value::Null)));
+    let revision = format!(
+        "{}-{}",
+        meta::name(sts),
+        super::deployment::template_hash(sts.pointer("/spec/template").unwrap_or(&Value::Null))
+    );
     let status = json!({
         "observedGeneration": sts.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
         "replicas": active.len(),
@@ -165,10 +221,18 @@ async fn write_status(api: &Api, def: &crate::registry::ResourceDef, sts: &Value
     if sts.get("status") == Some(&status) {
         return Ok(());
     }
-    internal::update(api, def, &Actor::system("statefulset-controller"), meta::namespace(sts), meta::name(sts), Some("status"), |o| {
-        o["status"] = status.clone();
-        true
-    })
+    internal::update(
+        api,
+        def,
+        &Actor::system("statefulset-controller"),
+        meta::namespace(sts),
+        meta::name(sts),
+        Some("status"),
+        |o| {
+            o["status"] = status.clone();
+            true
+        },
+    )
     .await?;
     Ok(())
 }

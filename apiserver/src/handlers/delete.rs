@@ -45,7 +45,10 @@ impl DeleteOptions {
         }
         let body = r.bytes().await?;
         if !body.is_empty() {
-            let ct = r.header("content-type").unwrap_or("application/json").to_string();
+            let ct = r
+                .header("content-type")
+                .unwrap_or("application/json")
+                .to_string();
             let v = crate::http::decode_body(&ct, &body)?;
             if let Some(g) = v.get("gracePeriodSeconds").and_then(Value::as_i64) {
                 o.grace = Some(g);
@@ -59,7 +62,10 @@ impl DeleteOptions {
             if let Some(u) = v.pointer("/preconditions/uid").and_then(Value::as_str) {
                 o.uid = Some(u.to_string());
             }
-            if let Some(rv) = v.pointer("/preconditions/resourceVersion").and_then(Value::as_str) {
+            if let Some(rv) = v
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+            {
                 o.resource_version = Some(rv.to_string());
             }
             if let Some(d) = v.get("dryRun").and_then(Value::as_array)
@@ -75,7 +81,11 @@ impl DeleteOptions {
                 "DeleteOptions",
                 "",
                 "",
-                vec![crate::error::Cause::not_supported("propagationPolicy", p, &["Foreground", "Background", "Orphan"])],
+                vec![crate::error::Cause::not_supported(
+                    "propagationPolicy",
+                    p,
+                    &["Foreground", "Background", "Orphan"],
+                )],
             ));
         }
         if let Some(g) = o.grace
@@ -96,7 +106,11 @@ pub enum Outcome {
 }
 
 /// DELETE of one object.
-pub async fn delete(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiResult<Response<Body>> {
+pub async fn delete(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+) -> ApiResult<Response<Body>> {
     let opts = DeleteOptions::from_req(r).await?;
     let name = r.info.name.clone().unwrap_or_default();
     let ns = r.info.namespace.clone().unwrap_or_default();
@@ -120,7 +134,8 @@ pub async fn delete(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiR
 }
 
 fn returns_deleted_object(def: &ResourceDef) -> bool {
-    def.crd.is_some() || (def.group.is_empty() && matches!(def.kind.as_str(), "Pod" | "Namespace" | "Service"))
+    def.crd.is_some()
+        || (def.group.is_empty() && matches!(def.kind.as_str(), "Pod" | "Namespace" | "Service"))
 }
 
 fn precondition_error(def: &ResourceDef, name: &str, msg: String) -> ApiError {
@@ -158,7 +173,10 @@ pub async fn delete_object(
             return Err(precondition_error(
                 def,
                 name,
-                format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&obj)),
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&obj)
+                ),
             ));
         }
         if let Some(rv) = &opts.resource_version
@@ -176,28 +194,52 @@ pub async fn delete_object(
         let mut next = obj.clone();
         let pending = plan_deletion(def, &mut next, opts);
         if opts.dry_run {
-            return Ok(if pending { Outcome::Pending(next) } else { Outcome::Deleted(obj) });
+            return Ok(if pending {
+                Outcome::Pending(next)
+            } else {
+                Outcome::Deleted(obj)
+            });
         }
         if pending {
             if meta::same_content(&obj, &next) {
                 return Ok(Outcome::Pending(obj));
             }
-            match api.store.commit(&def.storage, ns, name, Expect::Version(cur.rv), Some(next.clone()), &def.field_paths()) {
+            match api.store.commit(
+                &def.storage,
+                ns,
+                name,
+                Expect::Version(cur.rv),
+                Some(next.clone()),
+                &def.field_paths(),
+            ) {
                 Ok(c) => {
                     api.after_write(def, Some(&obj), Some(&next));
                     durable(api, c.rv).await?;
-                    let v = c.object.value().map_err(|e| ApiError::internal(e.to_string()))?;
+                    let v = c
+                        .object
+                        .value()
+                        .map_err(|e| ApiError::internal(e.to_string()))?;
                     return Ok(Outcome::Pending(v));
                 }
                 Err(StoreError::Conflict) => continue,
                 Err(e) => return Err(store_error(def, name, e)),
             }
         }
-        match api.store.commit(&def.storage, ns, name, Expect::Version(cur.rv), None, &def.field_paths()) {
+        match api.store.commit(
+            &def.storage,
+            ns,
+            name,
+            Expect::Version(cur.rv),
+            None,
+            &def.field_paths(),
+        ) {
             Ok(c) => {
                 api.after_write(def, Some(&obj), None);
                 durable(api, c.rv).await?;
-                let v = c.object.value().map_err(|e| ApiError::internal(e.to_string()))?;
+                let v = c
+                    .object
+                    .value()
+                    .map_err(|e| ApiError::internal(e.to_string()))?;
                 return Ok(Outcome::Deleted(v));
             }
             Err(StoreError::Conflict) => continue,
@@ -223,7 +265,8 @@ fn plan_deletion(def: &ResourceDef, obj: &mut Value, opts: &DeleteOptions) -> bo
     }
     let is_ns = def.group.is_empty() && def.kind == "Namespace";
     let grace = graceful_period(def, obj, opts);
-    let has_finalizers = !fins.is_empty() || (is_ns && !crate::kinds::namespace::spec_finalizers(obj).is_empty());
+    let has_finalizers =
+        !fins.is_empty() || (is_ns && !crate::kinds::namespace::spec_finalizers(obj).is_empty());
     if grace == 0 && !has_finalizers {
         return false;
     }
@@ -253,8 +296,14 @@ fn graceful_period(def: &ResourceDef, obj: &Value, opts: &DeleteOptions) -> i64 
     if !(def.group.is_empty() && def.kind == "Pod") {
         return 0;
     }
-    let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or_default();
+    let bound = obj
+        .pointer("/spec/nodeName")
+        .and_then(Value::as_str)
+        .is_some_and(|n| !n.is_empty());
+    let phase = obj
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if !bound || phase == "Succeeded" || phase == "Failed" {
         return 0;
     }
@@ -266,19 +315,27 @@ fn graceful_period(def: &ResourceDef, obj: &Value, opts: &DeleteOptions) -> i64 
 }
 
 /// DELETE of a collection.
-pub async fn delete_collection(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiResult<Response<Body>> {
+pub async fn delete_collection(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+) -> ApiResult<Response<Body>> {
     let filter = Filter::from_req(def, r)?;
     let opts = DeleteOptions::from_req(r).await?;
     let ns = r.info.namespace.clone();
-    let snap = api.store.list(&def.storage, ns.as_deref(), None, None, |k, o| filter.matches(def, &k.0, &k.1, o));
+    let snap = api
+        .store
+        .list(&def.storage, ns.as_deref(), None, None, |k, o| {
+            filter.matches(def, &k.0, &k.1, o)
+        });
     let mut out: Vec<Bytes> = Vec::new();
     for so in &snap.items {
         let Ok(v) = so.value() else { continue };
         let (ons, oname) = (meta::namespace(&v).to_string(), meta::name(&v).to_string());
         match delete_object(api, def, &ons, &oname, &opts).await {
-            Ok(Outcome::Deleted(v)) | Ok(Outcome::Pending(v)) => {
-                out.push(Bytes::from(serde_json::to_vec(&to_served(def, v)).unwrap_or_default()))
-            }
+            Ok(Outcome::Deleted(v)) | Ok(Outcome::Pending(v)) => out.push(Bytes::from(
+                serde_json::to_vec(&to_served(def, v)).unwrap_or_default(),
+            )),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

@@ -38,7 +38,12 @@ pub fn core_versions(api: &Api, headers: &HeaderMap, enc: Encoding) -> Response<
 
 /// `/apis`.
 pub fn groups(api: &Api, _headers: &HeaderMap, enc: Encoding) -> Response<Body> {
-    let groups: Vec<Value> = api.registry.groups().iter().map(|g| group_json(api, g)).collect();
+    let groups: Vec<Value> = api
+        .registry
+        .groups()
+        .iter()
+        .map(|g| group_json(api, g))
+        .collect();
     let v = json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups});
     response::object(StatusCode::OK, &v, enc)
 }

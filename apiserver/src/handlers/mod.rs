@@ -80,7 +80,11 @@ impl Filter {
 
 /// Whether stored objects must be converted for this group-version.
 pub fn needs_conversion(def: &ResourceDef) -> bool {
-    def.group == "events.k8s.io" || def.crd.as_ref().is_some_and(|c| c.storage_version != def.version)
+    def.group == "events.k8s.io"
+        || def
+            .crd
+            .as_ref()
+            .is_some_and(|c| c.storage_version != def.version)
 }
 
 /// The JSON of a stored object as served by `def` (converted when the version differs).
@@ -126,14 +130,21 @@ pub fn to_stored(def: &ResourceDef, mut v: Value) -> Value {
 /// Routes a resource request to its handler.
 pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
     let info = r.info.clone();
-    let Some(def) = api.registry.find(&info.group, &info.version, &info.resource) else {
+    let Some(def) = api
+        .registry
+        .find(&info.group, &info.version, &info.resource)
+    else {
         return response::error(&ApiError::no_route());
     };
-    if (info.namespace.is_some() && !def.namespaced) || (!def.namespaced && info.legacy_watch && info.namespace.is_some()) {
+    if (info.namespace.is_some() && !def.namespaced)
+        || (!def.namespaced && info.legacy_watch && info.namespace.is_some())
+    {
         return response::error(&ApiError::no_route());
     }
     let verb = crate::http::request::verb(&r.method, &info, r.flag("watch"));
-    if let Err(e) = crate::auth::authorize(&r.user, verb, &format!("{}/{}", def.group, def.resource)) {
+    if let Err(e) =
+        crate::auth::authorize(&r.user, verb, &format!("{}/{}", def.group, def.resource))
+    {
         return response::error(&e);
     }
     let result = match info.subresource.as_deref() {
@@ -149,8 +160,14 @@ pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
     result.unwrap_or_else(|e| response::error(&e))
 }
 
-async fn main_resource(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, verb: &str) -> ApiResult<Response<Body>> {
-    if !def.supports(verb) && !(verb == "watch" && def.supports("list")) {
+async fn main_resource(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    verb: &str,
+) -> ApiResult<Response<Body>> {
+    let watchable = verb == "watch" && def.supports("list");
+    if !(def.supports(verb) || watchable) {
         return Err(ApiError::method_not_allowed(
             verb,
             Target {

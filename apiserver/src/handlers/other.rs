@@ -21,23 +21,42 @@ pub async fn serve(
     query: &HashMap<String, String>,
 ) -> Response<Body> {
     if method != Method::GET && method != Method::HEAD {
-        return response::error(&ApiError::method_not_allowed(method.as_str(), Default::default()));
+        return response::error(&ApiError::method_not_allowed(
+            method.as_str(),
+            Default::default(),
+        ));
     }
     match path {
         "/version" => response::object(StatusCode::OK, &version(), Encoding::Json),
         "/healthz" | "/livez" | "/readyz" => health(api, path, query.contains_key("verbose")),
-        p if p.starts_with("/healthz/") || p.starts_with("/livez/") || p.starts_with("/readyz/") => {
+        p if p.starts_with("/healthz/")
+            || p.starts_with("/livez/")
+            || p.starts_with("/readyz/") =>
+        {
             health(api, p, false)
         }
         "/metrics" => api.metrics.render(api),
-        p if p.starts_with("/openapi/") || p == "/openapi" => crate::openapi_serve::serve(api, p, headers, query),
+        p if p.starts_with("/openapi/") || p == "/openapi" => {
+            crate::openapi_serve::serve(api, p, headers, query)
+        }
         "/.well-known/openid-configuration" | "/openid/v1/jwks" => crate::tokens::oidc(api, path),
         "" | "/" => {
-            let paths: Vec<String> = ["/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/metrics", "/openapi/v2", "/openapi/v3", "/version"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain(api.registry.groups().iter().map(|g| format!("/apis/{g}")))
-                .collect();
+            let paths: Vec<String> = [
+                "/api",
+                "/api/v1",
+                "/apis",
+                "/healthz",
+                "/livez",
+                "/readyz",
+                "/metrics",
+                "/openapi/v2",
+                "/openapi/v3",
+                "/version",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(api.registry.groups().iter().map(|g| format!("/apis/{g}")))
+            .collect();
             response::object(StatusCode::OK, &json!({"paths": paths}), Encoding::Json)
         }
         _ => response::error(&ApiError::no_route()),
@@ -83,7 +102,10 @@ fn health(api: &Api, path: &str, verbose: bool) -> Response<Body> {
         return if ok {
             response::text(StatusCode::OK, "ok")
         } else {
-            response::text(StatusCode::INTERNAL_SERVER_ERROR, format!("[-]{c} failed: reason withheld\n"))
+            response::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("[-]{c} failed: reason withheld\n"),
+            )
         };
     }
     let shutting_down = api.shutdown.is_cancelled() && path == "/readyz";
@@ -91,18 +113,36 @@ fn health(api: &Api, path: &str, verbose: bool) -> Response<Body> {
     if verbose {
         let mut text = String::new();
         text.push_str("[+]ping ok\n[+]log ok\n");
-        text.push_str(if storage_ok { "[+]etcd ok\n" } else { "[-]etcd failed: reason withheld\n" });
+        text.push_str(if storage_ok {
+            "[+]etcd ok\n"
+        } else {
+            "[-]etcd failed: reason withheld\n"
+        });
         if path == "/readyz" {
-            text.push_str(if shutting_down { "[-]shutdown failed: reason withheld\n" } else { "[+]shutdown ok\n" });
+            text.push_str(if shutting_down {
+                "[-]shutdown failed: reason withheld\n"
+            } else {
+                "[+]shutdown ok\n"
+            });
         }
         let name = path.trim_start_matches('/');
-        text.push_str(&format!("{name} check {}\n", if ok { "passed" } else { "failed" }));
-        let code = if ok { StatusCode::OK } else { StatusCode::INTERNAL_SERVER_ERROR };
+        text.push_str(&format!(
+            "{name} check {}\n",
+            if ok { "passed" } else { "failed" }
+        ));
+        let code = if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::INTERNAL_SERVER_ERROR
+        };
         return response::text(code, text);
     }
     if ok {
         response::text(StatusCode::OK, "ok")
     } else {
-        response::text(StatusCode::INTERNAL_SERVER_ERROR, "[-]etcd failed: reason withheld\nhealthz check failed\n")
+        response::text(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "[-]etcd failed: reason withheld\nhealthz check failed\n",
+        )
     }
 }

@@ -27,7 +27,11 @@ pub fn get(api: &Api, def: &ResourceDef, r: &Req) -> ApiResult<Response<Body>> {
             name,
         })
     })?;
-    Ok(response::encoded_bytes(StatusCode::OK, render(def, &so), r.enc))
+    Ok(response::encoded_bytes(
+        StatusCode::OK,
+        render(def, &so),
+        r.enc,
+    ))
 }
 
 /// The continue token: upstream's shape, base64 of `{"v","rv","start"}`.
@@ -38,7 +42,11 @@ fn encode_continue(rv: u64, key: &ObjKey) -> String {
 }
 
 fn decode_continue(token: &str) -> ApiResult<(u64, ObjKey)> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(token)
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(token))
@@ -60,10 +68,15 @@ pub async fn wait_for_rv(api: &Api, rv: u64) -> ApiResult<()> {
     while api.store.current_rv() < rv {
         if tokio::time::Instant::now() >= deadline {
             let mut e = ApiError::timeout(
-                format!("Too large resource version: {rv}, current: {}", api.store.current_rv()),
+                format!(
+                    "Too large resource version: {rv}, current: {}",
+                    api.store.current_rv()
+                ),
                 1,
             );
-            e.details = Some(json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}));
+            e.details = Some(Box::new(
+                json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1}),
+            ));
             return Err(e);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -90,7 +103,9 @@ pub async fn list(api: &Arc<Api>, def: &ResourceDef, r: &Req) -> ApiResult<Respo
     let rv_param = r.q("resourceVersion").filter(|s| !s.is_empty());
     let rv_match = r.q("resourceVersionMatch").unwrap_or_default();
     if continued.is_some() && rv_param.is_some_and(|v| v != "0") {
-        return Err(ApiError::bad_request("specifying resource version is not allowed when using continue"));
+        return Err(ApiError::bad_request(
+            "specifying resource version is not allowed when using continue",
+        ));
     }
     if let Some(v) = rv_param {
         let want: u64 = v
@@ -122,7 +137,9 @@ pub async fn list(api: &Arc<Api>, def: &ResourceDef, r: &Req) -> ApiResult<Respo
     meta.insert("resourceVersion".into(), json!(list_rv.to_string()));
     if let Some(next) = &snap.next {
         meta.insert("continue".into(), json!(encode_continue(list_rv, next)));
-        if filter.is_empty() && let Some(rem) = snap.remaining {
+        if filter.is_empty()
+            && let Some(rem) = snap.remaining
+        {
             meta.insert("remainingItemCount".into(), json!(rem));
         }
     }

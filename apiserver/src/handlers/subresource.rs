@@ -7,8 +7,8 @@ use http::{Method, Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::delete::{DeleteOptions, Outcome, delete_object};
-use super::write::{self, Change, durable, store_error};
 use super::to_served;
+use super::write::{self, Change, durable, store_error};
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Target, success_status};
 use crate::http::Req;
@@ -26,7 +26,12 @@ fn target<'a>(def: &'a ResourceDef, name: &'a str) -> Target<'a> {
 }
 
 /// Routes a subresource request.
-pub async fn serve(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, sub: &str) -> ApiResult<Response<Body>> {
+pub async fn serve(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    sub: &str,
+) -> ApiResult<Response<Body>> {
     let name = r.info.name.clone().unwrap_or_default();
     let method = r.method.clone();
     match (sub, &method) {
@@ -41,8 +46,13 @@ pub async fn serve(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, sub: &st
         }
         ("eviction", &Method::POST) => evict(api, def, r, &name).await,
         ("token", &Method::POST) => token_request(api, r, &name).await,
-        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => crate::kubelet::proxy(api, def, r, sub).await,
-        _ => Err(ApiError::method_not_allowed(method.as_str(), target(def, &name))),
+        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => {
+            crate::kubelet::proxy(api, def, r, sub).await
+        }
+        _ => Err(ApiError::method_not_allowed(
+            method.as_str(),
+            target(def, &name),
+        )),
     }
 }
 
@@ -54,7 +64,12 @@ pub async fn bind(api: &Arc<Api>, r: &Req, name: &str, body: &Value) -> ApiResul
         .and_then(Value::as_str)
         .filter(|n| !n.is_empty())
         .ok_or_else(|| {
-            ApiError::invalid("Binding", "", name, vec![crate::error::Cause::required("target.name", "")])
+            ApiError::invalid(
+                "Binding",
+                "",
+                name,
+                vec![crate::error::Cause::required("target.name", "")],
+            )
         })?
         .to_string();
     let pods = api
@@ -78,7 +93,10 @@ pub async fn bind(api: &Arc<Api>, r: &Req, name: &str, body: &Value) -> ApiResul
                 format!("pod {name} is being deleted, cannot be assigned to a host"),
             ));
         }
-        let existing = pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default();
+        let existing = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !existing.is_empty() {
             return Err(ApiError::conflict(
                 bind_target.clone(),
@@ -91,13 +109,19 @@ pub async fn bind(api: &Arc<Api>, r: &Req, name: &str, body: &Value) -> ApiResul
         {
             return Err(ApiError::conflict(
                 bind_target.clone(),
-                format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {}", meta::uid(&pod)),
+                format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&pod)
+                ),
             ));
         }
         if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
             spec.insert("nodeName".into(), json!(node));
         }
-        if let Some(ann) = body.pointer("/metadata/annotations").and_then(Value::as_object) {
+        if let Some(ann) = body
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+        {
             let m = meta::meta_mut(&mut pod);
             let a = m.entry("annotations").or_insert_with(|| json!({}));
             if let Some(ao) = a.as_object_mut() {
@@ -107,11 +131,22 @@ pub async fn bind(api: &Arc<Api>, r: &Req, name: &str, body: &Value) -> ApiResul
             }
         }
         set_pod_condition(&mut pod, "PodScheduled", "True", None, None);
-        match api.store.commit("/pods", &ns, name, Expect::Version(cur.rv), Some(pod.clone()), &pods.field_paths()) {
+        match api.store.commit(
+            "/pods",
+            &ns,
+            name,
+            Expect::Version(cur.rv),
+            Some(pod.clone()),
+            &pods.field_paths(),
+        ) {
             Ok(c) => {
                 api.after_write(&pods, None, Some(&pod));
                 durable(api, c.rv).await?;
-                return Ok(response::object(StatusCode::CREATED, &success_status(None), r.enc));
+                return Ok(response::object(
+                    StatusCode::CREATED,
+                    &success_status(None),
+                    r.enc,
+                ));
             }
             Err(crate::store::StoreError::Conflict) => continue,
             Err(e) => return Err(store_error(&pods, name, e)),
@@ -120,24 +155,39 @@ pub async fn bind(api: &Arc<Api>, r: &Req, name: &str, body: &Value) -> ApiResul
 }
 
 /// Sets (or adds) a pod condition, keeping the transition time when the status is unchanged.
-pub fn set_pod_condition(pod: &mut Value, kind: &str, status: &str, reason: Option<&str>, message: Option<&str>) {
+pub fn set_pod_condition(
+    pod: &mut Value,
+    kind: &str,
+    status: &str,
+    reason: Option<&str>,
+    message: Option<&str>,
+) {
     let Some(o) = pod.as_object_mut() else { return };
     let st = o.entry("status").or_insert_with(|| json!({}));
     let Some(so) = st.as_object_mut() else { return };
     let conds = so.entry("conditions").or_insert_with(|| json!([]));
-    let Some(list) = conds.as_array_mut() else { return };
+    let Some(list) = conds.as_array_mut() else {
+        return;
+    };
     let now = meta::now();
-    let mut c = json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
+    let mut c =
+        json!({"type": kind, "status": status, "lastProbeTime": null, "lastTransitionTime": now});
     if let Some(r) = reason {
         c["reason"] = json!(r);
     }
     if let Some(m) = message {
         c["message"] = json!(m);
     }
-    match list.iter_mut().find(|x| x.get("type").and_then(Value::as_str) == Some(kind)) {
+    match list
+        .iter_mut()
+        .find(|x| x.get("type").and_then(Value::as_str) == Some(kind))
+    {
         Some(existing) => {
             if existing.get("status").and_then(Value::as_str) == Some(status) {
-                c["lastTransitionTime"] = existing.get("lastTransitionTime").cloned().unwrap_or(json!(now));
+                c["lastTransitionTime"] = existing
+                    .get("lastTransitionTime")
+                    .cloned()
+                    .unwrap_or(json!(now));
             }
             *existing = c;
         }
@@ -146,33 +196,54 @@ pub fn set_pod_condition(pod: &mut Value, kind: &str, status: &str, reason: Opti
 }
 
 /// POST `pods/{name}/eviction`: a graceful delete with the eviction's options.
-async fn evict(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, name: &str) -> ApiResult<Response<Body>> {
+async fn evict(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    name: &str,
+) -> ApiResult<Response<Body>> {
     let body = r.json_body().await.unwrap_or(json!({}));
     let ns = r.info.namespace.clone().unwrap_or_default();
     let mut opts = DeleteOptions::default();
-    if let Some(g) = body.pointer("/deleteOptions/gracePeriodSeconds").and_then(Value::as_i64) {
+    if let Some(g) = body
+        .pointer("/deleteOptions/gracePeriodSeconds")
+        .and_then(Value::as_i64)
+    {
         opts.grace = Some(g);
     }
-    if let Some(u) = body.pointer("/deleteOptions/preconditions/uid").and_then(Value::as_str) {
+    if let Some(u) = body
+        .pointer("/deleteOptions/preconditions/uid")
+        .and_then(Value::as_str)
+    {
         opts.uid = Some(u.to_string());
     }
     match delete_object(api, def, &ns, name, &opts).await? {
-        Outcome::Deleted(_) | Outcome::Pending(_) => {
-            Ok(response::object(StatusCode::CREATED, &success_status(None), r.enc))
-        }
+        Outcome::Deleted(_) | Outcome::Pending(_) => Ok(response::object(
+            StatusCode::CREATED,
+            &success_status(None),
+            r.enc,
+        )),
     }
 }
 
 /// The `/scale` subresource of deployments, replicasets, statefulsets, replicationcontrollers and
 /// custom resources that declare it.
-async fn scale(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, name: &str) -> ApiResult<Response<Body>> {
+async fn scale(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    name: &str,
+) -> ApiResult<Response<Body>> {
     let ns = r.info.namespace.clone().unwrap_or_default();
     let paths = scale_paths(def);
     let cur = api
         .store
         .get(&def.storage, &ns, name)
         .ok_or_else(|| ApiError::not_found(target(def, name)))?;
-    let obj = to_served(def, cur.value().map_err(|e| ApiError::internal(e.to_string()))?);
+    let obj = to_served(
+        def,
+        cur.value().map_err(|e| ApiError::internal(e.to_string()))?,
+    );
     let current_scale = scale_of(&obj, &paths);
     if r.method == Method::GET {
         return Ok(response::object(StatusCode::OK, &current_scale, r.enc));
@@ -188,7 +259,12 @@ async fn scale(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, name: &str) 
             };
             crate::patching::apply_patch(api, &scale_def, r, &current_scale, &ct, &body)?
         }
-        _ => return Err(ApiError::method_not_allowed(r.method.as_str(), target(def, name))),
+        _ => {
+            return Err(ApiError::method_not_allowed(
+                r.method.as_str(),
+                target(def, name),
+            ));
+        }
     };
     let replicas = desired
         .pointer("/spec/replicas")
@@ -227,10 +303,16 @@ fn scale_paths(def: &ResourceDef) -> (String, String, Option<String>) {
         return (
             s.spec_replicas.trim_start_matches('.').to_string(),
             s.status_replicas.trim_start_matches('.').to_string(),
-            s.label_selector.as_ref().map(|p| p.trim_start_matches('.').to_string()),
+            s.label_selector
+                .as_ref()
+                .map(|p| p.trim_start_matches('.').to_string()),
         );
     }
-    ("spec.replicas".into(), "status.replicas".into(), Some("spec.selector".into()))
+    (
+        "spec.replicas".into(),
+        "status.replicas".into(),
+        Some("spec.selector".into()),
+    )
 }
 
 fn get_path<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
@@ -301,7 +383,11 @@ pub fn selector_string(sel: &Value) -> String {
                 .and_then(Value::as_array)
                 .map(|a| a.iter().filter_map(Value::as_str).collect())
                 .unwrap_or_default();
-            match e.get("operator").and_then(Value::as_str).unwrap_or_default() {
+            match e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+            {
                 "In" => parts.push(format!("{key} in ({})", vals.join(","))),
                 "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
                 "Exists" => parts.push(key.to_string()),
@@ -335,9 +421,17 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
     let audiences: Vec<String> = body
         .pointer("/spec/audiences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let exp = body.pointer("/spec/expirationSeconds").and_then(Value::as_i64).unwrap_or(3600);
+    let exp = body
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
     if exp < 600 {
         return Err(ApiError::invalid(
             "TokenRequest",
@@ -354,7 +448,11 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
     let mut binding = crate::tokens::Binding::default();
     if let Some(b) = body.pointer("/spec/boundObjectRef") {
         let kind = b.get("kind").and_then(Value::as_str).unwrap_or_default();
-        let bname = b.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let bname = b
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let (res, slot) = match kind {
             "Pod" => ("/pods", &mut binding.pod),
             "Secret" => ("/secrets", &mut binding.secret),
@@ -381,7 +479,9 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
                     resource: &res[1..],
                     name: &bname,
                 },
-                format!("the UID in the bound object reference ({u}) does not match the UID in record. The object might have been deleted and then recreated"),
+                format!(
+                    "the UID in the bound object reference ({u}) does not match the UID in record. The object might have been deleted and then recreated"
+                ),
             ));
         }
         *slot = Some((bname, obj.uid.to_string()));
@@ -400,18 +500,32 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
         m["creationTimestamp"] = Value::Null;
         o.insert("metadata".into(), m);
         let mut spec = o.get("spec").cloned().unwrap_or(json!({}));
-        spec["audiences"] = json!(if audiences.is_empty() { signer.audiences.clone() } else { audiences });
+        spec["audiences"] = json!(if audiences.is_empty() {
+            signer.audiences.clone()
+        } else {
+            audiences
+        });
         spec["expirationSeconds"] = json!(exp);
         o.insert("spec".into(), spec);
-        o.insert("status".into(), json!({"token": token, "expirationTimestamp": expiration}));
+        o.insert(
+            "status".into(),
+            json!({"token": token, "expirationTimestamp": expiration}),
+        );
     }
     Ok(response::object(StatusCode::CREATED, &out, r.enc))
 }
 
 /// Create-only resources that answer without storing: reviews.
-pub async fn virtual_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiResult<Response<Body>> {
+pub async fn virtual_create(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+) -> ApiResult<Response<Body>> {
     if r.method != Method::POST {
-        return Err(ApiError::method_not_allowed(r.method.as_str(), target(def, "")));
+        return Err(ApiError::method_not_allowed(
+            r.method.as_str(),
+            target(def, ""),
+        ));
     }
     if def.group.is_empty() && def.kind == "Binding" {
         return create_binding(api, r).await;
@@ -421,9 +535,14 @@ pub async fn virtual_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req)
     let status = match (def.group.as_str(), def.kind.as_str()) {
         ("authentication.k8s.io", "SelfSubjectReview") => json!({"userInfo": user_info(&user)}),
         ("authentication.k8s.io", "TokenReview") => {
-            let token = body.pointer("/spec/token").and_then(Value::as_str).unwrap_or_default();
+            let token = body
+                .pointer("/spec/token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             match api.auth.authenticate_token(token) {
-                Some(u) => json!({"authenticated": true, "user": user_info(&u), "audiences": body.pointer("/spec/audiences").cloned().unwrap_or(json!([]))}),
+                Some(u) => {
+                    json!({"authenticated": true, "user": user_info(&u), "audiences": body.pointer("/spec/audiences").cloned().unwrap_or(json!([]))})
+                }
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }
         }
@@ -438,7 +557,10 @@ pub async fn virtual_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req)
                 .or_else(|| body.pointer("/spec/nonResourceAttributes/verb"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let resource = body.pointer("/spec/resourceAttributes/resource").and_then(Value::as_str).unwrap_or_default();
+            let resource = body
+                .pointer("/spec/resourceAttributes/resource")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             let allowed = crate::auth::authorize(&user, verb, resource).is_ok();
             json!({"allowed": allowed, "reason": if allowed { "all authenticated users are authorized" } else { "" }})
         }
@@ -448,7 +570,8 @@ pub async fn virtual_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req)
         o.insert("status".into(), status);
         o.insert("apiVersion".into(), json!(def.api_version()));
         o.insert("kind".into(), json!(def.kind));
-        o.entry("metadata").or_insert_with(|| json!({"creationTimestamp": null}));
+        o.entry("metadata")
+            .or_insert_with(|| json!({"creationTimestamp": null}));
     }
     Ok(response::object(StatusCode::CREATED, &body, r.enc))
 }
@@ -494,7 +617,14 @@ mod tests {
     #[test]
     fn scale_object() {
         let obj = json!({"metadata": {"name": "d", "namespace": "n"}, "spec": {"replicas": 3, "selector": {"matchLabels": {"a": "b"}}}, "status": {"replicas": 2}});
-        let s = scale_of(&obj, &("spec.replicas".into(), "status.replicas".into(), Some("spec.selector".into())));
+        let s = scale_of(
+            &obj,
+            &(
+                "spec.replicas".into(),
+                "status.replicas".into(),
+                Some("spec.selector".into()),
+            ),
+        );
         assert_eq!(s["spec"]["replicas"], 3);
         assert_eq!(s["status"]["selector"], "a=b");
     }

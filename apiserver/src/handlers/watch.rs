@@ -50,7 +50,10 @@ impl Watcher {
             EventType::Added => now.then_some("ADDED"),
             EventType::Deleted => now.then_some("DELETED"),
             EventType::Modified => {
-                let before = ev.prev.as_ref().is_some_and(|p| self.selects(&ev.namespace, &ev.name, p));
+                let before = ev
+                    .prev
+                    .as_ref()
+                    .is_some_and(|p| self.selects(&ev.namespace, &ev.name, p));
                 match (before, now) {
                     (true, true) => Some("MODIFIED"),
                     (false, true) => Some("ADDED"),
@@ -67,7 +70,8 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": meta});
+        let obj =
+            json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": meta});
         frame("BOOKMARK", &Bytes::from(obj.to_string()))
     }
 }
@@ -103,7 +107,10 @@ pub async fn watch(api: Arc<Api>, def: Arc<ResourceDef>, r: &mut Req) -> ApiResu
         Some("false") => Some(false),
         _ => None,
     };
-    let rv_param = r.q("resourceVersion").filter(|s| !s.is_empty()).map(str::to_string);
+    let rv_param = r
+        .q("resourceVersion")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
     let bookmarks = r.flag("allowWatchBookmarks");
     if send_initial.is_some() {
         let mut causes = Vec::new();
@@ -162,7 +169,13 @@ pub async fn watch(api: Arc<Api>, def: Arc<ResourceDef>, r: &mut Req) -> ApiResu
     Ok(response::stream(rx, "application/json"))
 }
 
-async fn run(w: Watcher, start: Start, initial_end: bool, timeout: Duration, tx: mpsc::Sender<Bytes>) {
+async fn run(
+    w: Watcher,
+    start: Start,
+    initial_end: bool,
+    timeout: Duration,
+    tx: mpsc::Sender<Bytes>,
+) {
     let api = w.api.clone();
     let deadline = tokio::time::Instant::now() + timeout;
     let notify = api.store.notifier(&w.def.storage);
@@ -171,9 +184,13 @@ async fn run(w: Watcher, start: Start, initial_end: bool, timeout: Duration, tx:
     let mut cursor = match start {
         Start::From(rv) => rv,
         Start::Snapshot => {
-            let snap = api.store.list(&w.def.storage, w.namespace.as_deref(), None, None, |k, o| {
-                w.selects(&k.0, &k.1, o)
-            });
+            let snap = api.store.list(
+                &w.def.storage,
+                w.namespace.as_deref(),
+                None,
+                None,
+                |k, o| w.selects(&k.0, &k.1, o),
+            );
             for so in &snap.items {
                 if tx.send(frame("ADDED", &render(&w.def, so))).await.is_err() {
                     api.metrics.watchers.dec();
@@ -195,7 +212,8 @@ async fn run(w: Watcher, start: Start, initial_end: bool, timeout: Duration, tx:
         let upto = durable.borrow().rv;
         match api.store.events_since(&w.def.storage, cursor, upto, BATCH) {
             Err(horizon) => {
-                let e = ApiError::expired(format!("too old resource version: {cursor} ({horizon})"));
+                let e =
+                    ApiError::expired(format!("too old resource version: {cursor} ({horizon})"));
                 let _ = tx.send(error_frame(&e)).await;
                 break;
             }
@@ -242,5 +260,8 @@ async fn run(w: Watcher, start: Start, initial_end: bool, timeout: Duration, tx:
 /// The JSON `object` of a watch frame, for tests.
 pub fn parse_frame(line: &[u8]) -> Option<(String, Value)> {
     let v: Value = serde_json::from_slice(line).ok()?;
-    Some((v.get("type")?.as_str()?.to_string(), v.get("object")?.clone()))
+    Some((
+        v.get("type")?.as_str()?.to_string(),
+        v.get("object")?.clone(),
+    ))
 }

@@ -33,7 +33,12 @@ impl Actor {
             .map(str::to_string)
             .unwrap_or_else(|| {
                 let ua = r.header("user-agent").unwrap_or("unknown");
-                ua.split('/').next().unwrap_or(ua).chars().take(128).collect()
+                ua.split('/')
+                    .next()
+                    .unwrap_or(ua)
+                    .chars()
+                    .take(128)
+                    .collect()
             });
         Actor {
             user: r.user.clone(),
@@ -44,7 +49,11 @@ impl Actor {
     /// An in-process control loop.
     pub fn system(manager: &str) -> Self {
         Actor {
-            user: crate::auth::User::new(&format!("system:{manager}"), "", ["system:masters".to_string()]),
+            user: crate::auth::User::new(
+                &format!("system:{manager}"),
+                "",
+                ["system:masters".to_string()],
+            ),
             manager: manager.to_string(),
         }
     }
@@ -63,8 +72,16 @@ fn target<'a>(def: &'a ResourceDef, name: &'a str) -> Target<'a> {
 
 /// Checks `apiVersion`/`kind` of a request body against the endpoint.
 pub fn check_type(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = obj
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let api_version = obj
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if kind.is_empty() {
         return Err(ApiError::bad_request(format!(
             "Object 'Kind' is missing in '{}'",
@@ -119,7 +136,11 @@ fn check_namespace_lifecycle(api: &Api, def: &ResourceDef, ns: &str, name: &str)
     if !def.namespaced || (def.group.is_empty() && def.kind == "Event") {
         return Ok(());
     }
-    match api.store.get("/namespaces", "", ns).and_then(|o| o.value().ok()) {
+    match api
+        .store
+        .get("/namespaces", "", ns)
+        .and_then(|o| o.value().ok())
+    {
         None => Err(ApiError::not_found(Target {
             group: "",
             resource: "namespaces",
@@ -144,21 +165,39 @@ fn is_dry_run(r: &Req) -> ApiResult<bool> {
 
 /// Builds, defaults, validates and admits a new object (shared by create, create-on-update and
 /// apply).
-pub fn prepare_new(api: &Api, def: &ResourceDef, path_ns: &str, mut obj: Value) -> ApiResult<Value> {
+pub fn prepare_new(
+    api: &Api,
+    def: &ResourceDef,
+    path_ns: &str,
+    mut obj: Value,
+) -> ApiResult<Value> {
     obj = decode(def, obj)?;
     check_namespace(def, path_ns, &mut obj)?;
     let keep_status = def.group.is_empty() && def.kind == "Node";
     {
         let m = meta::meta_mut(&mut obj);
-        let name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
-        let generate = m.get("generateName").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let generate = m
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         if name.is_empty() && !generate.is_empty() {
             m.insert(
                 "name".into(),
                 json!(format!("{generate}{}", kinds::pod::random_suffix())),
             );
         }
-        for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for k in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(k);
         }
         m.insert("uid".into(), json!(meta::new_uid()));
@@ -169,7 +208,8 @@ pub fn prepare_new(api: &Api, def: &ResourceDef, path_ns: &str, mut obj: Value) 
             m.remove("generation");
         }
     }
-    if def.has_status && !keep_status
+    if def.has_status
+        && !keep_status
         && let Some(o) = obj.as_object_mut()
     {
         o.remove("status");
@@ -178,7 +218,10 @@ pub fn prepare_new(api: &Api, def: &ResourceDef, path_ns: &str, mut obj: Value) 
     let name = meta::name(&obj).to_string();
     let mut causes = Vec::new();
     if name.is_empty() {
-        causes.push(Cause::required("metadata.name", "name or generateName is required"));
+        causes.push(Cause::required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     } else {
         causes.extend(kinds::names::validate_name(
             kinds::names::rule_for(&def.group, &def.kind),
@@ -217,11 +260,14 @@ fn meta_causes(obj: &Value) -> Vec<Cause> {
             }
             let val = v.as_str().unwrap_or_default();
             if let Err(msg) = crate::selectors::validate_label_value(val) {
-                out.push(Cause::invalid(&format!("metadata.labels"), &json!(val), &msg));
+                out.push(Cause::invalid("metadata.labels", &json!(val), &msg));
             }
         }
     }
-    if let Some(ann) = obj.pointer("/metadata/annotations").and_then(Value::as_object) {
+    if let Some(ann) = obj
+        .pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+    {
         let mut total = 0;
         for (k, v) in ann {
             if let Err(msg) = crate::selectors::validate_label_key(&k.to_ascii_lowercase()) {
@@ -237,7 +283,11 @@ fn meta_causes(obj: &Value) -> Vec<Cause> {
 }
 
 /// POST: create.
-pub async fn create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiResult<Response<Body>> {
+pub async fn create(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+) -> ApiResult<Response<Body>> {
     let dry_run = is_dry_run(r)?;
     let mut body = r.json_body().await?;
     check_type(def, &mut body)?;
@@ -257,9 +307,14 @@ pub async fn create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiR
     }
     let name = meta::name(&stored).to_string();
     let ns = meta::namespace(&stored).to_string();
-    let committed = api
-        .store
-        .commit(&def.storage, &ns, &name, Expect::Absent, Some(stored.clone()), &def.field_paths());
+    let committed = api.store.commit(
+        &def.storage,
+        &ns,
+        &name,
+        Expect::Absent,
+        Some(stored.clone()),
+        &def.field_paths(),
+    );
     let committed = match committed {
         Ok(c) => c,
         Err(e) => {
@@ -269,7 +324,11 @@ pub async fn create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req) -> ApiR
     };
     api.after_write(def, None, Some(&stored));
     durable(api, committed.rv).await?;
-    Ok(response::encoded_bytes(StatusCode::CREATED, render(def, &committed.object), r.enc))
+    Ok(response::encoded_bytes(
+        StatusCode::CREATED,
+        render(def, &committed.object),
+        r.enc,
+    ))
 }
 
 /// Maps store errors to API errors.
@@ -304,7 +363,12 @@ pub enum Change {
 }
 
 /// PUT on the main resource or a subresource (`status`).
-pub async fn update(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, sub: Option<&str>) -> ApiResult<Response<Body>> {
+pub async fn update(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    sub: Option<&str>,
+) -> ApiResult<Response<Body>> {
     let mut body = r.json_body().await?;
     check_type(def, &mut body)?;
     let name = r.info.name.clone().unwrap_or_default();
@@ -319,7 +383,12 @@ pub async fn update(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, sub: Op
 }
 
 /// PATCH on the main resource or a subresource.
-pub async fn patch(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &mut Req, sub: Option<&str>) -> ApiResult<Response<Body>> {
+pub async fn patch(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+    sub: Option<&str>,
+) -> ApiResult<Response<Body>> {
     let content_type = r.header("content-type").unwrap_or_default().to_string();
     let body = r.bytes().await?;
     apply_change(api, def, r, sub, Change::Patch { content_type, body }).await
@@ -334,7 +403,10 @@ fn allow_unconditional(def: &ResourceDef) -> bool {
 fn allow_create_on_update(def: &ResourceDef) -> bool {
     matches!(
         (def.group.as_str(), def.kind.as_str()),
-        ("", "Endpoints") | ("", "Event") | ("coordination.k8s.io", "Lease") | ("events.k8s.io", "Event")
+        ("", "Endpoints")
+            | ("", "Event")
+            | ("coordination.k8s.io", "Lease")
+            | ("events.k8s.io", "Event")
     )
 }
 
@@ -369,11 +441,22 @@ pub async fn apply_change(
                 if dry_run {
                     return Ok(response::object(StatusCode::CREATED, &obj, r.enc));
                 }
-                match api.store.commit(&def.storage, &ns, &name, Expect::Absent, Some(stored.clone()), &def.field_paths()) {
+                match api.store.commit(
+                    &def.storage,
+                    &ns,
+                    &name,
+                    Expect::Absent,
+                    Some(stored.clone()),
+                    &def.field_paths(),
+                ) {
                     Ok(c) => {
                         api.after_write(def, None, Some(&stored));
                         durable(api, c.rv).await?;
-                        return Ok(response::encoded_bytes(StatusCode::CREATED, render(def, &c.object), r.enc));
+                        return Ok(response::encoded_bytes(
+                            StatusCode::CREATED,
+                            render(def, &c.object),
+                            r.enc,
+                        ));
                     }
                     Err(StoreError::AlreadyExists) => continue,
                     Err(e) => return Err(store_error(def, &name, e)),
@@ -409,7 +492,11 @@ pub async fn apply_change(
                         &def.kind,
                         &def.group,
                         &name,
-                        vec![Cause::invalid("metadata.resourceVersion", &json!(v), "must be a valid resource version")],
+                        vec![Cause::invalid(
+                            "metadata.resourceVersion",
+                            &json!(v),
+                            "must be a valid resource version",
+                        )],
                     )
                 })?;
                 if rv != cur.rv {
@@ -423,7 +510,11 @@ pub async fn apply_change(
                         &def.kind,
                         &def.group,
                         &name,
-                        vec![Cause::invalid("metadata.resourceVersion", &json!(0), "must be specified for an update")],
+                        vec![Cause::invalid(
+                            "metadata.resourceVersion",
+                            &json!(0),
+                            "must be specified for an update",
+                        )],
                     ));
                 }
                 cur.rv
@@ -431,7 +522,11 @@ pub async fn apply_change(
         };
         new = prepare_update(api, def, &Actor::of(r), sub, &old, new, dry_run)?;
         if meta::same_content(&old, &new) {
-            return Ok(response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc));
+            return Ok(response::encoded_bytes(
+                StatusCode::OK,
+                render(def, &cur),
+                r.enc,
+            ));
         }
         let stored = to_stored(def, new.clone());
         if dry_run {
@@ -439,8 +534,14 @@ pub async fn apply_change(
         }
         let finished = meta::is_deleting(&stored) && ready_to_remove(def, &stored);
         let res = if finished {
-            api.store
-                .commit(&def.storage, &ns, &name, Expect::Version(expect_rv), None, &def.field_paths())
+            api.store.commit(
+                &def.storage,
+                &ns,
+                &name,
+                Expect::Version(expect_rv),
+                None,
+                &def.field_paths(),
+            )
         } else {
             api.store.commit(
                 &def.storage,
@@ -459,13 +560,20 @@ pub async fn apply_change(
                     api.after_write(def, Some(&old_stored), Some(&stored));
                 }
                 durable(api, c.rv).await?;
-                return Ok(response::encoded_bytes(StatusCode::OK, render(def, &c.object), r.enc));
+                return Ok(response::encoded_bytes(
+                    StatusCode::OK,
+                    render(def, &c.object),
+                    r.enc,
+                ));
             }
             Err(StoreError::Conflict) if pinned_rv.is_none() => continue,
             Err(e) => return Err(store_error(def, &name, e)),
         }
     }
-    Err(ApiError::conflict(target(def, &name), "too many concurrent updates, please retry"))
+    Err(ApiError::conflict(
+        target(def, &name),
+        "too many concurrent updates, please retry",
+    ))
 }
 
 /// Whether a deleting object may now be removed (no finalizers left).
@@ -473,7 +581,9 @@ pub fn ready_to_remove(def: &ResourceDef, obj: &Value) -> bool {
     if !meta::finalizers(obj).is_empty() {
         return false;
     }
-    !(def.group.is_empty() && def.kind == "Namespace" && !kinds::namespace::spec_finalizers(obj).is_empty())
+    !(def.group.is_empty()
+        && def.kind == "Namespace"
+        && !kinds::namespace::spec_finalizers(obj).is_empty())
 }
 
 /// Carries what updates may not change, splits status, validates and admits.
@@ -501,7 +611,10 @@ pub fn prepare_update(
         }
         Some("finalize") => {
             let mut merged = old.clone();
-            let fins = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            let fins = new
+                .pointer("/spec/finalizers")
+                .cloned()
+                .unwrap_or(json!([]));
             if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
                 spec.insert("finalizers".into(), fins);
             }
@@ -522,9 +635,15 @@ pub fn prepare_update(
     carry_metadata(old, &mut new);
     kinds::apply_defaults(def, &mut new);
     if def.generation {
-        let og = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(1);
+        let og = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(1);
         let changed = meta::spec_part(old) != meta::spec_part(&new);
-        meta::meta_mut(&mut new).insert("generation".into(), json!(if changed { og + 1 } else { og }));
+        meta::meta_mut(&mut new).insert(
+            "generation".into(),
+            json!(if changed { og + 1 } else { og }),
+        );
     }
     if def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition" {
         kinds::crd::refresh_status(&mut new, Some(old));
@@ -559,7 +678,11 @@ pub fn prepare_update(
 
 /// Metadata fields an update cannot change.
 fn carry_metadata(old: &Value, new: &mut Value) {
-    let om = old.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let om = old
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let m = meta::meta_mut(new);
     for k in [
         "uid",

@@ -69,7 +69,9 @@ impl Req {
         match limited.collect().await {
             Ok(c) => Ok(c.to_bytes()),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
                     Err(ApiError::too_large(MAX_BODY))
                 } else {
                     Err(ApiError::bad_request(format!("reading request body: {e}")))
@@ -80,7 +82,10 @@ impl Req {
 
     /// The body decoded by its content type (JSON or YAML).
     pub async fn json_body(&mut self) -> ApiResult<Value> {
-        let ct = self.header("content-type").unwrap_or("application/json").to_string();
+        let ct = self
+            .header("content-type")
+            .unwrap_or("application/json")
+            .to_string();
         let bytes = self.bytes().await?;
         decode_body(&ct, &bytes)
     }
@@ -123,7 +128,11 @@ fn is_public(path: &str) -> bool {
 }
 
 /// Serves one request.
-pub async fn serve(api: Arc<Api>, req: Request<Incoming>, cert_user: Option<User>) -> Response<Body> {
+pub async fn serve(
+    api: Arc<Api>,
+    req: Request<Incoming>,
+    cert_user: Option<User>,
+) -> Response<Body> {
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -131,29 +140,46 @@ pub async fn serve(api: Arc<Api>, req: Request<Incoming>, cert_user: Option<User
     let resp = match user {
         None if !is_public(&path) => response::error(&ApiError::unauthorized()),
         user => {
-            let user = user.unwrap_or_else(|| User::new("system:anonymous", "", ["system:unauthenticated".to_string()]));
+            let user = user.unwrap_or_else(|| {
+                User::new(
+                    "system:anonymous",
+                    "",
+                    ["system:unauthenticated".to_string()],
+                )
+            });
             dispatch(&api, req, user).await
         }
     };
-    api.metrics.observe(&method, &path, resp.status().as_u16(), start.elapsed());
+    api.metrics
+        .observe(&method, &path, resp.status().as_u16(), start.elapsed());
     resp
 }
 
 fn bearer(api: &Api, headers: &http::HeaderMap) -> Option<User> {
     let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))?.trim();
+    let token = h
+        .strip_prefix("Bearer ")
+        .or_else(|| h.strip_prefix("bearer "))?
+        .trim();
     api.auth.authenticate_token(token)
 }
 
 async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Response<Body> {
     let (parts, body) = req.into_parts();
-    let path_and_query = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
     let query: HashMap<String, String> = parts
         .uri
         .query()
         .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
         .unwrap_or_default();
-    let accept = parts.headers.get(http::header::ACCEPT).and_then(|v| v.to_str().ok());
+    let accept = parts
+        .headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok());
     let path = parts.uri.path().to_string();
     let route = request::route(&path);
     if let Route::Other(p) = &route {
@@ -167,7 +193,9 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
         Route::CoreVersions => crate::handlers::discovery::core_versions(api, &parts.headers, enc),
         Route::Groups => crate::handlers::discovery::groups(api, &parts.headers, enc),
         Route::Group(g) => crate::handlers::discovery::group(api, &g, enc),
-        Route::ResourceList { group, version } => crate::handlers::discovery::resource_list(api, &group, &version, enc),
+        Route::ResourceList { group, version } => {
+            crate::handlers::discovery::resource_list(api, &group, &version, enc)
+        }
         Route::Resource(info) => {
             let r = Req {
                 method: parts.method,

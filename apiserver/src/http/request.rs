@@ -79,11 +79,12 @@ fn resource_route(group: &str, version: &str, rest: &[&str], path: &str) -> Rout
         info.legacy_watch = true;
         parts.remove(0);
     }
-    if parts.first().map(String::as_str) == Some("namespaces") && parts.len() > 1 {
-        if parts.len() > 2 && !NAMESPACE_SUBRESOURCES.contains(&parts[2].as_str()) {
-            info.namespace = Some(parts[1].clone());
-            parts.drain(..2);
-        }
+    if parts.first().map(String::as_str) == Some("namespaces")
+        && parts.len() > 2
+        && !NAMESPACE_SUBRESOURCES.contains(&parts[2].as_str())
+    {
+        info.namespace = Some(parts[1].clone());
+        parts.drain(..2);
     }
     let Some(resource) = parts.first() else {
         return Route::Other(path.to_string());
@@ -112,7 +113,10 @@ pub fn verb(method: &http::Method, info: &RequestInfo, watch_param: bool) -> &'s
     let named = info.name.is_some();
     match *method {
         http::Method::GET | http::Method::HEAD => {
-            if info.legacy_watch || (watch_param && !named) || (watch_param && info.subresource.is_none()) {
+            if info.legacy_watch
+                || (watch_param && !named)
+                || (watch_param && info.subresource.is_none())
+            {
                 "watch"
             } else if named {
                 "get"
@@ -149,15 +153,29 @@ mod tests {
     fn paths_like_upstream() {
         let i = res("/api/v1/namespaces/default/pods/web/status");
         assert_eq!(
-            (i.namespace.as_deref(), i.resource.as_str(), i.name.as_deref(), i.subresource.as_deref()),
+            (
+                i.namespace.as_deref(),
+                i.resource.as_str(),
+                i.name.as_deref(),
+                i.subresource.as_deref()
+            ),
             (Some("default"), "pods", Some("web"), Some("status"))
         );
         let i = res("/api/v1/namespaces/default");
-        assert_eq!((i.namespace, i.resource.as_str(), i.name.as_deref()), (None, "namespaces", Some("default")));
+        assert_eq!(
+            (i.namespace, i.resource.as_str(), i.name.as_deref()),
+            (None, "namespaces", Some("default"))
+        );
         let i = res("/api/v1/namespaces/default/finalize");
-        assert_eq!((i.name.as_deref(), i.subresource.as_deref()), (Some("default"), Some("finalize")));
+        assert_eq!(
+            (i.name.as_deref(), i.subresource.as_deref()),
+            (Some("default"), Some("finalize"))
+        );
         let i = res("/apis/apps/v1/deployments");
-        assert_eq!((i.group.as_str(), i.resource.as_str(), i.name), ("apps", "deployments", None));
+        assert_eq!(
+            (i.group.as_str(), i.resource.as_str(), i.name),
+            ("apps", "deployments", None)
+        );
         let i = res("/api/v1/watch/namespaces/x/pods");
         assert!(i.legacy_watch);
         assert_eq!(i.namespace.as_deref(), Some("x"));

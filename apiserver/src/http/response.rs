@@ -51,7 +51,10 @@ pub fn negotiate(accept: Option<&str>) -> Result<Encoding, ApiError> {
 /// A JSON (or YAML) response with the given status.
 pub fn object(status: StatusCode, value: &Value, enc: Encoding) -> Response<Body> {
     match enc {
-        Encoding::Json => json_bytes(status, Bytes::from(serde_json::to_vec(value).unwrap_or_default())),
+        Encoding::Json => json_bytes(
+            status,
+            Bytes::from(serde_json::to_vec(value).unwrap_or_default()),
+        ),
         Encoding::Yaml => {
             let text = serde_yaml::to_string(value).unwrap_or_default();
             with_type(status, full(text), "application/yaml")
@@ -85,15 +88,20 @@ fn with_type(status: StatusCode, body: Body, content_type: &'static str) -> Resp
     *r.status_mut() = status;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-cache, private"));
+    r.headers_mut().insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, private"),
+    );
     r
 }
 
 /// An error as a `Status` response.
 pub fn error(e: &ApiError) -> Response<Body> {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut r = json_bytes(status, Bytes::from(serde_json::to_vec(&e.to_status()).unwrap_or_default()));
+    let mut r = json_bytes(
+        status,
+        Bytes::from(serde_json::to_vec(&e.to_status()).unwrap_or_default()),
+    );
     if let Some(secs) = e.retry_after
         && let Ok(v) = HeaderValue::from_str(&secs.to_string())
     {
@@ -103,9 +111,18 @@ pub fn error(e: &ApiError) -> Response<Body> {
 }
 
 /// A streaming response fed by a channel of chunks.
-pub fn stream(rx: tokio::sync::mpsc::Receiver<Bytes>, content_type: &'static str) -> Response<Body> {
+pub fn stream(
+    rx: tokio::sync::mpsc::Receiver<Bytes>,
+    content_type: &'static str,
+) -> Response<Body> {
     let s = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
     });
-    with_type(StatusCode::OK, BoxBody::new(StreamBody::new(s)), content_type)
+    with_type(
+        StatusCode::OK,
+        BoxBody::new(StreamBody::new(s)),
+        content_type,
+    )
 }

@@ -11,15 +11,26 @@ pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io"
 
 /// CRD defaults: singular and list kind names, conversion strategy.
 pub fn defaults(crd: &mut Value) {
-    let kind = crd.pointer("/spec/names/kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    if let Some(names) = crd.pointer_mut("/spec/names").and_then(Value::as_object_mut) {
-        if !kind.is_empty() {
-            names.entry("singular").or_insert_with(|| json!(kind.to_ascii_lowercase()));
-            names.entry("listKind").or_insert_with(|| json!(format!("{kind}List")));
-        }
+    let kind = crd
+        .pointer("/spec/names/kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if let Some(names) = crd
+        .pointer_mut("/spec/names")
+        .and_then(Value::as_object_mut)
+        && !kind.is_empty()
+    {
+        names
+            .entry("singular")
+            .or_insert_with(|| json!(kind.to_ascii_lowercase()));
+        names
+            .entry("listKind")
+            .or_insert_with(|| json!(format!("{kind}List")));
     }
     if let Some(spec) = crd.get_mut("spec").and_then(Value::as_object_mut) {
-        spec.entry("conversion").or_insert_with(|| json!({"strategy": "None"}));
+        spec.entry("conversion")
+            .or_insert_with(|| json!({"strategy": "None"}));
     }
 }
 
@@ -27,11 +38,19 @@ pub fn defaults(crd: &mut Value) {
 pub fn validate(_old: Option<&Value>, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     let s = |p: &str| new.pointer(p).and_then(Value::as_str).unwrap_or_default();
-    let (group, plural, kind) = (s("/spec/group"), s("/spec/names/plural"), s("/spec/names/kind"));
+    let (group, plural, kind) = (
+        s("/spec/group"),
+        s("/spec/names/plural"),
+        s("/spec/names/kind"),
+    );
     if group.is_empty() {
         out.push(Cause::required("spec.group", ""));
     } else if !group.contains('.') {
-        out.push(Cause::invalid("spec.group", &json!(group), "should be a domain with at least one dot"));
+        out.push(Cause::invalid(
+            "spec.group",
+            &json!(group),
+            "should be a domain with at least one dot",
+        ));
     }
     if plural.is_empty() {
         out.push(Cause::required("spec.names.plural", ""));
@@ -41,28 +60,63 @@ pub fn validate(_old: Option<&Value>, new: &Value) -> Vec<Cause> {
     }
     let name = crate::meta::name(new);
     if !plural.is_empty() && !group.is_empty() && name != format!("{plural}.{group}") {
-        out.push(Cause::invalid("metadata.name", &json!(name), "must be spec.names.plural+\".\"+spec.group"));
+        out.push(Cause::invalid(
+            "metadata.name",
+            &json!(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
     }
     let scope = s("/spec/scope");
     if scope != "Namespaced" && scope != "Cluster" {
-        out.push(Cause::not_supported("spec.scope", scope, &["Cluster", "Namespaced"]));
+        out.push(Cause::not_supported(
+            "spec.scope",
+            scope,
+            &["Cluster", "Namespaced"],
+        ));
     }
-    let versions = new.pointer("/spec/versions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let versions = new
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if versions.is_empty() {
-        out.push(Cause::invalid("spec.versions", &json!(versions), "must have exactly one version marked as storage version"));
+        out.push(Cause::invalid(
+            "spec.versions",
+            &json!(versions),
+            "must have exactly one version marked as storage version",
+        ));
     }
-    let storage = versions.iter().filter(|v| v.get("storage") == Some(&json!(true))).count();
+    let storage = versions
+        .iter()
+        .filter(|v| v.get("storage") == Some(&json!(true)))
+        .count();
     if !versions.is_empty() && storage != 1 {
-        out.push(Cause::invalid("spec.versions", &json!(versions.len()), "must have exactly one version marked as storage version"));
+        out.push(Cause::invalid(
+            "spec.versions",
+            &json!(versions.len()),
+            "must have exactly one version marked as storage version",
+        ));
     }
     for (i, v) in versions.iter().enumerate() {
         let vname = v.get("name").and_then(Value::as_str).unwrap_or_default();
         if !crate::kinds::names::is_dns_label(vname) {
-            out.push(Cause::invalid(&format!("spec.versions[{i}].name"), &json!(vname), crate::kinds::names::label_message()));
+            out.push(Cause::invalid(
+                &format!("spec.versions[{i}].name"),
+                &json!(vname),
+                crate::kinds::names::label_message(),
+            ));
         }
         match v.pointer("/schema/openAPIV3Schema") {
-            None => out.push(Cause::required(&format!("spec.versions[{i}].schema.openAPIV3Schema"), "schemas are required")),
-            Some(schema) => structural(schema, &format!("spec.versions[{i}].schema.openAPIV3Schema"), true, &mut out),
+            None => out.push(Cause::required(
+                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                "schemas are required",
+            )),
+            Some(schema) => structural(
+                schema,
+                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                true,
+                &mut out,
+            ),
         }
     }
     out
@@ -73,22 +127,49 @@ fn structural(s: &Value, path: &str, root: bool, out: &mut Vec<Cause>) {
     let has = |k: &str| s.get(k).is_some();
     let preserve = s.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
     let int_or_string = s.get("x-kubernetes-int-or-string") == Some(&json!(true));
-    if !has("type") && !preserve && !int_or_string && !(root && s.as_object().is_some_and(|o| o.is_empty())) {
-        out.push(Cause::required(&format!("{path}.type"), "must not be empty for specified object fields"));
+    let empty_root = root && s.as_object().is_some_and(|o| o.is_empty());
+    if !(has("type") || preserve || int_or_string || empty_root) {
+        out.push(Cause::required(
+            &format!("{path}.type"),
+            "must not be empty for specified object fields",
+        ));
     }
-    if root && s.get("type").and_then(Value::as_str).is_some_and(|t| t != "object") {
-        out.push(Cause::invalid(&format!("{path}.type"), s.get("type").unwrap_or(&Value::Null), "must be object at the root"));
+    if root
+        && s.get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t != "object")
+    {
+        out.push(Cause::invalid(
+            &format!("{path}.type"),
+            s.get("type").unwrap_or(&Value::Null),
+            "must be object at the root",
+        ));
     }
-    for forbidden in ["$ref", "definitions", "id", "dependencies", "patternProperties"] {
+    for forbidden in [
+        "$ref",
+        "definitions",
+        "id",
+        "dependencies",
+        "patternProperties",
+    ] {
         if has(forbidden) {
-            out.push(Cause::forbidden(&format!("{path}.{forbidden}"), &format!("{forbidden} is not supported")));
+            out.push(Cause::forbidden(
+                &format!("{path}.{forbidden}"),
+                &format!("{forbidden} is not supported"),
+            ));
         }
     }
     if has("properties") && has("additionalProperties") {
-        out.push(Cause::forbidden(&format!("{path}.additionalProperties"), "additionalProperties and properties are mutual exclusive"));
+        out.push(Cause::forbidden(
+            &format!("{path}.additionalProperties"),
+            "additionalProperties and properties are mutual exclusive",
+        ));
     }
     if s.get("type").and_then(Value::as_str) == Some("array") && !has("items") {
-        out.push(Cause::required(&format!("{path}.items"), "must be specified"));
+        out.push(Cause::required(
+            &format!("{path}.items"),
+            "must be specified",
+        ));
     }
     if let Some(props) = s.get("properties").and_then(Value::as_object) {
         for (k, child) in props {
@@ -100,7 +181,10 @@ fn structural(s: &Value, path: &str, root: bool, out: &mut Vec<Cause>) {
     }
     if let Some(items) = s.get("items") {
         if items.is_array() {
-            out.push(Cause::forbidden(&format!("{path}.items"), "items must be a schema object and not an array"));
+            out.push(Cause::forbidden(
+                &format!("{path}.items"),
+                "items must be a schema object and not an array",
+            ));
         } else {
             structural(items, &format!("{path}.items"), false, out);
         }
@@ -138,7 +222,12 @@ pub fn refresh_status(crd: &mut Value, old: Option<&Value>) {
         .or(Some(&*crd))
         .and_then(|o| o.pointer("/status/storedVersions"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     for s in storage {
         if !stored.contains(&s) {
@@ -153,7 +242,10 @@ pub fn refresh_status(crd: &mut Value, old: Option<&Value>) {
     let since = |t: &str| {
         prev_conditions
             .as_array()
-            .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some(t)))
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+            })
             .and_then(|c| c.get("lastTransitionTime").cloned())
             .unwrap_or_else(|| json!(now))
     };
@@ -179,7 +271,10 @@ pub fn validate_custom_resource(def: &ResourceDef, obj: &Value) -> Vec<Cause> {
     let Some(schema) = def.crd.as_ref().and_then(|c| c.schema.as_ref()) else {
         return out;
     };
-    if let (Some(props), Some(o)) = (schema.get("properties").and_then(Value::as_object), obj.as_object()) {
+    if let (Some(props), Some(o)) = (
+        schema.get("properties").and_then(Value::as_object),
+        obj.as_object(),
+    ) {
         for (k, v) in o {
             if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
                 continue;
@@ -215,13 +310,24 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
     if v.is_null() {
         if s.get("nullable") != Some(&json!(true)) {
             let t = s.get("type").and_then(Value::as_str).unwrap_or("object");
-            out.push(Cause::invalid(path, &json!("null"), &format!("{path} in body must be of type {t}: \"null\"")));
+            out.push(Cause::invalid(
+                path,
+                &json!("null"),
+                &format!("{path} in body must be of type {t}: \"null\""),
+            ));
         }
         return;
     }
     if s.get("x-kubernetes-int-or-string") == Some(&json!(true)) {
         if !(v.is_string() || v.is_i64() || v.is_u64()) {
-            out.push(Cause::invalid(path, v, &format!("{path} in body must be of type integer,string: {:?}", type_name(v))));
+            out.push(Cause::invalid(
+                path,
+                v,
+                &format!(
+                    "{path} in body must be of type integer,string: {:?}",
+                    type_name(v)
+                ),
+            ));
         }
         return;
     }
@@ -229,19 +335,36 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
         let actual = type_name(v);
         let ok = actual == t || (t == "number" && actual == "integer");
         if !ok {
-            out.push(Cause::invalid(path, &json!(actual), &format!("{path} in body must be of type {t}: {actual:?}")));
+            out.push(Cause::invalid(
+                path,
+                &json!(actual),
+                &format!("{path} in body must be of type {t}: {actual:?}"),
+            ));
             return;
         }
     }
     if let Some(e) = s.get("enum").and_then(Value::as_array)
         && !e.contains(v)
     {
-        let allowed: Vec<String> = e.iter().map(|x| x.as_str().map(|s| format!("{s:?}")).unwrap_or_else(|| x.to_string())).collect();
-        let shown = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+        let allowed: Vec<String> = e
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .map(|s| format!("{s:?}"))
+                    .unwrap_or_else(|| x.to_string())
+            })
+            .collect();
+        let shown = v
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string());
         out.push(Cause::new(
             "FieldValueNotSupported",
             path,
-            format!("Unsupported value: {shown:?}: supported values: {}", allowed.join(", ")),
+            format!(
+                "Unsupported value: {shown:?}: supported values: {}",
+                allowed.join(", ")
+            ),
         ));
     }
     match v {
@@ -250,13 +373,21 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             if let Some(min) = s.get("minimum").and_then(Value::as_f64) {
                 let excl = s.get("exclusiveMinimum") == Some(&json!(true));
                 if x < min || (excl && x == min) {
-                    out.push(Cause::invalid(path, v, &format!("{path} in body should be greater than or equal to {min}")));
+                    out.push(Cause::invalid(
+                        path,
+                        v,
+                        &format!("{path} in body should be greater than or equal to {min}"),
+                    ));
                 }
             }
             if let Some(max) = s.get("maximum").and_then(Value::as_f64) {
                 let excl = s.get("exclusiveMaximum") == Some(&json!(true));
                 if x > max || (excl && x == max) {
-                    out.push(Cause::invalid(path, v, &format!("{path} in body should be less than or equal to {max}")));
+                    out.push(Cause::invalid(
+                        path,
+                        v,
+                        &format!("{path} in body should be less than or equal to {max}"),
+                    ));
                 }
             }
         }
@@ -265,18 +396,27 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             if let Some(min) = s.get("minLength").and_then(Value::as_u64)
                 && len < min
             {
-                out.push(Cause::invalid(path, v, &format!("{path} in body should be at least {min} chars long")));
+                out.push(Cause::invalid(
+                    path,
+                    v,
+                    &format!("{path} in body should be at least {min} chars long"),
+                ));
             }
             if let Some(max) = s.get("maxLength").and_then(Value::as_u64)
                 && len > max
             {
-                out.push(Cause::too_long(path, usize::try_from(max).unwrap_or(usize::MAX)));
+                out.push(Cause::too_long(
+                    path,
+                    usize::try_from(max).unwrap_or(usize::MAX),
+                ));
             }
             if let Some(p) = s.get("pattern").and_then(Value::as_str) {
                 match regex::Regex::new(p) {
-                    Ok(re) if !re.is_match(st) => {
-                        out.push(Cause::invalid(path, v, &format!("{path} in body should match '{p}'")))
-                    }
+                    Ok(re) if !re.is_match(st) => out.push(Cause::invalid(
+                        path,
+                        v,
+                        &format!("{path} in body should match '{p}'"),
+                    )),
                     _ => {}
                 }
             }
@@ -285,12 +425,20 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             if let Some(min) = s.get("minItems").and_then(Value::as_u64)
                 && (items.len() as u64) < min
             {
-                out.push(Cause::invalid(path, &json!(items.len()), &format!("{path} in body should have at least {min} items")));
+                out.push(Cause::invalid(
+                    path,
+                    &json!(items.len()),
+                    &format!("{path} in body should have at least {min} items"),
+                ));
             }
             if let Some(max) = s.get("maxItems").and_then(Value::as_u64)
                 && (items.len() as u64) > max
             {
-                out.push(Cause::new("FieldValueTooMany", path, format!("Too many: {}: must have at most {max} items", items.len())));
+                out.push(Cause::new(
+                    "FieldValueTooMany",
+                    path,
+                    format!("Too many: {}: must have at most {max} items", items.len()),
+                ));
             }
             if let Some(is) = s.get("items") {
                 for (i, it) in items.iter().enumerate() {
@@ -327,7 +475,9 @@ pub fn prune_and_default(schema: &Value, obj: &mut Value) {
         let keep_meta = ["apiVersion", "kind", "metadata"];
         let preserve = schema.get("x-kubernetes-preserve-unknown-fields") == Some(&json!(true));
         if !preserve {
-            o.retain(|k, _| keep_meta.contains(&k.as_str()) || props.is_some_and(|p| p.contains_key(k)));
+            o.retain(|k, _| {
+                keep_meta.contains(&k.as_str()) || props.is_some_and(|p| p.contains_key(k))
+            });
         }
         if let Some(p) = props {
             apply_defaults(p, o);
@@ -367,7 +517,11 @@ fn prune_value(s: &Value, v: &mut Value) {
             if let Some(props) = s.get("properties").and_then(Value::as_object) {
                 if !preserve {
                     let embedded = s.get("x-kubernetes-embedded-resource") == Some(&json!(true));
-                    o.retain(|k, _| props.contains_key(k) || (embedded && matches!(k.as_str(), "apiVersion" | "kind" | "metadata")));
+                    o.retain(|k, _| {
+                        props.contains_key(k)
+                            || (embedded
+                                && matches!(k.as_str(), "apiVersion" | "kind" | "metadata"))
+                    });
                 }
                 apply_defaults(props, o);
                 for (k, child) in o.iter_mut() {
@@ -404,15 +558,26 @@ mod tests {
             "size": {"type": "integer", "default": 3}, "keep": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}});
         let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {"junk": 1, "keep": {"any": 1}}, "other": 2});
         prune_and_default(&schema, &mut obj);
-        assert_eq!(obj, json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {"keep": {"any": 1}, "size": 3}}));
+        assert_eq!(
+            obj,
+            json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "spec": {"keep": {"any": 1}, "size": 3}})
+        );
     }
 
     #[test]
     fn type_errors_use_upstream_wording() {
         let mut out = Vec::new();
-        validate_value(&json!({"type": "object", "properties": {"n": {"type": "integer"}}}), &json!({"n": "x"}), "spec", &mut out);
+        validate_value(
+            &json!({"type": "object", "properties": {"n": {"type": "integer"}}}),
+            &json!({"n": "x"}),
+            "spec",
+            &mut out,
+        );
         assert_eq!(out.len(), 1);
-        assert_eq!(out[0].display(), "spec.n: Invalid value: \"string\": spec.n in body must be of type integer: \"string\"");
+        assert_eq!(
+            out[0].display(),
+            "spec.n: Invalid value: \"string\": spec.n in body must be of type integer: \"string\""
+        );
     }
 
     #[test]

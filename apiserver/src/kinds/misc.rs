@@ -13,19 +13,26 @@ pub fn defaults(group: &str, kind: &str, obj: &mut Value) {
             set_in(obj, "status", "phase", json!("Pending"));
         }
         ("", "PersistentVolume") => {
-            set_in(obj, "spec", "persistentVolumeReclaimPolicy", json!("Retain"));
+            set_in(
+                obj,
+                "spec",
+                "persistentVolumeReclaimPolicy",
+                json!("Retain"),
+            );
             set_in(obj, "spec", "volumeMode", json!("Filesystem"));
             set_in(obj, "status", "phase", json!("Pending"));
         }
         ("storage.k8s.io", "StorageClass") => {
             if let Some(o) = obj.as_object_mut() {
                 o.entry("reclaimPolicy").or_insert_with(|| json!("Delete"));
-                o.entry("volumeBindingMode").or_insert_with(|| json!("Immediate"));
+                o.entry("volumeBindingMode")
+                    .or_insert_with(|| json!("Immediate"));
             }
         }
         ("scheduling.k8s.io", "PriorityClass") => {
             if let Some(o) = obj.as_object_mut() {
-                o.entry("preemptionPolicy").or_insert_with(|| json!("PreemptLowerPriority"));
+                o.entry("preemptionPolicy")
+                    .or_insert_with(|| json!("PreemptLowerPriority"));
             }
         }
         ("networking.k8s.io", "NetworkPolicy") => {
@@ -67,7 +74,10 @@ fn secret_defaults(obj: &mut Value) {
         if let Some(d) = data.as_object_mut() {
             for (k, v) in sd {
                 let s = v.as_str().unwrap_or_default();
-                d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(s)));
+                d.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(s)),
+                );
             }
         }
     }
@@ -79,7 +89,8 @@ fn valid_config_key(k: &str) -> bool {
         && k != "."
         && k != ".."
         && !k.starts_with("..")
-        && k.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && k.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 const KEY_MSG: &str = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
@@ -99,7 +110,10 @@ fn validate_keys(obj: &Value, fields: &[&str], out: &mut Vec<Cause>) {
         }
     }
     if total > MAX_DATA {
-        out.push(Cause::too_long(fields.first().copied().unwrap_or("data"), MAX_DATA));
+        out.push(Cause::too_long(
+            fields.first().copied().unwrap_or("data"),
+            MAX_DATA,
+        ));
     }
 }
 
@@ -111,10 +125,18 @@ pub fn validate(group: &str, kind: &str, old: Option<&Value>, new: &Value) -> Ve
             validate_keys(new, &["data"], &mut out);
             if let Some(old) = old {
                 if old.get("type") != new.get("type") {
-                    out.push(Cause::invalid("type", new.get("type").unwrap_or(&Value::Null), "field is immutable"));
+                    out.push(Cause::invalid(
+                        "type",
+                        new.get("type").unwrap_or(&Value::Null),
+                        "field is immutable",
+                    ));
                 }
-                if old.get("immutable") == Some(&json!(true)) && old.get("data") != new.get("data") {
-                    out.push(Cause::forbidden("data", "field is immutable when `immutable` is set"));
+                if old.get("immutable") == Some(&json!(true)) && old.get("data") != new.get("data")
+                {
+                    out.push(Cause::forbidden(
+                        "data",
+                        "field is immutable when `immutable` is set",
+                    ));
                 }
             }
         }
@@ -122,36 +144,60 @@ pub fn validate(group: &str, kind: &str, old: Option<&Value>, new: &Value) -> Ve
             validate_keys(new, &["data", "binaryData"], &mut out);
             if let Some(old) = old
                 && old.get("immutable") == Some(&json!(true))
-                && (old.get("data") != new.get("data") || old.get("binaryData") != new.get("binaryData"))
+                && (old.get("data") != new.get("data")
+                    || old.get("binaryData") != new.get("binaryData"))
             {
-                out.push(Cause::forbidden("data", "field is immutable when `immutable` is set"));
+                out.push(Cause::forbidden(
+                    "data",
+                    "field is immutable when `immutable` is set",
+                ));
             }
         }
         ("", "Event") => {
             let ns = crate::meta::namespace(new);
-            let io_ns = new.pointer("/involvedObject/namespace").and_then(Value::as_str).unwrap_or_default();
+            let io_ns = new
+                .pointer("/involvedObject/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if !io_ns.is_empty() && io_ns != ns {
-                out.push(Cause::invalid("involvedObject.namespace", &json!(io_ns), "does not match event.namespace"));
+                out.push(Cause::invalid(
+                    "involvedObject.namespace",
+                    &json!(io_ns),
+                    "does not match event.namespace",
+                ));
             }
         }
         ("", "PersistentVolumeClaim") => {
-            if new.pointer("/spec/accessModes").and_then(Value::as_array).is_none_or(|a| a.is_empty()) {
-                out.push(Cause::required("spec.accessModes", "at least 1 access mode is required"));
+            if new
+                .pointer("/spec/accessModes")
+                .and_then(Value::as_array)
+                .is_none_or(|a| a.is_empty())
+            {
+                out.push(Cause::required(
+                    "spec.accessModes",
+                    "at least 1 access mode is required",
+                ));
             }
             if new.pointer("/spec/resources/requests/storage").is_none() {
                 out.push(Cause::required("spec.resources[storage]", ""));
             }
         }
-        ("scheduling.k8s.io", "PriorityClass") => {
-            if new.get("value").and_then(Value::as_i64).is_none() {
-                out.push(Cause::required("value", ""));
-            }
+        ("scheduling.k8s.io", "PriorityClass")
+            if new.get("value").and_then(Value::as_i64).is_none() =>
+        {
+            out.push(Cause::required("value", ""));
         }
         ("coordination.k8s.io", "Lease") => {
-            if let Some(d) = new.pointer("/spec/leaseDurationSeconds").and_then(Value::as_i64)
+            if let Some(d) = new
+                .pointer("/spec/leaseDurationSeconds")
+                .and_then(Value::as_i64)
                 && d <= 0
             {
-                out.push(Cause::invalid("spec.leaseDurationSeconds", &json!(d), "must be greater than 0"));
+                out.push(Cause::invalid(
+                    "spec.leaseDurationSeconds",
+                    &json!(d),
+                    "must be greater than 0",
+                ));
             }
         }
         _ => {}

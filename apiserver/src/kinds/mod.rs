@@ -40,9 +40,10 @@ macro_rules! typed {
 /// decoder does, dropping unknown fields) and returns its normalized JSON.
 pub fn decode_typed(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
     use k8s_openapi::api::{
-        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch, coordination::v1 as coordination,
-        core::v1 as core, discovery::v1 as discovery, networking::v1 as networking, node::v1 as node,
-        policy::v1 as policy, rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+        apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+        coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+        networking::v1 as networking, node::v1 as node, policy::v1 as policy, rbac::v1 as rbac,
+        scheduling::v1 as scheduling, storage::v1 as storage,
     };
     use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
     if def.crd.is_some() {
@@ -69,7 +70,9 @@ pub fn decode_typed(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
         ("apps", "Deployment") => typed!(obj, def, apps::Deployment),
         ("apps", "ReplicaSet") => typed!(obj, def, apps::ReplicaSet),
         ("apps", "StatefulSet") => typed!(obj, def, apps::StatefulSet),
-        ("autoscaling", "HorizontalPodAutoscaler") => typed!(obj, def, autoscaling::HorizontalPodAutoscaler),
+        ("autoscaling", "HorizontalPodAutoscaler") => {
+            typed!(obj, def, autoscaling::HorizontalPodAutoscaler)
+        }
         ("batch", "CronJob") => typed!(obj, def, batch::CronJob),
         ("batch", "Job") => typed!(obj, def, batch::Job),
         ("coordination.k8s.io", "Lease") => typed!(obj, def, coordination::Lease),
@@ -80,7 +83,9 @@ pub fn decode_typed(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
         ("networking.k8s.io", "NetworkPolicy") => typed!(obj, def, networking::NetworkPolicy),
         ("node.k8s.io", "RuntimeClass") => typed!(obj, def, node::RuntimeClass),
         ("policy", "PodDisruptionBudget") => typed!(obj, def, policy::PodDisruptionBudget),
-        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => typed!(obj, def, rbac::ClusterRoleBinding),
+        ("rbac.authorization.k8s.io", "ClusterRoleBinding") => {
+            typed!(obj, def, rbac::ClusterRoleBinding)
+        }
         ("rbac.authorization.k8s.io", "ClusterRole") => typed!(obj, def, rbac::ClusterRole),
         ("rbac.authorization.k8s.io", "RoleBinding") => typed!(obj, def, rbac::RoleBinding),
         ("rbac.authorization.k8s.io", "Role") => typed!(obj, def, rbac::Role),
@@ -89,7 +94,9 @@ pub fn decode_typed(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
         ("storage.k8s.io", "CSINode") => typed!(obj, def, storage::CSINode),
         ("storage.k8s.io", "StorageClass") => typed!(obj, def, storage::StorageClass),
         ("storage.k8s.io", "VolumeAttachment") => typed!(obj, def, storage::VolumeAttachment),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => typed!(obj, def, apiext::CustomResourceDefinition),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            typed!(obj, def, apiext::CustomResourceDefinition)
+        }
         _ => Ok(obj),
     }
 }
@@ -122,7 +129,9 @@ pub fn validate(def: &ResourceDef, old: Option<&Value>, new: &Value) -> Vec<Caus
         ("", "Pod") => causes.extend(pod::validate(old, new)),
         ("", "Service") => causes.extend(service::validate(old, new)),
         ("apps", _) | ("batch", _) => causes.extend(workload::validate(&def.kind, old, new)),
-        ("apiextensions.k8s.io", "CustomResourceDefinition") => causes.extend(crd::validate(old, new)),
+        ("apiextensions.k8s.io", "CustomResourceDefinition") => {
+            causes.extend(crd::validate(old, new))
+        }
         _ => causes.extend(misc::validate(&def.group, &def.kind, old, new)),
     }
     if def.crd.is_some() {

@@ -28,7 +28,11 @@ pub fn validate_name(rule: NameRule, field: &str, name: &str) -> Vec<Cause> {
     match rule {
         NameRule::Subdomain => {
             if name.len() > 253 {
-                out.push(Cause::invalid(field, &v, "must be no more than 253 characters"));
+                out.push(Cause::invalid(
+                    field,
+                    &v,
+                    "must be no more than 253 characters",
+                ));
             }
             if !crds::tenancy::is_dns1123_subdomain(name) || name.len() > 253 {
                 out.push(Cause::invalid(field, &v, SUBDOMAIN_MSG));
@@ -36,7 +40,11 @@ pub fn validate_name(rule: NameRule, field: &str, name: &str) -> Vec<Cause> {
         }
         NameRule::Label => {
             if name.len() > 63 {
-                out.push(Cause::invalid(field, &v, "must be no more than 63 characters"));
+                out.push(Cause::invalid(
+                    field,
+                    &v,
+                    "must be no more than 63 characters",
+                ));
             }
             if !is_label_chars(name) {
                 out.push(Cause::invalid(field, &v, LABEL_MSG));
@@ -44,7 +52,11 @@ pub fn validate_name(rule: NameRule, field: &str, name: &str) -> Vec<Cause> {
         }
         NameRule::Dns1035 => {
             if name.len() > 63 {
-                out.push(Cause::invalid(field, &v, "must be no more than 63 characters"));
+                out.push(Cause::invalid(
+                    field,
+                    &v,
+                    "must be no more than 63 characters",
+                ));
             }
             if !is_label_chars(name) || !name.starts_with(|c: char| c.is_ascii_lowercase()) {
                 out.push(Cause::invalid(field, &v, DNS1035_MSG));
@@ -56,7 +68,11 @@ pub fn validate_name(rule: NameRule, field: &str, name: &str) -> Vec<Cause> {
             }
             for bad in ["/", "%"] {
                 if name.contains(bad) {
-                    out.push(Cause::invalid(field, &v, &format!("may not contain '{bad}'")));
+                    out.push(Cause::invalid(
+                        field,
+                        &v,
+                        &format!("may not contain '{bad}'"),
+                    ));
                 }
             }
         }
@@ -67,7 +83,8 @@ pub fn validate_name(rule: NameRule, field: &str, name: &str) -> Vec<Cause> {
 fn is_label_chars(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -100,7 +117,10 @@ mod tests {
     #[test]
     fn rules() {
         assert!(validate_name(NameRule::Subdomain, "metadata.name", "a.b-c").is_empty());
-        assert_eq!(validate_name(NameRule::Subdomain, "metadata.name", "Bad").len(), 1);
+        assert_eq!(
+            validate_name(NameRule::Subdomain, "metadata.name", "Bad").len(),
+            1
+        );
         assert!(validate_name(NameRule::Label, "metadata.name", "a.b").len() == 1);
         assert!(validate_name(NameRule::Dns1035, "metadata.name", "1abc").len() == 1);
         assert!(validate_name(NameRule::PathSegment, "metadata.name", "system:admin").is_empty());

@@ -16,7 +16,8 @@ pub fn defaults(ns: &mut Value) {
     let Some(o) = ns.as_object_mut() else { return };
     let spec = o.entry("spec").or_insert_with(|| json!({}));
     if let Some(s) = spec.as_object_mut() {
-        s.entry("finalizers").or_insert_with(|| json!(["kubernetes"]));
+        s.entry("finalizers")
+            .or_insert_with(|| json!(["kubernetes"]));
     }
     let status = o.entry("status").or_insert_with(|| json!({}));
     if let Some(s) = status.as_object_mut() {
@@ -26,13 +27,19 @@ pub fn defaults(ns: &mut Value) {
 
 /// Whether the namespace is terminating.
 pub fn is_terminating(ns: &Value) -> bool {
-    ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") || crate::meta::is_deleting(ns)
+    ns.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating")
+        || crate::meta::is_deleting(ns)
 }
 
 /// `spec.finalizers` of a namespace.
 pub fn spec_finalizers(ns: &Value) -> Vec<String> {
     ns.pointer("/spec/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default()
 }

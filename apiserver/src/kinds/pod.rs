@@ -15,7 +15,9 @@ pub fn defaults(pod: &mut Value) {
     if let Some(spec) = pod.get_mut("spec") {
         pod_spec_defaults(spec);
     }
-    let Some(obj) = pod.as_object_mut() else { return };
+    let Some(obj) = pod.as_object_mut() else {
+        return;
+    };
     let status = obj.entry("status").or_insert_with(|| json!({}));
     if let Some(s) = status.as_object_mut() {
         s.entry("phase").or_insert_with(|| json!("Pending"));
@@ -24,11 +26,16 @@ pub fn defaults(pod: &mut Value) {
 
 /// Defaults of a pod spec (also applied to workload templates).
 pub fn pod_spec_defaults(spec: &mut Value) {
-    let Some(s) = spec.as_object_mut() else { return };
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
     s.entry("restartPolicy").or_insert_with(|| json!("Always"));
-    s.entry("dnsPolicy").or_insert_with(|| json!("ClusterFirst"));
-    s.entry("terminationGracePeriodSeconds").or_insert_with(|| json!(30));
-    s.entry("schedulerName").or_insert_with(|| json!("default-scheduler"));
+    s.entry("dnsPolicy")
+        .or_insert_with(|| json!("ClusterFirst"));
+    s.entry("terminationGracePeriodSeconds")
+        .or_insert_with(|| json!(30));
+    s.entry("schedulerName")
+        .or_insert_with(|| json!("default-scheduler"));
     s.entry("securityContext").or_insert_with(|| json!({}));
     s.entry("enableServiceLinks").or_insert_with(|| json!(true));
     let host_network = s.get("hostNetwork").and_then(Value::as_bool) == Some(true);
@@ -48,8 +55,10 @@ pub fn pod_spec_defaults(spec: &mut Value) {
 
 fn container_defaults(c: &mut Value, host_network: bool) {
     let Some(o) = c.as_object_mut() else { return };
-    o.entry("terminationMessagePath").or_insert_with(|| json!("/dev/termination-log"));
-    o.entry("terminationMessagePolicy").or_insert_with(|| json!("File"));
+    o.entry("terminationMessagePath")
+        .or_insert_with(|| json!("/dev/termination-log"));
+    o.entry("terminationMessagePolicy")
+        .or_insert_with(|| json!("File"));
     if !o.contains_key("imagePullPolicy") {
         let image = o.get("image").and_then(Value::as_str).unwrap_or_default();
         o.insert("imagePullPolicy".into(), json!(pull_policy_for(image)));
@@ -78,7 +87,10 @@ fn container_defaults(c: &mut Value, host_network: bool) {
     }
     if let Some(Value::Array(env)) = o.get_mut("env") {
         for e in env.iter_mut() {
-            if let Some(fr) = e.pointer_mut("/valueFrom/fieldRef").and_then(Value::as_object_mut) {
+            if let Some(fr) = e
+                .pointer_mut("/valueFrom/fieldRef")
+                .and_then(Value::as_object_mut)
+            {
                 fr.entry("apiVersion").or_insert_with(|| json!("v1"));
             }
         }
@@ -144,13 +156,18 @@ pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
     let mut seen_vol = Vec::new();
     for (i, v) in volumes.iter().enumerate() {
         if seen_vol.contains(v) {
-            out.push(Cause::duplicate(&format!("{path}.volumes[{i}].name"), &json!(v)));
+            out.push(Cause::duplicate(
+                &format!("{path}.volumes[{i}].name"),
+                &json!(v),
+            ));
         }
         seen_vol.push(v.clone());
     }
     let mut names: Vec<String> = Vec::new();
     for key in ["initContainers", "containers"] {
-        let Some(cs) = spec.get(key).and_then(Value::as_array) else { continue };
+        let Some(cs) = spec.get(key).and_then(Value::as_array) else {
+            continue;
+        };
         for (i, c) in cs.iter().enumerate() {
             let p = format!("{path}.{key}[{i}]");
             validate_container(c, &p, &volumes, &mut names, out);
@@ -159,7 +176,11 @@ pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
     if let Some(rp) = spec.get("restartPolicy").and_then(Value::as_str)
         && !["Always", "OnFailure", "Never"].contains(&rp)
     {
-        out.push(Cause::not_supported(&format!("{path}.restartPolicy"), rp, &["Always", "OnFailure", "Never"]));
+        out.push(Cause::not_supported(
+            &format!("{path}.restartPolicy"),
+            rp,
+            &["Always", "OnFailure", "Never"],
+        ));
     }
     if let Some(dp) = spec.get("dnsPolicy").and_then(Value::as_str)
         && !["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"].contains(&dp)
@@ -170,7 +191,9 @@ pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
             &["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"],
         ));
     }
-    if let Some(g) = spec.get("terminationGracePeriodSeconds").and_then(Value::as_i64)
+    if let Some(g) = spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
         && g < 0
     {
         out.push(Cause::invalid(
@@ -181,33 +204,59 @@ pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
     }
 }
 
-fn validate_container(c: &Value, p: &str, volumes: &[String], names: &mut Vec<String>, out: &mut Vec<Cause>) {
+fn validate_container(
+    c: &Value,
+    p: &str,
+    volumes: &[String],
+    names: &mut Vec<String>,
+    out: &mut Vec<Cause>,
+) {
     let name = c.get("name").and_then(Value::as_str).unwrap_or_default();
     if name.is_empty() {
         out.push(Cause::required(&format!("{p}.name"), ""));
     } else if !is_dns_label(name) {
-        out.push(Cause::invalid(&format!("{p}.name"), &json!(name), label_message()));
+        out.push(Cause::invalid(
+            &format!("{p}.name"),
+            &json!(name),
+            label_message(),
+        ));
     } else if names.iter().any(|n| n == name) {
         out.push(Cause::duplicate(&format!("{p}.name"), &json!(name)));
     } else {
         names.push(name.to_string());
     }
-    if c.get("image").and_then(Value::as_str).unwrap_or_default().trim().is_empty() {
+    if c.get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .trim()
+        .is_empty()
+    {
         out.push(Cause::required(&format!("{p}.image"), ""));
     }
     if let Some(ports) = c.get("ports").and_then(Value::as_array) {
         for (j, port) in ports.iter().enumerate() {
-            let cp = port.get("containerPort").and_then(Value::as_i64).unwrap_or(0);
+            let cp = port
+                .get("containerPort")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
             let field = format!("{p}.ports[{j}].containerPort");
             if cp == 0 {
                 out.push(Cause::required(&field, ""));
             } else if !(1..=65535).contains(&cp) {
-                out.push(Cause::invalid(&field, &json!(cp), "must be between 1 and 65535, inclusive"));
+                out.push(Cause::invalid(
+                    &field,
+                    &json!(cp),
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
             if let Some(proto) = port.get("protocol").and_then(Value::as_str)
                 && !["TCP", "UDP", "SCTP"].contains(&proto)
             {
-                out.push(Cause::not_supported(&format!("{p}.ports[{j}].protocol"), proto, &["SCTP", "TCP", "UDP"]));
+                out.push(Cause::not_supported(
+                    &format!("{p}.ports[{j}].protocol"),
+                    proto,
+                    &["SCTP", "TCP", "UDP"],
+                ));
             }
         }
     }
@@ -221,8 +270,15 @@ fn validate_container(c: &Value, p: &str, volumes: &[String], names: &mut Vec<St
                     format!("Not found: {vn:?}"),
                 ));
             }
-            if m.get("mountPath").and_then(Value::as_str).unwrap_or_default().is_empty() {
-                out.push(Cause::required(&format!("{p}.volumeMounts[{j}].mountPath"), ""));
+            if m.get("mountPath")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .is_empty()
+            {
+                out.push(Cause::required(
+                    &format!("{p}.volumeMounts[{j}].mountPath"),
+                    "",
+                ));
             }
         }
     }
@@ -231,11 +287,19 @@ fn validate_container(c: &Value, p: &str, volumes: &[String], names: &mut Vec<St
 
 fn validate_resources(r: Option<&Value>, p: &str, out: &mut Vec<Cause>) {
     let Some(r) = r else { return };
-    let get = |k: &str| r.get(k).and_then(Value::as_object).cloned().unwrap_or_default();
+    let get = |k: &str| {
+        r.get(k)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
     let (limits, requests) = (get("limits"), get("requests"));
     for (kind, m) in [("limits", &limits), ("requests", &requests)] {
         for (res, q) in m {
-            let text = q.as_str().map(str::to_string).unwrap_or_else(|| q.to_string());
+            let text = q
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| q.to_string());
             match crds::quantity::parse_milli(&text) {
                 Ok(v) if v < 0 => out.push(Cause::invalid(
                     &format!("{p}.{kind}[{res}]"),
@@ -253,9 +317,14 @@ fn validate_resources(r: Option<&Value>, p: &str, out: &mut Vec<Cause>) {
     }
     for (res, req) in &requests {
         let Some(lim) = limits.get(res) else { continue };
-        let (rq, lq) = (req.as_str().unwrap_or_default(), lim.as_str().unwrap_or_default());
-        if let (Ok(a), Ok(b)) = (crds::quantity::parse_milli(rq), crds::quantity::parse_milli(lq))
-            && a > b
+        let (rq, lq) = (
+            req.as_str().unwrap_or_default(),
+            lim.as_str().unwrap_or_default(),
+        );
+        if let (Ok(a), Ok(b)) = (
+            crds::quantity::parse_milli(rq),
+            crds::quantity::parse_milli(lq),
+        ) && a > b
         {
             out.push(Cause::invalid(
                 &format!("{p}.requests"),
@@ -274,7 +343,9 @@ fn validate_update(old: &Value, new: &Value, out: &mut Vec<Cause>) {
     // Start from the old spec, take the mutable fields from the new one, and compare.
     let mut allowed = old_spec.clone();
     for key in ["containers", "initContainers"] {
-        let (Some(Value::Array(a)), Some(Value::Array(b))) = (allowed.get_mut(key), new_spec.get(key)) else {
+        let (Some(Value::Array(a)), Some(Value::Array(b))) =
+            (allowed.get_mut(key), new_spec.get(key))
+        else {
             continue;
         };
         if a.len() == b.len() {
@@ -286,14 +357,26 @@ fn validate_update(old: &Value, new: &Value, out: &mut Vec<Cause>) {
         }
     }
     if let Some(o) = allowed.as_object_mut() {
-        for key in ["activeDeadlineSeconds", "terminationGracePeriodSeconds", "schedulingGates"] {
+        for key in [
+            "activeDeadlineSeconds",
+            "terminationGracePeriodSeconds",
+            "schedulingGates",
+        ] {
             match new_spec.get(key) {
                 Some(v) => o.insert(key.into(), v.clone()),
                 None => o.remove(key),
             };
         }
-        let old_tol = old_spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
-        let new_tol = new_spec.get("tolerations").and_then(Value::as_array).cloned().unwrap_or_default();
+        let old_tol = old_spec
+            .get("tolerations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let new_tol = new_spec
+            .get("tolerations")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         if old_tol.iter().all(|t| new_tol.contains(t)) {
             match new_spec.get("tolerations") {
                 Some(v) => o.insert("tolerations".into(), v.clone()),
@@ -329,7 +412,11 @@ pub fn admit_create(ctx: &Ctx<'_>, pod: &mut Value) -> ApiResult<()> {
         .get("serviceAccountName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .or_else(|| spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            spec.get("serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("default")
         .to_string();
     spec.insert("serviceAccountName".into(), json!(sa_name));
@@ -346,7 +433,11 @@ pub fn admit_create(ctx: &Ctx<'_>, pod: &mut Value) -> ApiResult<()> {
     let automount = spec
         .get("automountServiceAccountToken")
         .and_then(Value::as_bool)
-        .or_else(|| sa.as_ref().and_then(|s| s.get("automountServiceAccountToken")).and_then(Value::as_bool))
+        .or_else(|| {
+            sa.as_ref()
+                .and_then(|s| s.get("automountServiceAccountToken"))
+                .and_then(Value::as_bool)
+        })
         .unwrap_or(true);
     if automount {
         add_token_volume(spec);
@@ -364,7 +455,10 @@ fn add_token_volume(spec: &mut Map<String, Value>) {
     let mounted = |c: &Value| {
         c.get("volumeMounts")
             .and_then(Value::as_array)
-            .is_some_and(|ms| ms.iter().any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SA_MOUNT_PATH)))
+            .is_some_and(|ms| {
+                ms.iter()
+                    .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(SA_MOUNT_PATH))
+            })
     };
     let all_mounted = ["containers", "initContainers"]
         .iter()
@@ -383,7 +477,9 @@ fn add_token_volume(spec: &mut Map<String, Value>) {
                 .find(|n| n.starts_with("kube-api-access-"))
                 .map(str::to_string)
         });
-    let vol_name = existing.clone().unwrap_or_else(|| format!("kube-api-access-{}", random_suffix()));
+    let vol_name = existing
+        .clone()
+        .unwrap_or_else(|| format!("kube-api-access-{}", random_suffix()));
     if existing.is_none() {
         let vols = spec.entry("volumes").or_insert_with(|| json!([]));
         if let Some(a) = vols.as_array_mut() {
@@ -401,7 +497,9 @@ fn add_token_volume(spec: &mut Map<String, Value>) {
         }
     }
     for key in ["containers", "initContainers"] {
-        let Some(Value::Array(cs)) = spec.get_mut(key) else { continue };
+        let Some(Value::Array(cs)) = spec.get_mut(key) else {
+            continue;
+        };
         for c in cs.iter_mut() {
             if mounted(c) {
                 continue;
@@ -417,20 +515,36 @@ fn add_token_volume(spec: &mut Map<String, Value>) {
 }
 
 fn admit_priority(ctx: &Ctx<'_>, spec: &mut Map<String, Value>) -> Result<(), String> {
-    let class = spec.get("priorityClassName").and_then(Value::as_str).unwrap_or_default().to_string();
+    let class = spec
+        .get("priorityClassName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let (priority, policy) = if class.is_empty() {
         let default = ctx
             .api
             .store
-            .list("scheduling.k8s.io/priorityclasses", None, None, None, |_, _| true)
+            .list(
+                "scheduling.k8s.io/priorityclasses",
+                None,
+                None,
+                None,
+                |_, _| true,
+            )
             .items
             .iter()
             .filter_map(|o| o.value().ok())
             .find(|pc| pc.get("globalDefault").and_then(Value::as_bool) == Some(true));
         match default {
             Some(pc) => {
-                spec.insert("priorityClassName".into(), pc.pointer("/metadata/name").cloned().unwrap_or(Value::Null));
-                (pc.get("value").and_then(Value::as_i64).unwrap_or(0), pc.get("preemptionPolicy").cloned())
+                spec.insert(
+                    "priorityClassName".into(),
+                    pc.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
+                );
+                (
+                    pc.get("value").and_then(Value::as_i64).unwrap_or(0),
+                    pc.get("preemptionPolicy").cloned(),
+                )
             }
             None => (0, None),
         }
@@ -441,7 +555,10 @@ fn admit_priority(ctx: &Ctx<'_>, spec: &mut Map<String, Value>) -> Result<(), St
             .get("scheduling.k8s.io/priorityclasses", "", &class)
             .and_then(|o| o.value().ok())
             .ok_or_else(|| format!("no PriorityClass with name {class} was found"))?;
-        (pc.get("value").and_then(Value::as_i64).unwrap_or(0), pc.get("preemptionPolicy").cloned())
+        (
+            pc.get("value").and_then(Value::as_i64).unwrap_or(0),
+            pc.get("preemptionPolicy").cloned(),
+        )
     };
     if let Some(p) = spec.get("priority").and_then(Value::as_i64)
         && p != priority
@@ -457,12 +574,16 @@ fn admit_priority(ctx: &Ctx<'_>, spec: &mut Map<String, Value>) -> Result<(), St
 fn add_default_tolerations(spec: &mut Map<String, Value>) {
     let tols = spec.entry("tolerations").or_insert_with(|| json!([]));
     let Some(a) = tols.as_array_mut() else { return };
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let has = a.iter().any(|t| {
             let k = t.get("key").and_then(Value::as_str);
             let eff = t.get("effect").and_then(Value::as_str).unwrap_or_default();
             let op = t.get("operator").and_then(Value::as_str).unwrap_or("Equal");
-            (k == Some(key) || (k.is_none() && op == "Exists")) && (eff.is_empty() || eff == "NoExecute")
+            (k == Some(key) || (k.is_none() && op == "Exists"))
+                && (eff.is_empty() || eff == "NoExecute")
         });
         if !has {
             a.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
@@ -483,7 +604,8 @@ pub fn qos_class(spec: &Value) -> &'static str {
         let req = c.pointer("/resources/requests").and_then(Value::as_object);
         let lim = c.pointer("/resources/limits").and_then(Value::as_object);
         let relevant = |m: Option<&Map<String, Value>>| {
-            m.map(|m| m.keys().filter(|k| *k == "cpu" || *k == "memory").count()).unwrap_or(0)
+            m.map(|m| m.keys().filter(|k| *k == "cpu" || *k == "memory").count())
+                .unwrap_or(0)
         };
         if relevant(req) > 0 || relevant(lim) > 0 {
             any = true;
@@ -554,11 +676,19 @@ mod tests {
 
     #[test]
     fn qos() {
-        assert_eq!(qos_class(&json!({"containers": [{"name": "c"}]})), "BestEffort");
         assert_eq!(
-            qos_class(&json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]})),
+            qos_class(&json!({"containers": [{"name": "c"}]})),
+            "BestEffort"
+        );
+        assert_eq!(
+            qos_class(
+                &json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}}]})
+            ),
             "Guaranteed"
         );
-        assert_eq!(qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})), "Burstable");
+        assert_eq!(
+            qos_class(&json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})),
+            "Burstable"
+        );
     }
 }

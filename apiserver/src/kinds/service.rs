@@ -9,27 +9,41 @@ use crate::error::{ApiError, ApiResult, Cause};
 const TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
 
 fn svc_type(obj: &Value) -> &str {
-    obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP")
+    obj.pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
 }
 
 /// Service defaults (upstream `SetDefaults_Service`).
 pub fn defaults(svc: &mut Value) {
-    let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = svc.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     spec.entry("type").or_insert_with(|| json!("ClusterIP"));
-    let t = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let t = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     if t != "ExternalName" {
-        spec.entry("sessionAffinity").or_insert_with(|| json!("None"));
-        spec.entry("internalTrafficPolicy").or_insert_with(|| json!("Cluster"));
+        spec.entry("sessionAffinity")
+            .or_insert_with(|| json!("None"));
+        spec.entry("internalTrafficPolicy")
+            .or_insert_with(|| json!("Cluster"));
     }
     if t == "NodePort" || t == "LoadBalancer" {
-        spec.entry("externalTrafficPolicy").or_insert_with(|| json!("Cluster"));
+        spec.entry("externalTrafficPolicy")
+            .or_insert_with(|| json!("Cluster"));
     }
     if t == "LoadBalancer" {
-        spec.entry("allocateLoadBalancerNodePorts").or_insert_with(|| json!(true));
+        spec.entry("allocateLoadBalancerNodePorts")
+            .or_insert_with(|| json!(true));
     }
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports.iter_mut() {
-            let Some(po) = p.as_object_mut() else { continue };
+            let Some(po) = p.as_object_mut() else {
+                continue;
+            };
             po.entry("protocol").or_insert_with(|| json!("TCP"));
             if !po.contains_key("targetPort")
                 && let Some(port) = po.get("port").cloned()
@@ -53,7 +67,11 @@ pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
     if !TYPES.contains(&t) {
         out.push(Cause::not_supported("spec.type", t, TYPES));
     }
-    let ports = new.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = new
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let headless = new.pointer("/spec/clusterIP").and_then(Value::as_str) == Some("None");
     if ports.is_empty() && t != "ExternalName" && !headless {
         out.push(Cause::required("spec.ports", ""));
@@ -74,27 +92,48 @@ pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
         }
         if !name.is_empty() {
             if names.contains(&name) {
-                out.push(Cause::duplicate(&format!("spec.ports[{i}].name"), &json!(name)));
+                out.push(Cause::duplicate(
+                    &format!("spec.ports[{i}].name"),
+                    &json!(name),
+                ));
             }
             names.push(name);
         }
         if let Some(proto) = p.get("protocol").and_then(Value::as_str)
             && !["TCP", "UDP", "SCTP"].contains(&proto)
         {
-            out.push(Cause::not_supported(&format!("spec.ports[{i}].protocol"), proto, &["SCTP", "TCP", "UDP"]));
+            out.push(Cause::not_supported(
+                &format!("spec.ports[{i}].protocol"),
+                proto,
+                &["SCTP", "TCP", "UDP"],
+            ));
         }
     }
     if t == "ExternalName"
-        && new.pointer("/spec/externalName").and_then(Value::as_str).unwrap_or_default().is_empty()
+        && new
+            .pointer("/spec/externalName")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .is_empty()
     {
         out.push(Cause::required("spec.externalName", ""));
     }
     if let Some(old) = old {
-        let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default();
-        let new_ip = new.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default();
+        let old_ip = old
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let new_ip = new
+            .pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let leaving_ip = t == "ExternalName" || svc_type(old) == "ExternalName";
         if !old_ip.is_empty() && old_ip != new_ip && !leaving_ip {
-            out.push(Cause::invalid("spec.clusterIPs[0]", &json!([new_ip]), "may not change once set"));
+            out.push(Cause::invalid(
+                "spec.clusterIPs[0]",
+                &json!([new_ip]),
+                "may not change once set",
+            ));
         }
     }
     out
@@ -115,17 +154,33 @@ pub fn admit_create(ctx: &Ctx<'_>, svc: &mut Value) -> ApiResult<()> {
 
 /// Allocates what a type change needs and keeps what the old object had.
 pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
-    let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let old_ip = old
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-        let cur = spec.get("clusterIP").and_then(Value::as_str).unwrap_or_default();
-        if cur.is_empty() && !old_ip.is_empty() && spec.get("type").and_then(Value::as_str) != Some("ExternalName") {
+        let cur = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if cur.is_empty()
+            && !old_ip.is_empty()
+            && spec.get("type").and_then(Value::as_str) != Some("ExternalName")
+        {
             spec.insert("clusterIP".into(), json!(old_ip));
-            spec.insert("clusterIPs".into(), old.pointer("/spec/clusterIPs").cloned().unwrap_or(json!([old_ip])));
+            spec.insert(
+                "clusterIPs".into(),
+                old.pointer("/spec/clusterIPs")
+                    .cloned()
+                    .unwrap_or(json!([old_ip])),
+            );
         }
         // Keep allocated node ports the update did not mention.
-        if let (Some(Value::Array(new_ports)), Some(old_ports)) =
-            (spec.get_mut("ports"), old.pointer("/spec/ports").and_then(Value::as_array))
-        {
+        if let (Some(Value::Array(new_ports)), Some(old_ports)) = (
+            spec.get_mut("ports"),
+            old.pointer("/spec/ports").and_then(Value::as_array),
+        ) {
             for np in new_ports.iter_mut() {
                 if np.get("nodePort").is_some() {
                     continue;
@@ -133,7 +188,9 @@ pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()
                 let same = old_ports.iter().find(|op| {
                     op.get("port") == np.get("port") && op.get("protocol") == np.get("protocol")
                 });
-                if let (Some(o), Some(port)) = (np.as_object_mut(), same.and_then(|op| op.get("nodePort"))) {
+                if let (Some(o), Some(port)) =
+                    (np.as_object_mut(), same.and_then(|op| op.get("nodePort")))
+                {
                     o.insert("nodePort".into(), port.clone());
                 }
             }
@@ -150,12 +207,19 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
         .get_mut("spec")
         .and_then(Value::as_object_mut)
         .ok_or_else(|| ApiError::bad_request("service has no spec"))?;
-    let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).unwrap_or_default();
+    let old_ip = old
+        .and_then(|o| o.pointer("/spec/clusterIP"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if t == "ExternalName" {
         spec.remove("clusterIP");
         spec.remove("clusterIPs");
     } else {
-        let requested = spec.get("clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+        let requested = spec
+            .get("clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let ip = if requested == "None" {
             "None".to_string()
         } else if !requested.is_empty() && requested == old_ip {
@@ -163,7 +227,15 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
         } else {
             let r = (!requested.is_empty()).then_some(requested.as_str());
             let got = alloc.allocate_ip(r).map_err(|e| {
-                invalid(&obj_for_err, vec![alloc_error("spec.clusterIPs", json!([requested]), &e, &format!("IP {requested}"))])
+                invalid(
+                    &obj_for_err,
+                    vec![alloc_error(
+                        "spec.clusterIPs",
+                        json!([requested]),
+                        &e,
+                        &format!("IP {requested}"),
+                    )],
+                )
             })?;
             if ctx.dry_run {
                 alloc.release_ip(&got);
@@ -174,34 +246,55 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
         spec.insert("clusterIPs".into(), json!([ip]));
         if ip != "None" {
             spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-            spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
+            spec.entry("ipFamilyPolicy")
+                .or_insert_with(|| json!("SingleStack"));
         } else {
             spec.entry("ipFamilies").or_insert_with(|| json!(["IPv4"]));
-            spec.entry("ipFamilyPolicy").or_insert_with(|| json!("SingleStack"));
+            spec.entry("ipFamilyPolicy")
+                .or_insert_with(|| json!("SingleStack"));
         }
     }
     let wants_ports = t == "NodePort"
-        || (t == "LoadBalancer" && spec.get("allocateLoadBalancerNodePorts").and_then(Value::as_bool) != Some(false));
+        || (t == "LoadBalancer"
+            && spec
+                .get("allocateLoadBalancerNodePorts")
+                .and_then(Value::as_bool)
+                != Some(false));
     let old_ports: Vec<u16> = old
         .and_then(|o| o.pointer("/spec/ports"))
         .and_then(Value::as_array)
-        .map(|ps| ps.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)).filter_map(|p| u16::try_from(p).ok()).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p.get("nodePort").and_then(Value::as_u64))
+                .filter_map(|p| u16::try_from(p).ok())
+                .collect()
+        })
         .unwrap_or_default();
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for (i, p) in ports.iter_mut().enumerate() {
-            let Some(po) = p.as_object_mut() else { continue };
+            let Some(po) = p.as_object_mut() else {
+                continue;
+            };
             if !wants_ports {
                 po.remove("nodePort");
                 continue;
             }
-            let requested = po.get("nodePort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()).filter(|n| *n != 0);
+            let requested = po
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .and_then(|n| u16::try_from(n).ok())
+                .filter(|n| *n != 0);
             if requested.is_some_and(|r| old_ports.contains(&r)) {
                 continue;
             }
             let got = alloc.allocate_port(requested).map_err(|e| {
                 invalid(
                     &obj_for_err,
-                    vec![Cause::invalid(&format!("spec.ports[{i}].nodePort"), &json!(requested.unwrap_or(0)), &e.to_string())],
+                    vec![Cause::invalid(
+                        &format!("spec.ports[{i}].nodePort"),
+                        &json!(requested.unwrap_or(0)),
+                        &e.to_string(),
+                    )],
                 )
             })?;
             if ctx.dry_run {
@@ -223,7 +316,11 @@ pub fn release(api: &Api, svc: &Value) {
     }
     if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
         for p in ports {
-            if let Some(n) = p.get("nodePort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) {
+            if let Some(n) = p
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .and_then(|n| u16::try_from(n).ok())
+            {
                 alloc.release_port(n);
             }
         }
@@ -238,7 +335,11 @@ pub fn mark(api: &Api, svc: &Value) {
     }
     if let Some(ports) = svc.pointer("/spec/ports").and_then(Value::as_array) {
         for p in ports {
-            if let Some(n) = p.get("nodePort").and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok()) {
+            if let Some(n) = p
+                .get("nodePort")
+                .and_then(Value::as_u64)
+                .and_then(|n| u16::try_from(n).ok())
+            {
                 alloc.mark_port(n);
             }
         }
@@ -247,7 +348,12 @@ pub fn mark(api: &Api, svc: &Value) {
 
 /// Frees what `old` held and `new` no longer does (type changes).
 pub fn release_dropped(api: &Api, old: &Value, new: &Value) {
-    let ip = |v: &Value| v.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let ip = |v: &Value| {
+        v.pointer("/spec/clusterIP")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let ports = |v: &Value| -> Vec<u16> {
         v.pointer("/spec/ports")
             .and_then(Value::as_array)

@@ -11,7 +11,9 @@ pub fn defaults(kind: &str, obj: &mut Value) {
     if kind == "Job" {
         job_selector(obj);
     }
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     if let Some(tspec) = spec.get_mut("template").and_then(|t| t.get_mut("spec")) {
         pod::pod_spec_defaults(tspec);
     }
@@ -21,8 +23,10 @@ pub fn defaults(kind: &str, obj: &mut Value) {
     match kind {
         "Deployment" => {
             spec.entry("replicas").or_insert_with(|| json!(1));
-            spec.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
-            spec.entry("progressDeadlineSeconds").or_insert_with(|| json!(600));
+            spec.entry("revisionHistoryLimit")
+                .or_insert_with(|| json!(10));
+            spec.entry("progressDeadlineSeconds")
+                .or_insert_with(|| json!(600));
             let strategy = spec.entry("strategy").or_insert_with(|| json!({}));
             if let Some(s) = strategy.as_object_mut() {
                 s.entry("type").or_insert_with(|| json!("RollingUpdate"));
@@ -38,7 +42,10 @@ pub fn defaults(kind: &str, obj: &mut Value) {
         "ReplicaSet" | "ReplicationController" => {
             spec.entry("replicas").or_insert_with(|| json!(1));
             if kind == "ReplicationController" && !spec.contains_key("selector") {
-                let labels = spec.get("template").and_then(|t| t.pointer("/metadata/labels")).cloned();
+                let labels = spec
+                    .get("template")
+                    .and_then(|t| t.pointer("/metadata/labels"))
+                    .cloned();
                 if let Some(l) = labels {
                     spec.insert("selector".into(), l);
                 }
@@ -46,8 +53,10 @@ pub fn defaults(kind: &str, obj: &mut Value) {
         }
         "StatefulSet" => {
             spec.entry("replicas").or_insert_with(|| json!(1));
-            spec.entry("podManagementPolicy").or_insert_with(|| json!("OrderedReady"));
-            spec.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
+            spec.entry("podManagementPolicy")
+                .or_insert_with(|| json!("OrderedReady"));
+            spec.entry("revisionHistoryLimit")
+                .or_insert_with(|| json!(10));
             let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
             if let Some(u) = us.as_object_mut() {
                 u.entry("type").or_insert_with(|| json!("RollingUpdate"));
@@ -62,7 +71,8 @@ pub fn defaults(kind: &str, obj: &mut Value) {
                 .or_insert_with(|| json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
         }
         "DaemonSet" => {
-            spec.entry("revisionHistoryLimit").or_insert_with(|| json!(10));
+            spec.entry("revisionHistoryLimit")
+                .or_insert_with(|| json!(10));
             let us = spec.entry("updateStrategy").or_insert_with(|| json!({}));
             if let Some(u) = us.as_object_mut() {
                 u.entry("type").or_insert_with(|| json!("RollingUpdate"));
@@ -78,20 +88,28 @@ pub fn defaults(kind: &str, obj: &mut Value) {
         "Job" => {
             spec.entry("parallelism").or_insert_with(|| json!(1));
             spec.entry("backoffLimit").or_insert_with(|| json!(6));
-            spec.entry("completionMode").or_insert_with(|| json!("NonIndexed"));
+            spec.entry("completionMode")
+                .or_insert_with(|| json!("NonIndexed"));
             spec.entry("suspend").or_insert_with(|| json!(false));
-            spec.entry("podReplacementPolicy").or_insert_with(|| json!("TerminatingOrFailed"));
+            spec.entry("podReplacementPolicy")
+                .or_insert_with(|| json!("TerminatingOrFailed"));
             spec.entry("manualSelector").or_insert_with(|| json!(false));
             if !spec.contains_key("completions") {
                 spec.insert("completions".into(), json!(1));
             }
         }
         "CronJob" => {
-            spec.entry("concurrencyPolicy").or_insert_with(|| json!("Allow"));
+            spec.entry("concurrencyPolicy")
+                .or_insert_with(|| json!("Allow"));
             spec.entry("suspend").or_insert_with(|| json!(false));
-            spec.entry("successfulJobsHistoryLimit").or_insert_with(|| json!(3));
-            spec.entry("failedJobsHistoryLimit").or_insert_with(|| json!(1));
-            if let Some(jt) = spec.get_mut("jobTemplate").and_then(|t| t.pointer_mut("/spec/template/spec")) {
+            spec.entry("successfulJobsHistoryLimit")
+                .or_insert_with(|| json!(3));
+            spec.entry("failedJobsHistoryLimit")
+                .or_insert_with(|| json!(1));
+            if let Some(jt) = spec
+                .get_mut("jobTemplate")
+                .and_then(|t| t.pointer_mut("/spec/template/spec"))
+            {
                 pod::pod_spec_defaults(jt);
             }
         }
@@ -107,7 +125,9 @@ fn job_selector(obj: &mut Value) {
         return;
     }
     let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
-    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
     if !manual && !spec.contains_key("selector") {
         spec.insert(
             "selector".into(),
@@ -138,7 +158,10 @@ pub fn selector_from_json(sel: &Value) -> Option<LabelSelector> {
     let mut reqs = Vec::new();
     if let Some(ml) = sel.get("matchLabels").and_then(Value::as_object) {
         for (k, v) in ml {
-            reqs.push(R::In(k.clone(), vec![v.as_str().unwrap_or_default().to_string()]));
+            reqs.push(R::In(
+                k.clone(),
+                vec![v.as_str().unwrap_or_default().to_string()],
+            ));
         }
     }
     if let Some(me) = sel.get("matchExpressions").and_then(Value::as_array) {
@@ -147,7 +170,12 @@ pub fn selector_from_json(sel: &Value) -> Option<LabelSelector> {
             let values: Vec<String> = e
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
                 .unwrap_or_default();
             reqs.push(match e.get("operator").and_then(Value::as_str)? {
                 "In" => R::In(key, values),
@@ -164,16 +192,29 @@ pub fn selector_from_json(sel: &Value) -> Option<LabelSelector> {
 /// Workload validation.
 pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    let has_template = matches!(kind, "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job");
+    let has_template = matches!(
+        kind,
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job"
+    );
     if has_template {
         let selector = new.pointer("/spec/selector");
         match selector {
             None => out.push(Cause::required("spec.selector", "")),
             Some(sel) => {
-                let empty = sel.get("matchLabels").and_then(Value::as_object).is_none_or(|m| m.is_empty())
-                    && sel.get("matchExpressions").and_then(Value::as_array).is_none_or(|a| a.is_empty());
+                let empty = sel
+                    .get("matchLabels")
+                    .and_then(Value::as_object)
+                    .is_none_or(|m| m.is_empty())
+                    && sel
+                        .get("matchExpressions")
+                        .and_then(Value::as_array)
+                        .is_none_or(|a| a.is_empty());
                 if empty && kind != "Job" {
-                    out.push(Cause::invalid("spec.selector", sel, "empty selector is invalid for deployment"));
+                    out.push(Cause::invalid(
+                        "spec.selector",
+                        sel,
+                        "empty selector is invalid for deployment",
+                    ));
                 }
                 let labels = new
                     .pointer("/spec/template/metadata/labels")
@@ -190,7 +231,11 @@ pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
                         &json!(labels),
                         "`selector` does not match template `labels`",
                     )),
-                    None => out.push(Cause::invalid("spec.selector", sel, "invalid label selector")),
+                    None => out.push(Cause::invalid(
+                        "spec.selector",
+                        sel,
+                        "invalid label selector",
+                    )),
                     _ => {}
                 }
             }
@@ -202,18 +247,39 @@ pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
         if let Some(r) = new.pointer("/spec/replicas").and_then(Value::as_i64)
             && r < 0
         {
-            out.push(Cause::invalid("spec.replicas", &json!(r), "must be greater than or equal to 0"));
+            out.push(Cause::invalid(
+                "spec.replicas",
+                &json!(r),
+                "must be greater than or equal to 0",
+            ));
         }
-        if kind == "Deployment" || kind == "ReplicaSet" || kind == "DaemonSet" || kind == "StatefulSet" {
-            let rp = new.pointer("/spec/template/spec/restartPolicy").and_then(Value::as_str);
+        if kind == "Deployment"
+            || kind == "ReplicaSet"
+            || kind == "DaemonSet"
+            || kind == "StatefulSet"
+        {
+            let rp = new
+                .pointer("/spec/template/spec/restartPolicy")
+                .and_then(Value::as_str);
             if rp.is_some_and(|r| r != "Always") {
-                out.push(Cause::not_supported("spec.template.spec.restartPolicy", rp.unwrap_or_default(), &["Always"]));
+                out.push(Cause::not_supported(
+                    "spec.template.spec.restartPolicy",
+                    rp.unwrap_or_default(),
+                    &["Always"],
+                ));
             }
         }
         if kind == "Job" {
-            let rp = new.pointer("/spec/template/spec/restartPolicy").and_then(Value::as_str).unwrap_or_default();
+            let rp = new
+                .pointer("/spec/template/spec/restartPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             if rp != "OnFailure" && rp != "Never" {
-                out.push(Cause::not_supported("spec.template.spec.restartPolicy", rp, &["OnFailure", "Never"]));
+                out.push(Cause::not_supported(
+                    "spec.template.spec.restartPolicy",
+                    rp,
+                    &["OnFailure", "Never"],
+                ));
             }
         }
     }

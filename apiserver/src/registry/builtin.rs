@@ -129,12 +129,20 @@ fn core() -> Vec<ResourceDef> {
             .with_status()
             .with_sub(sub("finalize", "Namespace", &["update"]))
             .with_fields(&["status.phase"])
-            .with_verbs(&["create", "delete", "get", "list", "patch", "update", "watch"]),
+            .with_verbs(&[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]),
         c("nodes", "Node", false, &["no"])
             .with_status()
             .with_sub(sub("proxy", "NodeProxyOptions", PROXY))
             .with_fields(&["spec.unschedulable"]),
-        c("persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"]).with_status(),
+        c(
+            "persistentvolumeclaims",
+            "PersistentVolumeClaim",
+            true,
+            &["pvc"],
+        )
+        .with_status(),
         c("persistentvolumes", "PersistentVolume", false, &["pv"]).with_status(),
         c("pods", "Pod", true, &["po"])
             .in_all()
@@ -163,12 +171,17 @@ fn core() -> Vec<ResourceDef> {
                 "status.nominatedNodeName",
             ]),
         c("podtemplates", "PodTemplate", true, &[]),
-        c("replicationcontrollers", "ReplicationController", true, &["rc"])
-            .in_all()
-            .with_status()
-            .with_sub(scale())
-            .with_generation()
-            .with_fields(&["status.replicas"]),
+        c(
+            "replicationcontrollers",
+            "ReplicationController",
+            true,
+            &["rc"],
+        )
+        .in_all()
+        .with_status()
+        .with_sub(scale())
+        .with_generation()
+        .with_fields(&["status.replicas"]),
         c("resourcequotas", "ResourceQuota", true, &["quota"]).with_status(),
         c("secrets", "Secret", true, &[]).with_fields(&["type"]),
         c("serviceaccounts", "ServiceAccount", true, &["sa"]).with_sub(Subresource {
@@ -225,20 +238,70 @@ fn named_groups() -> Vec<ResourceDef> {
                 "source",
                 "type",
             ]),
-        def("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", false, &[])
-            .with_verbs(CREATE),
-        def("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", false, &[]).with_verbs(CREATE),
-        def("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", true, &[])
-            .with_verbs(CREATE),
-        def("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false, &[])
-            .with_verbs(CREATE),
-        def("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", false, &[])
-            .with_verbs(CREATE),
-        def("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", false, &[])
-            .with_verbs(CREATE),
-        def("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"])
-            .in_all()
-            .with_status(),
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "authentication.k8s.io",
+            "v1",
+            "tokenreviews",
+            "TokenReview",
+            false,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectrulesreviews",
+            "SelfSubjectRulesReview",
+            false,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "authorization.k8s.io",
+            "v1",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            false,
+            &[],
+        )
+        .with_verbs(CREATE),
+        def(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            true,
+            &["hpa"],
+        )
+        .in_all()
+        .with_status(),
         def("batch", "v1", "cronjobs", "CronJob", true, &["cj"])
             .in_all()
             .with_status()
@@ -249,29 +312,133 @@ fn named_groups() -> Vec<ResourceDef> {
             .with_generation()
             .with_fields(&["status.successful"]),
         def("coordination.k8s.io", "v1", "leases", "Lease", true, &[]),
-        def("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, &[]),
-        def("networking.k8s.io", "v1", "ingressclasses", "IngressClass", false, &[]),
-        def("networking.k8s.io", "v1", "ingresses", "Ingress", true, &["ing"])
-            .with_status()
-            .with_generation(),
-        def("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, &["netpol"])
-            .with_generation(),
-        def("node.k8s.io", "v1", "runtimeclasses", "RuntimeClass", false, &[]),
-        def("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"])
-            .with_status()
-            .with_generation(),
-        def("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[]),
-        def("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[]),
-        def("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[]),
-        def("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[]),
-        def("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", false, &["pc"]),
-        def("storage.k8s.io", "v1", "csidrivers", "CSIDriver", false, &[]),
+        def(
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            "EndpointSlice",
+            true,
+            &[],
+        ),
+        def(
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            "IngressClass",
+            false,
+            &[],
+        ),
+        def(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "Ingress",
+            true,
+            &["ing"],
+        )
+        .with_status()
+        .with_generation(),
+        def(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            true,
+            &["netpol"],
+        )
+        .with_generation(),
+        def(
+            "node.k8s.io",
+            "v1",
+            "runtimeclasses",
+            "RuntimeClass",
+            false,
+            &[],
+        ),
+        def(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            true,
+            &["pdb"],
+        )
+        .with_status()
+        .with_generation(),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            false,
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            false,
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            true,
+            &[],
+        ),
+        def(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "Role",
+            true,
+            &[],
+        ),
+        def(
+            "scheduling.k8s.io",
+            "v1",
+            "priorityclasses",
+            "PriorityClass",
+            false,
+            &["pc"],
+        ),
+        def(
+            "storage.k8s.io",
+            "v1",
+            "csidrivers",
+            "CSIDriver",
+            false,
+            &[],
+        ),
         def("storage.k8s.io", "v1", "csinodes", "CSINode", false, &[]),
-        def("storage.k8s.io", "v1", "storageclasses", "StorageClass", false, &["sc"]),
-        def("storage.k8s.io", "v1", "volumeattachments", "VolumeAttachment", false, &[]).with_status(),
-        def("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &[
-            "crd", "crds",
-        ])
+        def(
+            "storage.k8s.io",
+            "v1",
+            "storageclasses",
+            "StorageClass",
+            false,
+            &["sc"],
+        ),
+        def(
+            "storage.k8s.io",
+            "v1",
+            "volumeattachments",
+            "VolumeAttachment",
+            false,
+            &[],
+        )
+        .with_status(),
+        def(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            false,
+            &["crd", "crds"],
+        )
         .with_status()
         .with_generation(),
     ]

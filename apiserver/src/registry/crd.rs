@@ -49,7 +49,12 @@ pub fn is_established(crd: &Value) -> bool {
 
 /// The resources an established CRD serves, one per served version.
 pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
-    let str_at = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let str_at = |p: &str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let group = str_at("/spec/group");
     let plural = str_at("/spec/names/plural");
     let kind = str_at("/spec/names/kind");
@@ -61,7 +66,12 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
     let strings = |p: &str| -> Vec<String> {
         crd.pointer(p)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let short_names = strings("/spec/names/shortNames");
@@ -83,7 +93,11 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
         if v.get("served").and_then(Value::as_bool) != Some(true) {
             continue;
         }
-        let version = v.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let version = v
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let status = v.pointer("/subresources/status").is_some();
         let scale = v.pointer("/subresources/scale").map(|s| ScalePaths {
             spec_replicas: s
@@ -213,11 +227,39 @@ mod tests {
 
     #[test]
     fn version_ordering_matches_upstream() {
-        let mut vs = vec!["v1alpha1", "v11alpha2", "foo1", "v10", "v2", "foo10", "v1", "v12alpha1", "v3beta1", "v10beta3", "v11beta2", "v1beta1", "v10alpha1"];
+        let mut vs = vec![
+            "v1alpha1",
+            "v11alpha2",
+            "foo1",
+            "v10",
+            "v2",
+            "foo10",
+            "v1",
+            "v12alpha1",
+            "v3beta1",
+            "v10beta3",
+            "v11beta2",
+            "v1beta1",
+            "v10alpha1",
+        ];
         vs.sort_by(|a, b| compare_versions(a, b));
         assert_eq!(
             vs,
-            vec!["v10", "v2", "v1", "v11beta2", "v10beta3", "v3beta1", "v1beta1", "v12alpha1", "v11alpha2", "v10alpha1", "v1alpha1", "foo1", "foo10"]
+            vec![
+                "v10",
+                "v2",
+                "v1",
+                "v11beta2",
+                "v10beta3",
+                "v3beta1",
+                "v1beta1",
+                "v12alpha1",
+                "v11alpha2",
+                "v10alpha1",
+                "v1alpha1",
+                "foo1",
+                "foo10"
+            ]
         );
     }
 }

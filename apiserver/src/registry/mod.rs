@@ -105,7 +105,9 @@ impl ResourceDef {
 
     /// Whether `field` can be used in a field selector.
     pub fn field_supported(&self, field: &str) -> bool {
-        field == "metadata.name" || field == "metadata.namespace" || self.fields.iter().any(|f| f == field)
+        field == "metadata.name"
+            || field == "metadata.namespace"
+            || self.fields.iter().any(|f| f == field)
     }
 
     /// The entry of this resource in an `APIResourceList`, followed by its subresources.
@@ -125,7 +127,10 @@ impl ResourceDef {
                 obj.insert("categories".into(), json!(self.categories));
             }
             if self.is_stored() {
-                obj.insert("storageVersionHash".into(), json!(storage_version_hash(self)));
+                obj.insert(
+                    "storageVersionHash".into(),
+                    json!(storage_version_hash(self)),
+                );
             }
         }
         let mut out = vec![main];
@@ -203,7 +208,9 @@ impl Registry {
 
     /// Finds a resource by group, version and plural name.
     pub fn find(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceDef>> {
-        let hit = |d: &&Arc<ResourceDef>| d.group == group && d.version == version && d.resource == resource;
+        let hit = |d: &&Arc<ResourceDef>| {
+            d.group == group && d.version == version && d.resource == resource
+        };
         if let Some(d) = self.builtin.iter().find(hit) {
             return Some(d.clone());
         }
@@ -214,14 +221,18 @@ impl Registry {
     /// Finds a resource by group and kind, preferring the group's preferred version.
     pub fn find_kind(&self, group: &str, kind: &str) -> Option<Arc<ResourceDef>> {
         let versions = self.group_versions(group);
-        versions
-            .iter()
-            .find_map(|v| self.all().into_iter().find(|d| d.group == group && &d.version == v && d.kind == kind))
+        versions.iter().find_map(|v| {
+            self.all()
+                .into_iter()
+                .find(|d| d.group == group && &d.version == v && d.kind == kind)
+        })
     }
 
     /// Whether the group-version is served at all.
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
-        self.all().iter().any(|d| d.group == group && d.version == version)
+        self.all()
+            .iter()
+            .any(|d| d.group == group && d.version == version)
     }
 
     /// Versions of a group, preferred first (CRDs by their version priority, built-ins as listed).
@@ -246,7 +257,10 @@ impl Registry {
                 }
             }
         }
-        custom.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| crd::compare_versions(&a.1, &b.1)));
+        custom.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| crd::compare_versions(&a.1, &b.1))
+        });
         for (_, v) in custom {
             if !out.contains(&v) {
                 out.push(v);

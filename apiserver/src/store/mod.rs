@@ -185,7 +185,12 @@ impl Store {
     /// An in-memory store keeping `history` events per resource for watches.
     pub fn memory(history: usize) -> Arc<Self> {
         let (tx, rx) = watch::channel(Durability::default());
-        Arc::new(Store::with_backend(Arc::new(MemoryBackend), tx, rx, history.max(1)))
+        Arc::new(Store::with_backend(
+            Arc::new(MemoryBackend),
+            tx,
+            rx,
+            history.max(1),
+        ))
     }
 
     /// A store persisted in SQLite under `dir`, loaded with everything stored there.
@@ -379,7 +384,9 @@ impl Store {
                     return Err(StoreError::NotFound);
                 };
                 rs.objects.remove(&key);
-                let mut last = cur.value().map_err(|e| StoreError::Serialize(e.to_string()))?;
+                let mut last = cur
+                    .value()
+                    .map_err(|e| StoreError::Serialize(e.to_string()))?;
                 set_resource_version(&mut last, rv);
                 let so = StoredObject::new(rv, &last, field_paths)
                     .map_err(|e| StoreError::Serialize(e.to_string()))?;

@@ -26,7 +26,9 @@ pub struct SqliteBackend {
 
 impl std::fmt::Debug for SqliteBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteBackend").field("path", &self.path).finish()
+        f.debug_struct("SqliteBackend")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -70,7 +72,11 @@ fn open_connection(path: &Path) -> Result<Connection, BackendError> {
     Ok(conn)
 }
 
-fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Record>, durable: watch::Sender<Durability>) {
+fn writer_loop(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Record>,
+    durable: watch::Sender<Durability>,
+) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -99,8 +105,9 @@ fn commit_batch(conn: &mut Connection, batch: &[Record]) -> Result<(), rusqlite:
             "INSERT INTO objects (resource, namespace, name, rv, data) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (resource, namespace, name) DO UPDATE SET rv = excluded.rv, data = excluded.data",
         )?;
-        let mut del =
-            tx.prepare_cached("DELETE FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3")?;
+        let mut del = tx.prepare_cached(
+            "DELETE FROM objects WHERE resource = ?1 AND namespace = ?2 AND name = ?3",
+        )?;
         for r in batch {
             let rv = i64::try_from(r.rv).unwrap_or(i64::MAX);
             match &r.data {
@@ -126,7 +133,9 @@ impl Backend for SqliteBackend {
     fn load(&self) -> Result<Loaded, BackendError> {
         let conn = open_connection(&self.path)?;
         let mut rv: u64 = conn
-            .query_row("SELECT value FROM meta WHERE key = 'rv'", [], |row| row.get::<_, i64>(0))
+            .query_row("SELECT value FROM meta WHERE key = 'rv'", [], |row| {
+                row.get::<_, i64>(0)
+            })
             .map(|v| u64::try_from(v).unwrap_or(0))
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(0),

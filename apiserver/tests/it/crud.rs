@@ -29,22 +29,52 @@ fn api_err(e: kube::Error) -> kube::core::Status {
 async fn typed_crud_round_trip() {
     let srv = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    let created = cms.create(&PostParams::default(), &cm("a", &[("app", "x")])).await.unwrap();
+    let created = cms
+        .create(&PostParams::default(), &cm("a", &[("app", "x")]))
+        .await
+        .unwrap();
     let uid = created.metadata.uid.clone().unwrap();
     assert!(created.metadata.creation_timestamp.is_some());
-    let rv1: u64 = created.metadata.resource_version.clone().unwrap().parse().unwrap();
+    let rv1: u64 = created
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
     let got = cms.get("a").await.unwrap();
     assert_eq!(got.metadata.uid.as_deref(), Some(uid.as_str()));
     let mut changed = got.clone();
     changed.data = Some(BTreeMap::from([("k".to_string(), "w".to_string())]));
-    let replaced = cms.replace("a", &PostParams::default(), &changed).await.unwrap();
-    let rv2: u64 = replaced.metadata.resource_version.clone().unwrap().parse().unwrap();
-    assert!(rv2 > rv1);
-    let patched = cms
-        .patch("a", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"extra": "1"}}})))
+    let replaced = cms
+        .replace("a", &PostParams::default(), &changed)
         .await
         .unwrap();
-    assert_eq!(patched.metadata.labels.unwrap().get("extra").map(String::as_str), Some("1"));
+    let rv2: u64 = replaced
+        .metadata
+        .resource_version
+        .clone()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rv2 > rv1);
+    let patched = cms
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"extra": "1"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        patched
+            .metadata
+            .labels
+            .unwrap()
+            .get("extra")
+            .map(String::as_str),
+        Some("1")
+    );
     let (code, body) = crate::harness::raw(&srv)
         .send(
             http::Method::PATCH,
@@ -57,8 +87,14 @@ async fn typed_crud_round_trip() {
     let patched: ConfigMap = serde_json::from_value(body).unwrap();
     assert_eq!(patched.data.as_ref().unwrap()["k"], "z");
     // A write that changes nothing keeps the resourceVersion.
-    let again = cms.replace("a", &PostParams::default(), &patched).await.unwrap();
-    assert_eq!(again.metadata.resource_version, patched.metadata.resource_version);
+    let again = cms
+        .replace("a", &PostParams::default(), &patched)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.metadata.resource_version,
+        patched.metadata.resource_version
+    );
     cms.delete("a", &DeleteParams::default()).await.unwrap();
     let e = api_err(cms.get("a").await.unwrap_err());
     assert_eq!((e.code, e.reason.as_str()), (404, "NotFound"));
@@ -69,17 +105,34 @@ async fn typed_crud_round_trip() {
 async fn conflicts_and_preconditions() {
     let srv = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    let created = cms.create(&PostParams::default(), &cm("c", &[])).await.unwrap();
-    let e = api_err(cms.create(&PostParams::default(), &cm("c", &[])).await.unwrap_err());
+    let created = cms
+        .create(&PostParams::default(), &cm("c", &[]))
+        .await
+        .unwrap();
+    let e = api_err(
+        cms.create(&PostParams::default(), &cm("c", &[]))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "AlreadyExists"));
     let mut first = created.clone();
     first.data = Some(BTreeMap::from([("k".into(), "1".into())]));
-    cms.replace("c", &PostParams::default(), &first).await.unwrap();
+    cms.replace("c", &PostParams::default(), &first)
+        .await
+        .unwrap();
     let mut stale = created.clone();
     stale.data = Some(BTreeMap::from([("k".into(), "2".into())]));
-    let e = api_err(cms.replace("c", &PostParams::default(), &stale).await.unwrap_err());
+    let e = api_err(
+        cms.replace("c", &PostParams::default(), &stale)
+            .await
+            .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (409, "Conflict"));
-    assert!(e.message.contains("the object has been modified"), "{}", e.message);
+    assert!(
+        e.message.contains("the object has been modified"),
+        "{}",
+        e.message
+    );
     let dp = DeleteParams {
         preconditions: Some(Preconditions {
             uid: Some("not-the-uid".into()),
@@ -89,7 +142,12 @@ async fn conflicts_and_preconditions() {
     };
     let e = api_err(cms.delete("c", &dp).await.unwrap_err());
     assert_eq!(e.code, 409);
-    assert!(e.message.contains("Precondition failed: UID in precondition: not-the-uid"), "{}", e.message);
+    assert!(
+        e.message
+            .contains("Precondition failed: UID in precondition: not-the-uid"),
+        "{}",
+        e.message
+    );
     let dp = DeleteParams {
         preconditions: Some(Preconditions {
             uid: None,
@@ -113,7 +171,12 @@ async fn pagination_returns_every_item_once() {
     let srv = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
     for i in 0..25 {
-        cms.create(&PostParams::default(), &cm(&format!("p{i:02}"), &[("page", "yes")])).await.unwrap();
+        cms.create(
+            &PostParams::default(),
+            &cm(&format!("p{i:02}"), &[("page", "yes")]),
+        )
+        .await
+        .unwrap();
     }
     let mut names = Vec::new();
     let mut token: Option<String> = None;
@@ -129,7 +192,10 @@ async fn pagination_returns_every_item_once() {
         if list_rv.is_none() {
             list_rv = page.metadata.resource_version.clone();
         }
-        assert_eq!(page.metadata.resource_version, list_rv, "every page reports the snapshot version");
+        assert_eq!(
+            page.metadata.resource_version, list_rv,
+            "every page reports the snapshot version"
+        );
         names.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(c) => token = Some(c),
@@ -156,10 +222,17 @@ async fn label_and_field_selectors() {
         ("s3", vec![("app", "db")]),
         ("s4", vec![]),
     ] {
-        cms.create(&PostParams::default(), &cm(n, &labels)).await.unwrap();
+        cms.create(&PostParams::default(), &cm(n, &labels))
+            .await
+            .unwrap();
     }
     let names = |l: kube::core::ObjectList<ConfigMap>| {
-        let mut v: Vec<String> = l.items.into_iter().map(|c| c.metadata.name.unwrap()).filter(|n| n.starts_with('s')).collect();
+        let mut v: Vec<String> = l
+            .items
+            .into_iter()
+            .map(|c| c.metadata.name.unwrap())
+            .filter(|n| n.starts_with('s'))
+            .collect();
         v.sort();
         v
     };
@@ -174,40 +247,81 @@ async fn label_and_field_selectors() {
         let got = names(cms.list(&ListParams::default().labels(sel)).await.unwrap());
         assert_eq!(got, want, "selector {sel}");
     }
-    let got = names(cms.list(&ListParams::default().fields("metadata.name=s3")).await.unwrap());
+    let got = names(
+        cms.list(&ListParams::default().fields("metadata.name=s3"))
+            .await
+            .unwrap(),
+    );
     assert_eq!(got, vec!["s3"]);
-    let got = names(cms.list(&ListParams::default().fields("metadata.name!=s3")).await.unwrap());
+    let got = names(
+        cms.list(&ListParams::default().fields("metadata.name!=s3"))
+            .await
+            .unwrap(),
+    );
     assert_eq!(got, vec!["s1", "s2", "s4"]);
-    let e = api_err(cms.list(&ListParams::default().fields("data.k=v")).await.unwrap_err());
+    let e = api_err(
+        cms.list(&ListParams::default().fields("data.k=v"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(e.code, 400);
-    assert!(e.message.contains("field label not supported: data.k"), "{}", e.message);
+    assert!(
+        e.message.contains("field label not supported: data.k"),
+        "{}",
+        e.message
+    );
     let secrets: Api<Secret> = Api::namespaced(srv.client(), "default");
     secrets
         .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "tls1"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "", "tls.key": ""}})).unwrap())
         .await
         .unwrap();
     secrets
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "plain"}, "stringData": {"a": "b"}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(
+                json!({"metadata": {"name": "plain"}, "stringData": {"a": "b"}}),
+            )
+            .unwrap(),
+        )
         .await
         .unwrap();
-    let tls = secrets.list(&ListParams::default().fields("type=kubernetes.io/tls")).await.unwrap();
+    let tls = secrets
+        .list(&ListParams::default().fields("type=kubernetes.io/tls"))
+        .await
+        .unwrap();
     assert_eq!(tls.items.len(), 1);
     let plain = secrets.get("plain").await.unwrap();
     assert_eq!(plain.type_.as_deref(), Some("Opaque"));
-    assert_eq!(plain.data.unwrap()["a"].0, b"b".to_vec(), "stringData is folded into data");
+    assert_eq!(
+        plain.data.unwrap()["a"].0,
+        b"b".to_vec(),
+        "stringData is folded into data"
+    );
     let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
     for (n, node) in [("pa", Some("n1")), ("pb", None)] {
-        let mut p = json!({"metadata": {"name": n}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+        let mut p =
+            json!({"metadata": {"name": n}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
         if let Some(node) = node {
             p["spec"]["nodeName"] = json!(node);
         }
-        pods.create(&PostParams::default(), &serde_json::from_value(p).unwrap()).await.unwrap();
+        pods.create(&PostParams::default(), &serde_json::from_value(p).unwrap())
+            .await
+            .unwrap();
     }
-    let on_n1 = pods.list(&ListParams::default().fields("spec.nodeName=n1")).await.unwrap();
+    let on_n1 = pods
+        .list(&ListParams::default().fields("spec.nodeName=n1"))
+        .await
+        .unwrap();
     assert_eq!(on_n1.items.len(), 1);
-    let unscheduled = pods.list(&ListParams::default().fields("spec.nodeName=")).await.unwrap();
+    let unscheduled = pods
+        .list(&ListParams::default().fields("spec.nodeName="))
+        .await
+        .unwrap();
     assert_eq!(unscheduled.items[0].metadata.name.as_deref(), Some("pb"));
-    let pending = pods.list(&ListParams::default().fields("status.phase=Pending")).await.unwrap();
+    let pending = pods
+        .list(&ListParams::default().fields("status.phase=Pending"))
+        .await
+        .unwrap();
     assert_eq!(pending.items.len(), 2);
 }
 
@@ -225,7 +339,12 @@ async fn generate_name_and_defaults() {
     assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(spec.scheduler_name.as_deref(), Some("default-scheduler"));
     assert_eq!(spec.termination_grace_period_seconds, Some(30));
-    assert!(spec.volumes.unwrap().iter().any(|v| v.name.starts_with("kube-api-access-")));
+    assert!(
+        spec.volumes
+            .unwrap()
+            .iter()
+            .any(|v| v.name.starts_with("kube-api-access-"))
+    );
     assert_eq!(created.status.unwrap().phase.as_deref(), Some("Pending"));
 }
 
@@ -241,24 +360,50 @@ async fn status_subresource_rules_and_generation() {
     .unwrap();
     let created = deps.create(&PostParams::default(), &d).await.unwrap();
     assert_eq!(created.metadata.generation, Some(1));
-    assert_ne!(created.status.as_ref().and_then(|s| s.replicas), Some(99), "create drops status");
+    assert_ne!(
+        created.status.as_ref().and_then(|s| s.replicas),
+        Some(99),
+        "create drops status"
+    );
     let after_label = deps
-        .patch("d", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})))
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": "y"}}})),
+        )
         .await
         .unwrap();
-    assert_eq!(after_label.metadata.generation, Some(1), "metadata changes do not bump generation");
+    assert_eq!(
+        after_label.metadata.generation,
+        Some(1),
+        "metadata changes do not bump generation"
+    );
     let after_spec = deps
-        .patch("d", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 0, "minReadySeconds": 5}, "status": {"replicas": 42}})))
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"replicas": 0, "minReadySeconds": 5}, "status": {"replicas": 42}}),
+            ),
+        )
         .await
         .unwrap();
     assert_eq!(after_spec.metadata.generation, Some(2));
-    assert_ne!(after_spec.status.as_ref().and_then(|s| s.replicas), Some(42), "main resource ignores status");
+    assert_ne!(
+        after_spec.status.as_ref().and_then(|s| s.replicas),
+        Some(42),
+        "main resource ignores status"
+    );
     let st = deps
         .patch_status("d", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 7}, "status": {"observedGeneration": 2, "replicas": 3}})))
         .await
         .unwrap();
     assert_eq!(st.status.unwrap().replicas, Some(3));
-    assert_eq!(st.spec.unwrap().replicas, Some(0), "status updates ignore spec");
+    assert_eq!(
+        st.spec.unwrap().replicas,
+        Some(0),
+        "status updates ignore spec"
+    );
     assert_eq!(st.metadata.generation, Some(2));
 }
 
@@ -275,34 +420,100 @@ async fn cluster_ip_allocation() {
         }
         serde_json::from_value(v).unwrap()
     };
-    let a = svcs.create(&PostParams::default(), &mk("a", json!({}))).await.unwrap();
+    let a = svcs
+        .create(&PostParams::default(), &mk("a", json!({})))
+        .await
+        .unwrap();
     let ip_a = a.spec.as_ref().unwrap().cluster_ip.clone().unwrap();
     let net: ipnet::Ipv4Net = "10.96.0.0/12".parse().unwrap();
-    assert!(net.contains(&ip_a.parse::<std::net::Ipv4Addr>().unwrap()), "{ip_a}");
-    assert_eq!(a.spec.as_ref().unwrap().cluster_ips.as_deref(), Some(&[ip_a.clone()][..]));
-    assert_eq!(a.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].target_port, Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80)));
-    let b = svcs.create(&PostParams::default(), &mk("b", json!({"clusterIP": "10.96.7.7"}))).await.unwrap();
+    assert!(
+        net.contains(&ip_a.parse::<std::net::Ipv4Addr>().unwrap()),
+        "{ip_a}"
+    );
+    assert_eq!(
+        a.spec.as_ref().unwrap().cluster_ips.as_deref(),
+        Some(&[ip_a.clone()][..])
+    );
+    assert_eq!(
+        a.spec.as_ref().unwrap().ports.as_ref().unwrap()[0].target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(80))
+    );
+    let b = svcs
+        .create(
+            &PostParams::default(),
+            &mk("b", json!({"clusterIP": "10.96.7.7"})),
+        )
+        .await
+        .unwrap();
     assert_eq!(b.spec.unwrap().cluster_ip.as_deref(), Some("10.96.7.7"));
-    let e = api_err(svcs.create(&PostParams::default(), &mk("c", json!({"clusterIP": "10.96.7.7"}))).await.unwrap_err());
+    let e = api_err(
+        svcs.create(
+            &PostParams::default(),
+            &mk("c", json!({"clusterIP": "10.96.7.7"})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!((e.code, e.reason.as_str()), (422, "Invalid"));
-    assert!(e.message.contains("provided IP is already allocated"), "{}", e.message);
-    let e = api_err(svcs.create(&PostParams::default(), &mk("d", json!({"clusterIP": "192.168.1.1"}))).await.unwrap_err());
+    assert!(
+        e.message.contains("provided IP is already allocated"),
+        "{}",
+        e.message
+    );
+    let e = api_err(
+        svcs.create(
+            &PostParams::default(),
+            &mk("d", json!({"clusterIP": "192.168.1.1"})),
+        )
+        .await
+        .unwrap_err(),
+    );
     assert_eq!(e.code, 422);
-    assert!(e.message.contains("not in the valid range"), "{}", e.message);
-    let np = svcs.create(&PostParams::default(), &mk("np", json!({"type": "NodePort"}))).await.unwrap();
+    assert!(
+        e.message.contains("not in the valid range"),
+        "{}",
+        e.message
+    );
+    let np = svcs
+        .create(
+            &PostParams::default(),
+            &mk("np", json!({"type": "NodePort"})),
+        )
+        .await
+        .unwrap();
     let port = np.spec.unwrap().ports.unwrap()[0].node_port.unwrap();
     assert!((30000..=32767).contains(&port));
-    let headless = svcs.create(&PostParams::default(), &mk("h", json!({"clusterIP": "None"}))).await.unwrap();
+    let headless = svcs
+        .create(
+            &PostParams::default(),
+            &mk("h", json!({"clusterIP": "None"})),
+        )
+        .await
+        .unwrap();
     assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
     let e = api_err(
-        svcs.patch("a", &PatchParams::default(), &Patch::Merge(json!({"spec": {"clusterIP": "10.96.9.9"}})))
-            .await
-            .unwrap_err(),
+        svcs.patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"clusterIP": "10.96.9.9"}})),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(e.code, 422, "clusterIP is immutable: {}", e.message);
     svcs.delete("b", &DeleteParams::default()).await.unwrap();
-    let again = svcs.create(&PostParams::default(), &mk("b2", json!({"clusterIP": "10.96.7.7"}))).await.unwrap();
-    assert_eq!(again.spec.unwrap().cluster_ip.as_deref(), Some("10.96.7.7"), "a deleted service frees its IP");
+    let again = svcs
+        .create(
+            &PostParams::default(),
+            &mk("b2", json!({"clusterIP": "10.96.7.7"})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again.spec.unwrap().cluster_ip.as_deref(),
+        Some("10.96.7.7"),
+        "a deleted service frees its IP"
+    );
 }
 
 #[tokio::test]
@@ -311,11 +522,20 @@ async fn dynamic_objects_and_cluster_scope() {
     let gvk = GroupVersionKind::gvk("", "v1", "Namespace");
     let ar = ApiResource::from_gvk(&gvk);
     let nss: Api<DynamicObject> = Api::all_with(srv.client(), &ar);
-    let obj: DynamicObject = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dyn"}})).unwrap();
+    let obj: DynamicObject = serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dyn"}}),
+    )
+    .unwrap();
     let created = nss.create(&PostParams::default(), &obj).await.unwrap();
-    assert_eq!(created.metadata.labels.unwrap()["kubernetes.io/metadata.name"], "dyn");
+    assert_eq!(
+        created.metadata.labels.unwrap()["kubernetes.io/metadata.name"],
+        "dyn"
+    );
     let typed: Api<Namespace> = Api::all(srv.client());
     let ns = typed.get("dyn").await.unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Active"));
-    assert_eq!(ns.spec.unwrap().finalizers, Some(vec!["kubernetes".to_string()]));
+    assert_eq!(
+        ns.spec.unwrap().finalizers,
+        Some(vec!["kubernetes".to_string()])
+    );
 }

@@ -14,7 +14,13 @@ pub async fn server() -> ServerHandle {
 pub struct Raw(pub kube::Client);
 
 impl Raw {
-    pub async fn send(&self, method: http::Method, path: &str, content_type: &str, body: Vec<u8>) -> (u16, serde_json::Value) {
+    pub async fn send(
+        &self,
+        method: http::Method,
+        path: &str,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> (u16, serde_json::Value) {
         use http_body_util::BodyExt;
         let req = http::Request::builder()
             .method(method)
@@ -26,7 +32,9 @@ impl Raw {
         let resp = self.0.send(req).await.unwrap();
         let status = resp.status().as_u16();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+            String::from_utf8_lossy(&bytes).into(),
+        ));
         (status, v)
     }
 }
@@ -63,11 +71,21 @@ impl Kubectl {
         let mut cmd = Command::new("kubectl");
         cmd.arg("--kubeconfig").arg(&self.path).args(args);
         cmd.env("HOME", self._dir.path());
-        cmd.stdin(if stdin.is_some() { std::process::Stdio::piped() } else { std::process::Stdio::null() });
-        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        cmd.stdin(if stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        });
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().expect("kubectl on PATH");
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         let out = child.wait_with_output().unwrap();
         (
@@ -102,7 +120,10 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }

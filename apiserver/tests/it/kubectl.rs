@@ -38,7 +38,14 @@ async fn kubectl_core_commands() {
     assert!(out.contains("configmap/from-file"), "{out}");
     k.ok(&["label", "configmap", "from-file", "tier=gold"]);
     k.ok(&["annotate", "configmap", "from-file", "note=hello"]);
-    let out = k.ok(&["get", "configmap", "-l", "tier=gold", "-o", "jsonpath={.items[*].metadata.annotations.note}"]);
+    let out = k.ok(&[
+        "get",
+        "configmap",
+        "-l",
+        "tier=gold",
+        "-o",
+        "jsonpath={.items[*].metadata.annotations.note}",
+    ]);
     assert_eq!(out.trim(), "hello");
     let out = k.ok(&["api-resources"]);
     for r in ["pods", "deployments", "customresourcedefinitions", "leases"] {
@@ -59,13 +66,27 @@ async fn kubectl_get_watch_is_bounded() {
         std::process::Command::new("kubectl")
             .arg("--kubeconfig")
             .arg(&kc)
-            .args(["get", "configmaps", "--watch", "--request-timeout=4s", "-o", "name"])
+            .args([
+                "get",
+                "configmaps",
+                "--watch",
+                "--request-timeout=4s",
+                "-o",
+                "name",
+            ])
             .output()
             .unwrap()
     });
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    k.ok_stdin(&["create", "-f", "-", "--validate=false"], "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\n");
+    k.ok_stdin(
+        &["create", "-f", "-", "--validate=false"],
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: watched\n  namespace: default\n",
+    );
     let out = watcher.join().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("configmap/watched"), "stdout: {stdout} stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        stdout.contains("configmap/watched"),
+        "stdout: {stdout} stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

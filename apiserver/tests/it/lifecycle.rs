@@ -33,17 +33,35 @@ async fn bind(pods: &Api<Pod>, name: &str, node: &str) {
 async fn finalizers_hold_objects_until_removed() {
     let srv = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "f", "finalizers": ["example.com/hold"]}})).unwrap();
+    let c: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "f", "finalizers": ["example.com/hold"]}}),
+    )
+    .unwrap();
     cms.create(&PostParams::default(), &c).await.unwrap();
     cms.delete("f", &DeleteParams::default()).await.unwrap();
     let held = cms.get("f").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
     let e = cms
-        .patch("f", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": ["example.com/hold", "example.com/new"]}})))
+        .patch(
+            "f",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["example.com/hold", "example.com/new"]}}),
+            ),
+        )
         .await
         .unwrap_err();
-    assert!(matches!(e, kube::Error::Api(s) if s.code == 422), "no new finalizers while deleting");
-    cms.patch("f", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
+    assert!(
+        matches!(e, kube::Error::Api(s) if s.code == 422),
+        "no new finalizers while deleting"
+    );
+    cms.patch(
+        "f",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
     assert!(cms.get_opt("f").await.unwrap().is_none());
 }
 
@@ -51,29 +69,52 @@ async fn finalizers_hold_objects_until_removed() {
 async fn bound_pods_are_deleted_gracefully() {
     let srv = server().await;
     let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
-    pods.create(&PostParams::default(), &pod("g", json!({}))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("g", json!({})))
+        .await
+        .unwrap();
     bind(&pods, "g", "node-1").await;
     let bound = pods.get("g").await.unwrap();
     assert_eq!(bound.spec.unwrap().node_name.as_deref(), Some("node-1"));
     let conds = bound.status.unwrap().conditions.unwrap();
-    assert!(conds.iter().any(|c| c.type_ == "PodScheduled" && c.status == "True"));
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "PodScheduled" && c.status == "True")
+    );
     pods.delete("g", &DeleteParams::default()).await.unwrap();
     let terminating = pods.get("g").await.unwrap();
     assert!(terminating.metadata.deletion_timestamp.is_some());
     assert_eq!(terminating.metadata.deletion_grace_period_seconds, Some(30));
     // The kubelet finishes with grace 0.
-    pods.delete("g", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    pods.delete(
+        "g",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(pods.get_opt("g").await.unwrap().is_none());
     // Unbound pods go at once.
-    pods.create(&PostParams::default(), &pod("u", json!({}))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("u", json!({})))
+        .await
+        .unwrap();
     pods.delete("u", &DeleteParams::default()).await.unwrap();
     assert!(pods.get_opt("u").await.unwrap().is_none());
     // A second binding is a conflict.
-    pods.create(&PostParams::default(), &pod("b", json!({}))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("b", json!({})))
+        .await
+        .unwrap();
     bind(&pods, "b", "node-1").await;
     let body = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"}, "target": {"kind": "Node", "name": "node-2"}});
     let (code, s) = crate::harness::raw(&srv)
-        .send(http::Method::POST, "/api/v1/namespaces/default/pods/b/binding", "application/json", body.to_string().into_bytes())
+        .send(
+            http::Method::POST,
+            "/api/v1/namespaces/default/pods/b/binding",
+            "application/json",
+            body.to_string().into_bytes(),
+        )
         .await;
     assert_eq!(code, 409, "{s}");
 }
@@ -82,11 +123,24 @@ async fn bound_pods_are_deleted_gracefully() {
 async fn namespace_deletion_removes_content_then_the_namespace() {
     let srv = server().await;
     let nss: Api<Namespace> = Api::all(srv.client());
-    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "gone"}})).unwrap()).await.unwrap();
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "gone"}})).unwrap(),
+    )
+    .await
+    .unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "gone");
-    cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap()).await.unwrap();
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap(),
+    )
+    .await
+    .unwrap();
     nss.delete("gone", &DeleteParams::default()).await.unwrap();
-    eventually(10, || async { nss.get_opt("gone").await.unwrap().is_none().then_some(()) }).await;
+    eventually(10, || async {
+        nss.get_opt("gone").await.unwrap().is_none().then_some(())
+    })
+    .await;
     let leftovers = Api::<ConfigMap>::all(srv.client())
         .list(&ListParams::default())
         .await
@@ -102,16 +156,34 @@ async fn namespace_deletion_removes_content_then_the_namespace() {
 async fn terminating_namespaces_refuse_new_content() {
     let srv = server().await;
     let nss: Api<Namespace> = Api::all(srv.client());
-    nss.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}})).unwrap()).await.unwrap();
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap();
     nss.delete("held", &DeleteParams::default()).await.unwrap();
     let ns = nss.get("held").await.unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Terminating"));
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "held");
-    let e = cms.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap()).await.unwrap_err();
+    let e = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "x"}})).unwrap(),
+        )
+        .await
+        .unwrap_err();
     match e {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 403);
-            assert!(s.message.contains("because it is being terminated"), "{}", s.message);
+            assert!(
+                s.message.contains("because it is being terminated"),
+                "{}",
+                s.message
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -126,31 +198,82 @@ fn owned_cm(name: &str, owner: &ConfigMap, block: bool) -> ConfigMap {
 async fn garbage_collection_background_foreground_orphan() {
     let srv = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    let mk = |n: &str| -> ConfigMap { serde_json::from_value(json!({"metadata": {"name": n}})).unwrap() };
+    let mk = |n: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": n}})).unwrap()
+    };
     // Background: the owner goes at once, dependents follow.
-    let owner = cms.create(&PostParams::default(), &mk("owner-bg")).await.unwrap();
-    cms.create(&PostParams::default(), &owned_cm("dep-bg", &owner, false)).await.unwrap();
-    cms.delete("owner-bg", &DeleteParams::background()).await.unwrap();
-    eventually(10, || async { cms.get_opt("dep-bg").await.unwrap().is_none().then_some(()) }).await;
+    let owner = cms
+        .create(&PostParams::default(), &mk("owner-bg"))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &owned_cm("dep-bg", &owner, false))
+        .await
+        .unwrap();
+    cms.delete("owner-bg", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually(10, || async {
+        cms.get_opt("dep-bg").await.unwrap().is_none().then_some(())
+    })
+    .await;
     // Foreground: the owner waits for blocking dependents.
-    let owner = cms.create(&PostParams::default(), &mk("owner-fg")).await.unwrap();
+    let owner = cms
+        .create(&PostParams::default(), &mk("owner-fg"))
+        .await
+        .unwrap();
     let dep: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "dep-fg", "finalizers": ["example.com/slow"], "ownerReferences": [{
         "apiVersion": "v1", "kind": "ConfigMap", "name": "owner-fg", "uid": owner.metadata.uid, "blockOwnerDeletion": true}]}})).unwrap();
     cms.create(&PostParams::default(), &dep).await.unwrap();
-    cms.delete("owner-fg", &DeleteParams::foreground()).await.unwrap();
+    cms.delete("owner-fg", &DeleteParams::foreground())
+        .await
+        .unwrap();
     eventually(10, || async {
-        cms.get_opt("dep-fg").await.unwrap().and_then(|d| d.metadata.deletion_timestamp).map(|_| ())
+        cms.get_opt("dep-fg")
+            .await
+            .unwrap()
+            .and_then(|d| d.metadata.deletion_timestamp)
+            .map(|_| ())
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(cms.get_opt("owner-fg").await.unwrap().is_some(), "owner waits for its blocking dependent");
-    cms.patch("dep-fg", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"finalizers": null}}))).await.unwrap();
-    eventually(10, || async { cms.get_opt("owner-fg").await.unwrap().is_none().then_some(()) }).await;
+    assert!(
+        cms.get_opt("owner-fg").await.unwrap().is_some(),
+        "owner waits for its blocking dependent"
+    );
+    cms.patch(
+        "dep-fg",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually(10, || async {
+        cms.get_opt("owner-fg")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
     // Orphan: dependents lose the reference and stay.
-    let owner = cms.create(&PostParams::default(), &mk("owner-or")).await.unwrap();
-    cms.create(&PostParams::default(), &owned_cm("dep-or", &owner, true)).await.unwrap();
-    cms.delete("owner-or", &DeleteParams::orphan()).await.unwrap();
-    eventually(10, || async { cms.get_opt("owner-or").await.unwrap().is_none().then_some(()) }).await;
+    let owner = cms
+        .create(&PostParams::default(), &mk("owner-or"))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &owned_cm("dep-or", &owner, true))
+        .await
+        .unwrap();
+    cms.delete("owner-or", &DeleteParams::orphan())
+        .await
+        .unwrap();
+    eventually(10, || async {
+        cms.get_opt("owner-or")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
     let dep = cms.get("dep-or").await.unwrap();
     assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
 }
@@ -165,33 +288,65 @@ async fn deployments_create_replicasets_and_pods_and_report_status() {
     deps.create(&PostParams::default(), &d).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
     let listed = eventually(10, || async {
-        let l = pods.list(&ListParams::default().labels("app=web")).await.unwrap();
+        let l = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap();
         (l.items.len() == 3).then_some(l)
     })
     .await;
-    let rs_name = listed.items[0].metadata.owner_references.as_ref().unwrap()[0].name.clone();
+    let rs_name = listed.items[0].metadata.owner_references.as_ref().unwrap()[0]
+        .name
+        .clone();
     assert!(rs_name.starts_with("web-"));
     let hash = listed.items[0].metadata.labels.as_ref().unwrap()["pod-template-hash"].clone();
     assert_eq!(rs_name, format!("web-{hash}"));
     // Play the kubelet: mark pods Running and Ready.
     for p in &listed.items {
         let name = p.metadata.name.clone().unwrap();
-        pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "10.244.0.5",
-            "conditions": [{"type": "Ready", "status": "True"}]}}))).await.unwrap();
+        pods.patch_status(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "10.244.0.5",
+            "conditions": [{"type": "Ready", "status": "True"}]}})),
+        )
+        .await
+        .unwrap();
     }
     let d = eventually(10, || async {
         let d = deps.get("web").await.unwrap();
         let s = d.status.clone().unwrap_or_default();
-        (s.available_replicas == Some(3) && s.updated_replicas == Some(3) && s.observed_generation == Some(1)).then_some(d)
+        (s.available_replicas == Some(3)
+            && s.updated_replicas == Some(3)
+            && s.observed_generation == Some(1))
+        .then_some(d)
     })
     .await;
     let conds = d.status.unwrap().conditions.unwrap();
-    assert!(conds.iter().any(|c| c.type_ == "Available" && c.status == "True"));
-    assert_eq!(d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"], "1");
+    assert!(
+        conds
+            .iter()
+            .any(|c| c.type_ == "Available" && c.status == "True")
+    );
+    assert_eq!(
+        d.metadata.annotations.unwrap()["deployment.kubernetes.io/revision"],
+        "1"
+    );
     // Scale through the scale subresource, as `kubectl scale` does.
-    deps.patch_scale("web", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 5}}))).await.unwrap();
+    deps.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 5}})),
+    )
+    .await
+    .unwrap();
     eventually(10, || async {
-        let n = pods.list(&ListParams::default().labels("app=web")).await.unwrap().items.len();
+        let n = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .len();
         (n == 5).then_some(())
     })
     .await;
@@ -208,7 +363,14 @@ async fn deployments_create_replicasets_and_pods_and_report_status() {
     // Deleting the deployment removes its ReplicaSets and pods (background GC).
     deps.delete("web", &DeleteParams::default()).await.unwrap();
     eventually(15, || async {
-        let n = pods.list(&ListParams::default().labels("app=web")).await.unwrap().items.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).count();
+        let n = pods
+            .list(&ListParams::default().labels("app=web"))
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .filter(|p| p.metadata.deletion_timestamp.is_none())
+            .count();
         (n == 0).then_some(())
     })
     .await;
@@ -220,24 +382,49 @@ async fn service_accounts_and_token_request() {
     let sas: Api<ServiceAccount> = Api::namespaced(srv.client(), "default");
     eventually(10, || async { sas.get_opt("default").await.unwrap() }).await;
     let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    let ca = eventually(10, || async { cms.get_opt("kube-root-ca.crt").await.unwrap() }).await;
+    let ca = eventually(10, || async {
+        cms.get_opt("kube-root-ca.crt").await.unwrap()
+    })
+    .await;
     assert_eq!(ca.data.unwrap()["ca.crt"], srv.ca_pem());
-    let tr: TokenRequest = serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
-    let tr = sas.create_token_request("default", &PostParams::default(), &tr).await.unwrap();
+    let tr: TokenRequest =
+        serde_json::from_value(json!({"spec": {"expirationSeconds": 3600}})).unwrap();
+    let tr = sas
+        .create_token_request("default", &PostParams::default(), &tr)
+        .await
+        .unwrap();
     let token = tr.status.unwrap().token;
     let mut cfg = srv.kube_config();
     cfg.auth_info = Default::default();
     cfg.auth_info.token = Some(token.clone().into());
     let as_sa = crate::harness::Raw(kube::Client::try_from(cfg).unwrap());
-    let review = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).to_string();
+    let review =
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}).to_string();
     let (code, s) = as_sa
-        .send(http::Method::POST, "/apis/authentication.k8s.io/v1/selfsubjectreviews", "application/json", review.into_bytes())
+        .send(
+            http::Method::POST,
+            "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            "application/json",
+            review.into_bytes(),
+        )
         .await;
     assert_eq!(code, 201, "{s}");
-    assert_eq!(s["status"]["userInfo"]["username"], "system:serviceaccount:default:default");
+    assert_eq!(
+        s["status"]["userInfo"]["username"],
+        "system:serviceaccount:default:default"
+    );
     // The token dies with its service account.
-    sas.delete("default", &DeleteParams::default()).await.unwrap();
-    let (code, _) = as_sa.send(http::Method::GET, "/api/v1/namespaces", "application/json", vec![]).await;
+    sas.delete("default", &DeleteParams::default())
+        .await
+        .unwrap();
+    let (code, _) = as_sa
+        .send(
+            http::Method::GET,
+            "/api/v1/namespaces",
+            "application/json",
+            vec![],
+        )
+        .await;
     assert_eq!(code, 401);
 }
 
@@ -248,21 +435,44 @@ async fn endpoints_follow_ready_pods() {
     svcs.create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": "web"},
         "spec": {"selector": {"app": "ep"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}})).unwrap()).await.unwrap();
     let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
-    pods.create(&PostParams::default(), &pod("e1", json!({"app": "ep"}))).await.unwrap();
-    pods.patch_status("e1", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "10.244.1.7",
-        "conditions": [{"type": "Ready", "status": "True"}]}}))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("e1", json!({"app": "ep"})))
+        .await
+        .unwrap();
+    pods.patch_status(
+        "e1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"phase": "Running", "podIP": "10.244.1.7",
+        "conditions": [{"type": "Ready", "status": "True"}]}})),
+    )
+    .await
+    .unwrap();
     let eps: Api<Endpoints> = Api::namespaced(srv.client(), "default");
     let ep = eventually(10, || async {
-        eps.get_opt("web").await.unwrap().filter(|e| e.subsets.as_ref().is_some_and(|s| !s.is_empty()))
+        eps.get_opt("web")
+            .await
+            .unwrap()
+            .filter(|e| e.subsets.as_ref().is_some_and(|s| !s.is_empty()))
     })
     .await;
     let subset = &ep.subsets.unwrap()[0];
     assert_eq!(subset.addresses.as_ref().unwrap()[0].ip, "10.244.1.7");
-    assert_eq!(subset.ports.as_ref().unwrap()[0].port, 8080, "named target port resolved");
-    pods.patch_status("e1", &PatchParams::default(), &Patch::Merge(json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}))).await.unwrap();
+    assert_eq!(
+        subset.ports.as_ref().unwrap()[0].port,
+        8080,
+        "named target port resolved"
+    );
+    pods.patch_status(
+        "e1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}})),
+    )
+    .await
+    .unwrap();
     eventually(10, || async {
         let e = eps.get("web").await.unwrap();
-        e.subsets.and_then(|s| s.first().and_then(|x| x.not_ready_addresses.clone())).map(|_| ())
+        e.subsets
+            .and_then(|s| s.first().and_then(|x| x.not_ready_addresses.clone()))
+            .map(|_| ())
     })
     .await;
 }

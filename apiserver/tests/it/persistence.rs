@@ -8,7 +8,11 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::json;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 struct Proc(Child);
@@ -36,7 +40,9 @@ async fn start(dir: &std::path::Path, port: u16) -> (Proc, kube::Client) {
     for _ in 0..200 {
         if let Ok(yaml) = std::fs::read_to_string(&kc) {
             let kc = kube::config::Kubeconfig::from_yaml(&yaml).unwrap();
-            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await.unwrap();
+            let cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .unwrap();
             return (proc, kube::Client::try_from(cfg).unwrap());
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -53,7 +59,10 @@ async fn acknowledged_writes_survive_a_kill() {
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let mut last_rv = 0u64;
     for i in 0..50 {
-        let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": format!("p{i}")}, "data": {"i": i.to_string()}})).unwrap();
+        let c: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": format!("p{i}")}, "data": {"i": i.to_string()}}),
+        )
+        .unwrap();
         let created = cms.create(&PostParams::default(), &c).await.unwrap();
         last_rv = created.metadata.resource_version.unwrap().parse().unwrap();
     }
@@ -64,7 +73,12 @@ async fn acknowledged_writes_survive_a_kill() {
     let (_proc, client) = start(dir.path(), port).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     let list = cms.list(&ListParams::default()).await.unwrap();
-    let mut names: Vec<String> = list.items.iter().filter_map(|c| c.metadata.name.clone()).filter(|n| n.starts_with('p')).collect();
+    let mut names: Vec<String> = list
+        .items
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .filter(|n| n.starts_with('p'))
+        .collect();
     names.sort();
     assert_eq!(names.len(), 50, "every acknowledged object is there");
     let list_rv: u64 = list.metadata.resource_version.unwrap().parse().unwrap();
@@ -72,5 +86,8 @@ async fn acknowledged_writes_survive_a_kill() {
     let c: ConfigMap = serde_json::from_value(json!({"metadata": {"name": "after"}})).unwrap();
     let created = cms.create(&PostParams::default(), &c).await.unwrap();
     let rv: u64 = created.metadata.resource_version.unwrap().parse().unwrap();
-    assert!(rv > last_rv, "resourceVersions keep increasing across restarts ({rv} > {last_rv})");
+    assert!(
+        rv > last_rv,
+        "resourceVersions keep increasing across restarts ({rv} > {last_rv})"
+    );
 }
