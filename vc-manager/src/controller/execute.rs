@@ -81,9 +81,16 @@ pub async fn execute(
             for s in &secrets {
                 write_secret(&ctx.client, s).await?;
             }
+            // Distinct reasons: the event recorder folds events of one reason into a series
+            // and keeps the first note, so a renewal must not look like the first issue.
+            let first = plan
+                .issue
+                .iter()
+                .all(|(_, why)| *why == crate::pki::IssueReason::Missing);
+            let reason = if first { "PKIIssued" } else { "PKIRenewed" };
             Ok(Outcome {
                 vc: None,
-                note: normal("PKIIssued", format!("issued {}", plan.summary())),
+                note: normal(reason, format!("issued {}", plan.summary())),
             })
         }
         Step::ApplyControlPlane => {

@@ -1,6 +1,10 @@
 //! vc-manager integration tests against an embedded super cluster.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binaries;
 mod failures;
 mod harness;
+mod import;
 mod local;
+mod ops;
+mod renewal;
