@@ -174,3 +174,45 @@ async fn the_tenant_pki_verifies() {
     assert!(private.starts_with("-----BEGIN PRIVATE KEY-----"));
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_manager_resumes_local_tenants_with_their_data() {
+    let mut env = Env::start().await;
+    env.create("keep", spec(Provisioner::Local)).await;
+    let vc = env.wait_running("keep").await;
+    let key = vc.status.unwrap().cluster_namespace.unwrap();
+    let text = env.admin_kubeconfig(&key).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client_from(&text).await, "default");
+    let cm = ConfigMap {
+        metadata: kube::api::ObjectMeta {
+            name: Some("survivor".into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+
+    env.manager.take().unwrap().shutdown().await;
+    assert!(
+        cms.get_opt("survivor").await.is_err(),
+        "the tenant stops with vc-manager"
+    );
+
+    let config = manager_config(env.state.path().to_path_buf());
+    env.manager = Some(vc_manager::start(config, env.client.clone()).await.unwrap());
+    // Same port, same PKI, same SQLite: the old kubeconfig works and the data is there.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Ok(Some(_)) = cms.get_opt("survivor").await {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "tenant not resumed");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        env.admin_kubeconfig(&key).await,
+        text,
+        "kubeconfig unchanged"
+    );
+    env.stop().await;
+}
