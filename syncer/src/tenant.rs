@@ -85,6 +85,13 @@ pub struct Tenant {
     pub vnode_idle_since: Mutex<HashMap<String, Instant>>,
     /// Whether ingresses are synced.
     pub sync_ingresses: bool,
+    /// Issued token secrets by (namespace, service account) → when issued and when to refresh. Held while
+    /// a token is requested, so concurrent pods of one service account cause one TokenRequest.
+    #[allow(clippy::type_complexity)]
+    pub tokens: tokio::sync::Mutex<HashMap<(String, String), (Instant, jiff::Timestamp)>>,
+    /// Tenant objects whose super copy is an unmanaged object the super cluster created itself
+    /// (e.g. every namespace's `default` service account), by (resource, namespace, name).
+    pub adopted: Mutex<std::collections::HashSet<(crate::queue::Resource, String, String)>>,
 }
 
 impl Tenant {
@@ -130,6 +137,8 @@ impl Tenant {
             cancel: CancellationToken::new(),
             vnode_idle_since: Mutex::new(HashMap::new()),
             sync_ingresses,
+            tokens: tokio::sync::Mutex::new(HashMap::new()),
+            adopted: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -164,6 +173,25 @@ impl Tenant {
     /// Records the tenant's health; returns the previous value.
     pub fn set_healthy(&self, healthy: bool) -> bool {
         self.healthy.swap(healthy, Ordering::AcqRel)
+    }
+
+    /// Whether the super copy of a tenant object was adopted from the super cluster.
+    pub fn is_adopted(&self, res: Res, ns: &str, name: &str) -> bool {
+        self.adopted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(res, ns.to_string(), name.to_string()))
+    }
+
+    /// Records (or forgets) an adopted super copy.
+    pub fn set_adopted(&self, res: Res, ns: &str, name: &str, adopted: bool) {
+        let mut set = self.adopted.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (res, ns.to_string(), name.to_string());
+        if adopted {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
     }
 
     /// Whether every cache has loaded its initial list.

@@ -569,6 +569,23 @@ impl PodUpdate {
     }
 }
 
+/// The update that brings super pod `ppod` in line with tenant pod `vpod`, computed from the
+/// mutable fields only (cheaper than building the whole desired pod).
+pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, ConvertError> {
+    let meta = super_meta(ctx, &vpod.metadata, Some(&ppod.metadata))?;
+    let desired = Pod {
+        metadata: meta,
+        spec: vpod.spec.as_ref().map(|s| PodSpec {
+            containers: s.containers.clone(),
+            init_containers: s.init_containers.clone(),
+            active_deadline_seconds: s.active_deadline_seconds,
+            ..PodSpec::default()
+        }),
+        status: None,
+    };
+    Ok(diff(&desired, ppod))
+}
+
 fn image_changes(desired: &[Container], existing: &[Container]) -> Vec<(usize, String, String)> {
     existing
         .iter()
@@ -1140,6 +1157,7 @@ mod tests {
         }
         let d2 = desired(&ctx(), &v2, PodInputs::default(), None).expect("desired");
         let u = diff(&d2, &existing);
+        assert_eq!(update_for(&ctx(), &v2, &existing), Ok(u.clone()));
         assert_eq!(u.images, vec![(0, "c".into(), "nginx:2".into())]);
         assert_eq!(u.active_deadline_seconds, Some(Some(30)));
         assert_eq!(u.labels, None);

@@ -81,7 +81,8 @@ impl WorkQueue {
         if q.add(key) {
             self.set_depth(&q, &tenant);
             drop(q);
-            self.notify.notify_waiters();
+            // One new item needs one worker; waking them all would make them fight for the lock.
+            self.notify.notify_one();
         }
     }
 
@@ -92,7 +93,8 @@ impl WorkQueue {
         if q.add_after(key, delay) {
             self.set_depth(&q, &tenant);
             drop(q);
-            self.notify.notify_waiters();
+            // A sleeping worker may need an earlier wake-up for this deadline.
+            self.notify.notify_one();
         }
     }
 
@@ -149,7 +151,7 @@ impl WorkQueue {
         self.set_depth(&q, &key.tenant);
         drop(q);
         if !matches!(done, Finished::Completed | Finished::GaveUp) {
-            self.notify.notify_waiters();
+            self.notify.notify_one();
         }
         done
     }

@@ -14,7 +14,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{SyncError, SyncResult, Synced, is_not_found, super_call};
+use super::{SyncError, SyncResult, Synced, is_conflict, is_not_found, super_call};
 use crate::cache::Store;
 use crate::context::{Context, SuperCaches};
 use crate::convert::{
@@ -57,6 +57,11 @@ pub trait DownSync:
     /// Whether this tenant object is synced at all.
     fn wanted(_t: &Tenant, _v: &Self) -> bool {
         true
+    }
+    /// Whether an unmanaged super object of the same name serves as the copy (objects every
+    /// namespace gets from the super cluster's own controllers).
+    fn adopt_existing(_v: &Self) -> bool {
+        false
     }
 }
 
@@ -128,6 +133,11 @@ impl DownSync for ConfigMap {
     fn diff(d: &Self, e: &Self) -> Change<Self> {
         configmap::diff(d, e)
     }
+    fn wanted(_t: &Tenant, v: &Self) -> bool {
+        // Every super namespace gets the super cluster's CA here; pods get the tenant's CA with
+        // their service-account token instead.
+        v.metadata.name.as_deref() != Some(ROOT_CA_CONFIGMAP)
+    }
 }
 
 impl DownSync for ServiceAccount {
@@ -142,6 +152,10 @@ impl DownSync for ServiceAccount {
     }
     fn diff(d: &Self, e: &Self) -> Change<Self> {
         serviceaccount::diff(d, e)
+    }
+    fn adopt_existing(v: &Self) -> bool {
+        // The super service-account controller creates `default` in every namespace.
+        v.metadata.name.as_deref() == Some("default")
     }
 }
 
@@ -201,6 +215,9 @@ impl DownSync for Ingress {
     }
 }
 
+/// The configmap with the cluster CA that Kubernetes publishes in every namespace.
+pub const ROOT_CA_CONFIGMAP: &str = "kube-root-ca.crt";
+
 /// Runs the generic reconciler for `res`.
 pub async fn dispatch(ctx: &Context, tenant: &Tenant, key: &WorkKey, res: Res) -> SyncResult {
     match res {
@@ -229,6 +246,7 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
     let tctx = tenant.ctx();
     let super_ns = tctx.super_ns(&key.namespace).map_err(ConvertError::from)?;
     let Some(v) = wanted_tenant_object::<K>(tenant, key) else {
+        tenant.set_adopted(key.resource, &key.namespace, &key.name, false);
         let mut deleted = Synced::Unchanged;
         for p in K::super_copies(&ctx.supers, &super_ns, &key.name) {
             if owned_by(p.meta(), &tenant.key) {
@@ -240,9 +258,18 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
     };
     let pname = K::super_name(&v);
     let Some(p) = K::super_store(&ctx.supers).get(&super_ns, &pname) else {
+        if tenant.is_adopted(key.resource, &key.namespace, &key.name) {
+            return Ok(Synced::Unchanged);
+        }
         let d = K::desired(&tctx, &v, None)?;
-        create_super(ctx, &super_ns, &d).await?;
-        return Ok(Synced::Created);
+        return match create_super(ctx, &super_ns, &d).await {
+            Ok(()) => Ok(Synced::Created),
+            Err(e) if is_conflict(&e) && K::adopt_existing(&v) => {
+                tenant.set_adopted(key.resource, &key.namespace, &key.name, true);
+                Ok(Synced::Unchanged)
+            }
+            Err(e) => Err(e),
+        };
     };
     if !owned_by(p.meta(), &tenant.key) {
         return Err(SyncError::Conflict(format!(

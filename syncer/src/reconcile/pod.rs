@@ -78,21 +78,15 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &super_ns);
     let mut result = Synced::Unchanged;
     // Only mutable fields can follow; the inputs that shaped env/volumes at creation are fixed.
-    let d = cpod::desired(&tctx, &v, inputs_for_diff(), Some(&p.metadata)).map_err(|e| match e {
-        ConvertError::NotReady(_) => ConvertError::Invalid(e.to_string()),
-        other => other,
-    });
-    if let Ok(d) = d {
-        let update = cpod::diff(&d, &p);
-        if !update.is_empty() {
-            let uid = p.metadata.uid.clone().unwrap_or_default();
-            let patch: Patch<serde_json::Value> = Patch::Json(
-                serde_json::from_value(update.to_json_patch(&uid))
-                    .map_err(|e| SyncError::Waiting(format!("building pod patch: {e}")))?,
-            );
-            super_call(api.patch(&key.name, &PatchParams::default(), &patch)).await?;
-            result = Synced::Updated;
-        }
+    let update = cpod::update_for(&tctx, &v, &p)?;
+    if !update.is_empty() {
+        let uid = p.metadata.uid.clone().unwrap_or_default();
+        let patch: Patch<serde_json::Value> = Patch::Json(
+            serde_json::from_value(update.to_json_patch(&uid))
+                .map_err(|e| SyncError::Waiting(format!("building pod patch: {e}")))?,
+        );
+        super_call(api.patch(&key.name, &PatchParams::default(), &patch)).await?;
+        result = Synced::Updated;
     }
     if let Some(conditions) = cpod::readiness_down(&v, &p) {
         let body = serde_json::json!({
@@ -104,14 +98,6 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         result = Synced::Updated;
     }
     Ok(result)
-}
-
-/// Inputs for diffing: env and volumes are immutable, so only metadata and images matter.
-fn inputs_for_diff() -> PodInputs<'static> {
-    PodInputs {
-        token_secret: Some(""),
-        ..PodInputs::default()
-    }
 }
 
 async fn desired(

@@ -36,12 +36,22 @@ pub async fn service_account(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> S
         .get(&key.namespace, &key.name)
         .is_none();
     if sa_gone {
+        tenant
+            .tokens
+            .lock()
+            .await
+            .remove(&(key.namespace.clone(), key.name.clone()));
         delete_super::<Secret>(ctx, &super_ns, &existing).await?;
         return Ok(Synced::Deleted);
     }
     let now = jiff::Timestamp::now();
     if token_needs_refresh(&existing, now) {
-        issue(ctx, tenant, &key.namespace, &key.name).await?;
+        let mut issued = tenant.tokens.lock().await;
+        let refresh_at = issue(ctx, tenant, &key.namespace, &key.name).await?;
+        issued.insert(
+            (key.namespace.clone(), key.name.clone()),
+            (std::time::Instant::now(), refresh_at),
+        );
         return Ok(Synced::Updated);
     }
     schedule_refresh(ctx, tenant, &key.namespace, &key.name, &existing, now);
@@ -49,29 +59,53 @@ pub async fn service_account(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> S
 }
 
 /// The name of the super secret with a fresh tenant token for `sa`, issuing one when needed.
+/// Concurrent callers for one tenant wait for each other, so a burst of pods of one service
+/// account causes a single TokenRequest even before the secret shows up in the cache.
 pub async fn ensure(
     ctx: &Context,
     tenant: &Tenant,
     tenant_ns: &str,
     sa: &str,
 ) -> Result<String, SyncError> {
+    let name = secret::token_secret_name(sa);
+    let now = jiff::Timestamp::now();
+    let mut issued = tenant.tokens.lock().await;
+    let key = (tenant_ns.to_string(), sa.to_string());
     let super_ns = tenant
         .ctx()
         .super_ns(tenant_ns)
         .map_err(ConvertError::from)?;
-    let name = secret::token_secret_name(sa);
+    if let Some((at, refresh_at)) = issued.get(&key)
+        && now < *refresh_at
+    {
+        // Trust the memo while the cache may lag behind our write; later, the secret must exist
+        // (someone may have deleted it).
+        let young = at.elapsed() < std::time::Duration::from_secs(10);
+        if young || ctx.supers.secrets.get(&super_ns, &name).is_some() {
+            return Ok(name);
+        }
+    }
     if let Some(existing) = ctx.supers.secrets.get(&super_ns, &name)
         && owned_by(&existing.metadata, &tenant.key)
-        && !token_needs_refresh(&existing, jiff::Timestamp::now())
+        && !token_needs_refresh(&existing, now)
     {
+        if let Some(at) = token_refresh_at(&existing) {
+            issued.insert(key, (std::time::Instant::now(), at));
+        }
         return Ok(name);
     }
-    issue(ctx, tenant, tenant_ns, sa).await?;
+    let refresh_at = issue(ctx, tenant, tenant_ns, sa).await?;
+    issued.insert(key, (std::time::Instant::now(), refresh_at));
     Ok(name)
 }
 
 /// Requests a token from the tenant and writes it to the super secret.
-async fn issue(ctx: &Context, tenant: &Tenant, tenant_ns: &str, sa: &str) -> Result<(), SyncError> {
+async fn issue(
+    ctx: &Context,
+    tenant: &Tenant,
+    tenant_ns: &str,
+    sa: &str,
+) -> Result<jiff::Timestamp, SyncError> {
     let vsa = tenant
         .caches
         .serviceaccounts
@@ -137,7 +171,8 @@ async fn issue(ctx: &Context, tenant: &Tenant, tenant_ns: &str, sa: &str) -> Res
         },
     }
     schedule_refresh(ctx, tenant, tenant_ns, sa, &desired, jiff::Timestamp::now());
-    Ok(())
+    token_refresh_at(&desired)
+        .ok_or_else(|| SyncError::Waiting("the issued token has no expiry".into()))
 }
 
 fn schedule_refresh(
