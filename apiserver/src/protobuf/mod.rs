@@ -16,6 +16,8 @@
 mod custom;
 mod decode;
 mod encode;
+#[cfg(test)]
+mod roundtrip_tests;
 mod schema;
 #[cfg(test)]
 mod tests;
