@@ -40,6 +40,8 @@ pub struct Api {
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
     allocator: Mutex<ServiceAllocator>,
+    /// OpenAPI documents for a registry generation, built on first request.
+    pub openapi: Mutex<Option<(u64, Arc<crate::openapi::OpenApi>)>>,
     /// Woken after every write, for the in-process control loops.
     pub changes: tokio::sync::broadcast::Sender<Change>,
 }
@@ -91,6 +93,7 @@ impl Api {
             shutdown: CancellationToken::new(),
             allocator: Mutex::new(ServiceAllocator::new(service_range)),
             changes,
+            openapi: Mutex::new(None),
         }
     }
 

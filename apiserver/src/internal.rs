@@ -34,7 +34,7 @@ pub async fn create(api: &Api, def: &ResourceDef, actor: &Actor, obj: Value) -> 
         dry_run: false,
     };
     kinds::admit_create(&ctx, &mut obj)?;
-    crate::managed::record_update(actor, None, &mut obj, None);
+    crate::managed::record_update(def, actor, None, &mut obj, None);
     let stored = to_stored(def, obj);
     let (ns, name) = (
         meta::namespace(&stored).to_string(),

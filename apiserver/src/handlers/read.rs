@@ -27,11 +27,12 @@ pub fn get(api: &Api, def: &ResourceDef, r: &Req) -> ApiResult<Response<Body>> {
             name,
         })
     })?;
-    Ok(response::encoded_bytes(
-        StatusCode::OK,
-        render(def, &so),
-        r.enc,
-    ))
+    if r.table {
+        let obj = serde_json::from_slice::<Value>(&render(def, &so)).map_err(|e| ApiError::internal(e.to_string()))?;
+        let t = super::as_table(def, r, &[obj], &json!({"resourceVersion": so.rv.to_string()}), false)?;
+        return Ok(response::object(StatusCode::OK, &t, r.enc));
+    }
+    Ok(response::encoded_bytes(StatusCode::OK, render(def, &so), r.enc))
 }
 
 /// The continue token: upstream's shape, base64 of `{"v","rv","start"}`.
@@ -142,6 +143,15 @@ pub async fn list(api: &Arc<Api>, def: &ResourceDef, r: &Req) -> ApiResult<Respo
         {
             meta.insert("remainingItemCount".into(), json!(rem));
         }
+    }
+    if r.table {
+        let items: Vec<Value> = snap
+            .items
+            .iter()
+            .filter_map(|so| serde_json::from_slice(&render(def, so)).ok())
+            .collect();
+        let t = super::as_table(def, r, &items, &Value::Object(meta), false)?;
+        return Ok(response::object(StatusCode::OK, &t, r.enc));
     }
     let head = json!({
         "kind": format!("{}List", def.kind),

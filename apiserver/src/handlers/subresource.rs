@@ -253,11 +253,15 @@ async fn scale(
         Method::PATCH => {
             let ct = r.header("content-type").unwrap_or_default().to_string();
             let body = r.bytes().await?;
-            let scale_def = ResourceDef {
-                crd: None,
-                ..(**def).clone()
-            };
-            crate::patching::apply_patch(api, &scale_def, r, &current_scale, &ct, &body)?
+            let scale_def = crate::internal::def(api, "autoscaling", "horizontalpodautoscalers")
+                .map(|d| ResourceDef {
+                    group: "autoscaling".into(),
+                    version: "v1".into(),
+                    kind: "Scale".into(),
+                    crd: None,
+                    ..(*d).clone()
+                })?;
+            crate::patching::apply_patch(&scale_def, r, &current_scale, &ct, &body, None)?.0
         }
         _ => {
             return Err(ApiError::method_not_allowed(

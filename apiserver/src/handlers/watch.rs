@@ -30,6 +30,8 @@ struct Watcher {
     namespace: Option<String>,
     name: Option<String>,
     bookmarks: bool,
+    /// Table output (kubectl get --watch): the convertor, what to include, headers sent yet.
+    table: Option<(crate::table::TableConvertor, crate::table::IncludeObject, std::sync::atomic::AtomicBool)>,
 }
 
 impl Watcher {
@@ -62,7 +64,21 @@ impl Watcher {
                 }
             }
         }?;
-        Some((kind, render(&self.def, &ev.object)))
+        Some((kind, self.encode(render(&self.def, &ev.object))))
+    }
+
+    /// The object as sent: itself, or a one-row Table (headers only in the first).
+    fn encode(&self, obj: Bytes) -> Bytes {
+        let Some((conv, include, sent_headers)) = &self.table else {
+            return obj;
+        };
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(&obj) else {
+            return obj;
+        };
+        let no_headers = sent_headers.swap(true, std::sync::atomic::Ordering::Relaxed);
+        let rv = v.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
+        let t = conv.to_table(&[v], &json!({"resourceVersion": rv}), *include, no_headers, jiff::Timestamp::now());
+        Bytes::from(t.to_string())
     }
 
     fn bookmark(&self, rv: u64, initial_end: bool) -> Bytes {
@@ -152,7 +168,15 @@ pub async fn watch(api: Arc<Api>, def: Arc<ResourceDef>, r: &mut Req) -> ApiResu
         .filter(|t| *t > 0)
         .map(Duration::from_secs)
         .unwrap_or_else(|| Duration::from_secs(1800 + rand::random::<u64>() % 1800));
+    let table = if r.table {
+        let include = crate::table::IncludeObject::from_query(r.q("includeObject"))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Some((super::table_convertor(&def)?, include, std::sync::atomic::AtomicBool::new(false)))
+    } else {
+        None
+    };
     let watcher = Watcher {
+        table,
         api: api.clone(),
         name: r.info.name.clone(),
         namespace: r.info.namespace.clone(),
@@ -192,7 +216,7 @@ async fn run(
                 |k, o| w.selects(&k.0, &k.1, o),
             );
             for so in &snap.items {
-                if tx.send(frame("ADDED", &render(&w.def, so))).await.is_err() {
+                if tx.send(frame("ADDED", &w.encode(render(&w.def, so)))).await.is_err() {
                     api.metrics.watchers.dec();
                     return;
                 }

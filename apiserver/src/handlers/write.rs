@@ -22,6 +22,8 @@ pub struct Actor {
     pub user: crate::auth::User,
     /// The field manager (`fieldManager` parameter, or derived from the user agent).
     pub manager: String,
+    /// Whether the write is a server-side apply (which records its own managed fields).
+    pub applying: bool,
 }
 
 impl Actor {
@@ -43,6 +45,7 @@ impl Actor {
         Actor {
             user: r.user.clone(),
             manager,
+            applying: false,
         }
     }
 
@@ -55,6 +58,7 @@ impl Actor {
                 ["system:masters".to_string()],
             ),
             manager: manager.to_string(),
+            applying: false,
         }
     }
 }
@@ -289,7 +293,7 @@ pub async fn create(
     r: &mut Req,
 ) -> ApiResult<Response<Body>> {
     let dry_run = is_dry_run(r)?;
-    let mut body = r.json_body().await?;
+    let (mut body, warnings) = crate::managed::decode_request(r, def).await?;
     check_type(def, &mut body)?;
     let ns = r.info.namespace.clone().unwrap_or_default();
     let mut obj = prepare_new(api, def, &ns, body)?;
@@ -300,10 +304,10 @@ pub async fn create(
         dry_run,
     };
     kinds::admit_create(&ctx, &mut obj)?;
-    crate::managed::record_update(&Actor::of(r), None, &mut obj, None);
+    crate::managed::record_update(def, &Actor::of(r), None, &mut obj, None);
     let stored = to_stored(def, obj.clone());
     if dry_run {
-        return Ok(response::object(StatusCode::CREATED, &obj, r.enc));
+        return Ok(with_warnings(response::object(StatusCode::CREATED, &obj, r.enc), &warnings));
     }
     let name = meta::name(&stored).to_string();
     let ns = meta::namespace(&stored).to_string();
@@ -324,11 +328,20 @@ pub async fn create(
     };
     api.after_write(def, None, Some(&stored));
     durable(api, committed.rv).await?;
-    Ok(response::encoded_bytes(
-        StatusCode::CREATED,
-        render(def, &committed.object),
-        r.enc,
+    Ok(with_warnings(
+        response::encoded_bytes(StatusCode::CREATED, render(def, &committed.object), r.enc),
+        &warnings,
     ))
+}
+
+/// Adds `Warning` headers to a response.
+pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        if let Ok(v) = http::HeaderValue::from_str(w) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
 }
 
 /// Maps store errors to API errors.
@@ -369,7 +382,7 @@ pub async fn update(
     r: &mut Req,
     sub: Option<&str>,
 ) -> ApiResult<Response<Body>> {
-    let mut body = r.json_body().await?;
+    let (mut body, warnings) = crate::managed::decode_request(r, def).await?;
     check_type(def, &mut body)?;
     let name = r.info.name.clone().unwrap_or_default();
     let body_name = meta::name(&body).to_string();
@@ -379,7 +392,8 @@ pub async fn update(
         )));
     }
     meta::meta_mut(&mut body).insert("name".into(), json!(name));
-    apply_change(api, def, r, sub, Change::Replace(body)).await
+    let resp = apply_change(api, def, r, sub, Change::Replace(body)).await?;
+    Ok(with_warnings(resp, &warnings))
 }
 
 /// PATCH on the main resource or a subresource.
@@ -436,7 +450,7 @@ pub async fn apply_change(
                     dry_run,
                 };
                 kinds::admit_create(&ctx, &mut obj)?;
-                crate::managed::record_update(&Actor::of(r), None, &mut obj, None);
+                crate::managed::record_update(def, &Actor::of(r), None, &mut obj, None);
                 let stored = to_stored(def, obj.clone());
                 if dry_run {
                     return Ok(response::object(StatusCode::CREATED, &obj, r.enc));
@@ -472,18 +486,25 @@ pub async fn apply_change(
         };
         let old_stored = cur.value().map_err(|e| ApiError::internal(e.to_string()))?;
         let old = to_served(def, old_stored.clone());
+        let mut patch_warnings = Vec::new();
         let (mut new, pinned_rv) = match &change {
             Change::Replace(body) => {
                 let pinned = meta::resource_version(body).map(str::to_string);
                 (body.clone(), pinned)
             }
             Change::Patch { content_type, body } => {
-                let patched = crate::patching::apply_patch(api, def, r, &old, content_type, body)?;
+                let (patched, warnings) = crate::patching::apply_patch(def, r, &old, content_type, body, sub)?;
+                patch_warnings = warnings;
                 let pinned = meta::resource_version(&patched)
                     .filter(|rv| Some(*rv) != meta::resource_version(&old))
                     .map(str::to_string);
                 (patched, pinned)
             }
+        };
+        let applying = matches!(&change, Change::Patch { content_type, .. } if content_type.starts_with(crate::patching::APPLY_PATCH));
+        let actor = Actor {
+            applying,
+            ..Actor::of(r)
         };
         let expect_rv = match &pinned_rv {
             Some(v) => {
@@ -520,17 +541,14 @@ pub async fn apply_change(
                 cur.rv
             }
         };
-        new = prepare_update(api, def, &Actor::of(r), sub, &old, new, dry_run)?;
+        new = prepare_update(api, def, &actor, sub, &old, new, dry_run)?;
         if meta::same_content(&old, &new) {
-            return Ok(response::encoded_bytes(
-                StatusCode::OK,
-                render(def, &cur),
-                r.enc,
-            ));
+            let resp = response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc);
+            return Ok(with_warnings(resp, &patch_warnings));
         }
         let stored = to_stored(def, new.clone());
         if dry_run {
-            return Ok(response::object(StatusCode::OK, &new, r.enc));
+            return Ok(with_warnings(response::object(StatusCode::OK, &new, r.enc), &patch_warnings));
         }
         let finished = meta::is_deleting(&stored) && ready_to_remove(def, &stored);
         let res = if finished {
@@ -560,11 +578,8 @@ pub async fn apply_change(
                     api.after_write(def, Some(&old_stored), Some(&stored));
                 }
                 durable(api, c.rv).await?;
-                return Ok(response::encoded_bytes(
-                    StatusCode::OK,
-                    render(def, &c.object),
-                    r.enc,
-                ));
+                let resp = response::encoded_bytes(StatusCode::OK, render(def, &c.object), r.enc);
+                return Ok(with_warnings(resp, &patch_warnings));
             }
             Err(StoreError::Conflict) if pinned_rv.is_none() => continue,
             Err(e) => return Err(store_error(def, &name, e)),
@@ -634,6 +649,7 @@ pub fn prepare_update(
     };
     carry_metadata(old, &mut new);
     kinds::apply_defaults(def, &mut new);
+    kinds::carry_allocated(def, old, &mut new);
     if def.generation {
         let og = old
             .pointer("/metadata/generation")
@@ -672,7 +688,7 @@ pub fn prepare_update(
         dry_run,
     };
     kinds::admit_update(&ctx, old, &mut new)?;
-    crate::managed::record_update(actor, Some(old), &mut new, sub);
+    crate::managed::record_update(def, actor, Some(old), &mut new, sub);
     Ok(new)
 }
 

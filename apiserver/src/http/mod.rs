@@ -36,6 +36,8 @@ pub struct Req {
     pub user: User,
     /// Response encoding.
     pub enc: Encoding,
+    /// Whether the client asked for `meta.k8s.io/v1` Tables (kubectl get).
+    pub table: bool,
     /// The body, until read.
     pub body: Option<Incoming>,
     /// Request extensions (they carry the connection upgrade for proxied subresources).
@@ -197,6 +199,7 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
             crate::handlers::discovery::resource_list(api, &group, &version, enc)
         }
         Route::Resource(info) => {
+            let table = wants_table(accept);
             let r = Req {
                 method: parts.method,
                 info,
@@ -204,6 +207,7 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
                 headers: parts.headers,
                 user,
                 enc,
+                table,
                 body: Some(body),
                 extensions: parts.extensions,
                 path_and_query,
@@ -217,6 +221,33 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
 /// Negotiation that lets aggregated-discovery and Table requests fall back to plain JSON.
 fn negotiate_for(accept: Option<&str>, _route: &Route) -> ApiResult<Encoding> {
     response::negotiate(accept)
+}
+
+/// Whether the first media type the server can produce is a `meta.k8s.io` Table.
+pub fn wants_table(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    for part in accept.split(',') {
+        let mut params = part.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default();
+        if media != "application/json" && media != "*/*" && media != "application/*" {
+            continue;
+        }
+        let (mut as_, mut g, mut v) = (None, None, None);
+        for p in params {
+            match p.split_once('=') {
+                Some(("as", x)) => as_ = Some(x),
+                Some(("g", x)) => g = Some(x),
+                Some(("v", x)) => v = Some(x),
+                _ => {}
+            }
+        }
+        match as_ {
+            Some("Table") => return g == Some("meta.k8s.io") && matches!(v, Some("v1") | Some("v1beta1")),
+            Some(_) => continue,
+            None => return false,
+        }
+    }
+    false
 }
 
 /// A 200 `ok` text response.

@@ -153,6 +153,14 @@ pub fn admit_create(ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
     }
 }
 
+/// Keeps server-allocated values an update left out (service clusterIPs and node ports), as
+/// upstream's REST strategies do before validation.
+pub fn carry_allocated(def: &ResourceDef, old: &Value, new: &mut Value) {
+    if def.group.is_empty() && def.kind == "Service" {
+        service::carry_allocated(old, new);
+    }
+}
+
 /// Update-time admission (allocations on type changes etc.).
 pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
     match (ctx.def.group.as_str(), ctx.def.kind.as_str()) {

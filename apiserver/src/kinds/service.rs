@@ -152,50 +152,50 @@ pub fn admit_create(ctx: &Ctx<'_>, svc: &mut Value) -> ApiResult<()> {
     allocate(ctx, None, svc)
 }
 
-/// Allocates what a type change needs and keeps what the old object had.
-pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
-    let old_ip = old
-        .pointer("/spec/clusterIP")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
-        let cur = spec
-            .get("clusterIP")
-            .and_then(Value::as_str)
-            .unwrap_or_default();
-        if cur.is_empty()
-            && !old_ip.is_empty()
-            && spec.get("type").and_then(Value::as_str) != Some("ExternalName")
-        {
-            spec.insert("clusterIP".into(), json!(old_ip));
-            spec.insert(
-                "clusterIPs".into(),
-                old.pointer("/spec/clusterIPs")
-                    .cloned()
-                    .unwrap_or(json!([old_ip])),
-            );
-        }
-        // Keep allocated node ports the update did not mention.
-        if let (Some(Value::Array(new_ports)), Some(old_ports)) = (
-            spec.get_mut("ports"),
-            old.pointer("/spec/ports").and_then(Value::as_array),
-        ) {
-            for np in new_ports.iter_mut() {
-                if np.get("nodePort").is_some() {
-                    continue;
-                }
-                let same = old_ports.iter().find(|op| {
-                    op.get("port") == np.get("port") && op.get("protocol") == np.get("protocol")
-                });
-                if let (Some(o), Some(port)) =
-                    (np.as_object_mut(), same.and_then(|op| op.get("nodePort")))
-                {
-                    o.insert("nodePort".into(), port.clone());
-                }
+/// Keeps the clusterIPs and node ports an update did not mention.
+pub fn carry_allocated(old: &Value, new: &mut Value) {
+    let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");
+    let cur = spec.get("clusterIP").and_then(Value::as_str).unwrap_or_default();
+    if cur.is_empty() && !old_ip.is_empty() && !external {
+        spec.insert("clusterIP".into(), json!(old_ip));
+    }
+    let ips_empty = spec
+        .get("clusterIPs")
+        .and_then(Value::as_array)
+        .is_none_or(|a| a.is_empty() || a.iter().all(|x| x.as_str() == Some("")));
+    if ips_empty && !external && let Some(ips) = old.pointer("/spec/clusterIPs") {
+        spec.insert("clusterIPs".into(), ips.clone());
+    }
+    if let (Some(Value::Array(new_ports)), Some(old_ports)) =
+        (spec.get_mut("ports"), old.pointer("/spec/ports").and_then(Value::as_array))
+    {
+        for np in new_ports.iter_mut() {
+            if np.get("nodePort").is_some_and(|p| p.as_u64().unwrap_or(0) != 0) {
+                continue;
+            }
+            let same = old_ports
+                .iter()
+                .find(|op| op.get("port") == np.get("port") && op.get("protocol") == np.get("protocol"));
+            if let (Some(o), Some(port)) = (np.as_object_mut(), same.and_then(|op| op.get("nodePort"))) {
+                o.insert("nodePort".into(), port.clone());
             }
         }
     }
+    for k in ["ipFamilies", "ipFamilyPolicy"] {
+        if !spec.contains_key(k)
+            && let Some(v) = old.pointer(&format!("/spec/{k}"))
+        {
+            spec.insert(k.into(), v.clone());
+        }
+    }
+}
+
+/// Allocates what a type change needs.
+pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
     allocate(ctx, Some(old), new)
 }
 

@@ -33,6 +33,8 @@ pub struct CrdServing {
     pub scale: Option<ScalePaths>,
     /// `additionalPrinterColumns` of the version.
     pub printer_columns: Vec<Value>,
+    /// The version's schema, indexed for field management, patches and validation.
+    pub schema_index: Option<Arc<crate::schema::SchemaIndex>>,
 }
 
 /// Whether a CRD object has `Established=True`.
@@ -144,6 +146,12 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
                     .collect()
             })
             .unwrap_or_default();
+        let schema = v.pointer("/schema/openAPIV3Schema").cloned();
+        let schema_index = schema.as_ref().and_then(|s| {
+            crate::schema::SchemaIndex::from_crd_schema(crate::schema::Gvk::new(&group, &version, &kind), s)
+                .map(Arc::new)
+                .ok()
+        });
         out.push(ResourceDef {
             group: group.clone(),
             version: version.clone(),
@@ -163,7 +171,8 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
                 crd_name: crd_name.clone(),
                 version_priority: version_priority(&version),
                 storage_version: storage_version.clone(),
-                schema: v.pointer("/schema/openAPIV3Schema").cloned(),
+                schema,
+                schema_index,
                 scale,
                 printer_columns: v
                     .get("additionalPrinterColumns")

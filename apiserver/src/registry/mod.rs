@@ -177,6 +177,7 @@ pub fn index_fields_for_storage(storage: &str) -> Vec<String> {
 pub struct Registry {
     builtin: Vec<Arc<ResourceDef>>,
     custom: RwLock<Vec<Arc<ResourceDef>>>,
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl Default for Registry {
@@ -191,6 +192,7 @@ impl Registry {
         Registry {
             builtin: builtin_resources().into_iter().map(Arc::new).collect(),
             custom: RwLock::new(Vec::new()),
+            generation: std::sync::atomic::AtomicU64::new(1),
         }
     }
 
@@ -198,6 +200,12 @@ impl Registry {
     pub fn set_custom(&self, defs: Vec<Arc<ResourceDef>>) {
         let mut guard = self.custom.write().unwrap_or_else(|p| p.into_inner());
         *guard = defs;
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Changes whenever the set of served resources changes.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Every served resource.
