@@ -603,3 +603,70 @@ fn crd_with_json_schema_props() {
         }
     }));
 }
+
+fn api_version(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    }
+}
+
+#[test]
+fn every_served_kind_and_its_list_round_trip() {
+    // The *Options kinds of proxy/exec/attach subresources are query parameters, not bodies.
+    let mut kinds = Vec::new();
+    for r in crate::registry::builtin_resources() {
+        let gv = api_version(&r.group, &r.version);
+        kinds.push((gv.clone(), r.kind.clone()));
+        if r.verbs.contains(&"list") {
+            kinds.push((gv.clone(), format!("{}List", r.kind)));
+        }
+        for s in &r.subresources {
+            if s.kind.is_empty() || s.kind.ends_with("Options") {
+                continue;
+            }
+            let sgv = if s.group.is_empty() && s.version.is_empty() {
+                gv.clone()
+            } else {
+                api_version(s.group, s.version)
+            };
+            kinds.push((sgv, s.kind.to_string()));
+        }
+        kinds.push((gv, "DeleteOptions".to_string()));
+    }
+    kinds.push(("meta.k8s.io/v1".into(), "DeleteOptions".into()));
+    assert!(kinds.len() > 80, "{}", kinds.len());
+    for (gv, kind) in kinds {
+        let obj = if kind.ends_with("List") {
+            json!({"kind": kind, "apiVersion": gv, "metadata": {"resourceVersion": "7"}, "items": []})
+        } else {
+            json!({"kind": kind, "apiVersion": gv})
+        };
+        let body = encode(&obj).unwrap_or_else(|e| panic!("{gv} {kind}: {e}"));
+        let back = decode(&body).unwrap_or_else(|e| panic!("{gv} {kind}: {e}"));
+        assert_eq!(
+            (&back["apiVersion"], &back["kind"]),
+            (&obj["apiVersion"], &obj["kind"])
+        );
+        assert_eq!(encode(&back).unwrap(), body, "{gv} {kind}");
+    }
+}
+
+#[test]
+fn lists_for_responses() {
+    // Items carry no kind/apiVersion (their TypeMeta is empty inside a list).
+    round_trip(json!({
+        "kind": "ConfigMapList", "apiVersion": "v1",
+        "metadata": {"resourceVersion": "9", "continue": "abc", "remainingItemCount": 0},
+        "items": [
+            {"metadata": {"name": "a", "creationTimestamp": "2024-05-06T07:08:09Z"}, "data": {"k": "v"}},
+            {"metadata": {"name": "b", "creationTimestamp": null}}
+        ]
+    }));
+    // A kind-less `v1 List` holds RawExtension items: any JSON, kept as is.
+    round_trip(json!({
+        "kind": "List", "apiVersion": "v1", "metadata": {},
+        "items": [{"kind": "Widget", "apiVersion": "example.com/v1", "spec": {"x": [1, 2]}}]
+    }));
+}
