@@ -80,3 +80,119 @@ pub fn resource_list(api: &Api, group: &str, version: &str, enc: Encoding) -> Re
     let v = json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources});
     response::object(StatusCode::OK, &v, enc)
 }
+
+/// Which aggregated-discovery version the client accepts first, if any (`v2` or `v2beta1`).
+pub fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
+    let accept = accept?;
+    for part in accept.split(',') {
+        let mut params = part.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default();
+        if media != "application/json" {
+            continue;
+        }
+        let (mut g, mut v, mut as_) = (None, None, None);
+        for p in params {
+            match p.split_once('=') {
+                Some(("g", x)) => g = Some(x),
+                Some(("v", x)) => v = Some(x),
+                Some(("as", x)) => as_ = Some(x),
+                _ => {}
+            }
+        }
+        if as_.is_none() {
+            return None;
+        }
+        if as_ == Some("APIGroupDiscoveryList") && g == Some("apidiscovery.k8s.io") {
+            match v {
+                Some("v2") => return Some("v2"),
+                Some("v2beta1") => return Some("v2beta1"),
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+fn group_discovery(api: &Api, group: &str) -> Value {
+    let versions: Vec<Value> = api
+        .registry
+        .group_versions(group)
+        .iter()
+        .map(|v| {
+            let resources: Vec<Value> = api
+                .registry
+                .resources_of(group, v)
+                .iter()
+                .map(|d| {
+                    let subs: Vec<Value> = d
+                        .subresources
+                        .iter()
+                        .map(|s| {
+                            let kind = if s.kind.is_empty() { d.kind.as_str() } else { s.kind };
+                            let g = if s.group.is_empty() { d.group.as_str() } else { s.group };
+                            let ver = if s.version.is_empty() { d.version.as_str() } else { s.version };
+                            json!({"subresource": s.name, "responseKind": {"group": g, "version": ver, "kind": kind}, "verbs": s.verbs})
+                        })
+                        .collect();
+                    let mut r = json!({
+                        "resource": d.resource,
+                        "responseKind": {"group": d.group, "version": d.version, "kind": d.kind},
+                        "scope": if d.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": d.singular,
+                        "verbs": d.verbs,
+                    });
+                    if !d.short_names.is_empty() {
+                        r["shortNames"] = json!(d.short_names);
+                    }
+                    if !d.categories.is_empty() {
+                        r["categories"] = json!(d.categories);
+                    }
+                    if !subs.is_empty() {
+                        r["subresources"] = json!(subs);
+                    }
+                    r
+                })
+                .collect();
+            json!({"version": v, "resources": resources, "freshness": "Current"})
+        })
+        .collect();
+    let mut meta = json!({"creationTimestamp": null});
+    if !group.is_empty() {
+        meta["name"] = json!(group);
+    }
+    json!({"metadata": meta, "versions": versions})
+}
+
+/// `/api` or `/apis` as an aggregated `APIGroupDiscoveryList`.
+pub fn aggregated(api: &Api, core: bool, version: &str, headers: &HeaderMap) -> Response<Body> {
+    let items: Vec<Value> = if core {
+        vec![group_discovery(api, "")]
+    } else {
+        api.registry.groups().iter().map(|g| group_discovery(api, g)).collect()
+    };
+    let doc = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});
+    let body = serde_json::to_vec(&doc).unwrap_or_default();
+    use sha2::Digest;
+    let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..16]));
+    let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    let not_modified = headers
+        .get(http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == etag);
+    let mut resp = if not_modified {
+        let mut r = Response::new(response::empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        Response::new(response::full(body))
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = http::HeaderValue::from_str(&content_type) {
+        h.insert(http::header::CONTENT_TYPE, v);
+    }
+    if let Ok(v) = http::HeaderValue::from_str(&etag) {
+        h.insert(http::header::ETAG, v);
+    }
+    h.insert(http::header::VARY, http::HeaderValue::from_static("Accept"));
+    resp
+}

@@ -191,6 +191,11 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
         Ok(e) => e,
         Err(e) => return response::error(&e),
     };
+    if matches!(route, Route::CoreVersions | Route::Groups)
+        && let Some(v) = crate::handlers::discovery::aggregated_version(accept)
+    {
+        return crate::handlers::discovery::aggregated(api, route == Route::CoreVersions, v, &parts.headers);
+    }
     match route {
         Route::CoreVersions => crate::handlers::discovery::core_versions(api, &parts.headers, enc),
         Route::Groups => crate::handlers::discovery::groups(api, &parts.headers, enc),

@@ -146,6 +146,24 @@ pub fn encode(obj: &Value) -> Result<Vec<u8>, ProtoError> {
     Ok(body)
 }
 
+/// One frame of a `application/vnd.kubernetes.protobuf;stream=watch` response: a 4-byte
+/// big-endian length, then a `metav1.WatchEvent` without envelope (upstream's raw stream
+/// serializer) whose `object` holds the full protobuf encoding of `obj` (magic and envelope
+/// included, upstream's embedded encoder). `event_type` is `ADDED`, `MODIFIED`, `DELETED`,
+/// `BOOKMARK` or `ERROR` (then `obj` is a `Status`).
+pub fn encode_watch_event(event_type: &str, obj: &Value) -> Result<Vec<u8>, ProtoError> {
+    let object = encode(obj)?;
+    let mut raw = Writer::default();
+    raw.bytes_field(1, &object);
+    let mut event = Writer::default();
+    event.bytes_field(1, event_type.as_bytes());
+    event.bytes_field(2, &raw.buf);
+    let len = u32::try_from(event.buf.len()).map_err(|_| ProtoError::InvalidLength)?;
+    let mut frame = len.to_be_bytes().to_vec();
+    frame.extend_from_slice(&event.buf);
+    Ok(frame)
+}
+
 /// Whether `body` starts with the Kubernetes protobuf magic.
 pub fn is_protobuf(body: &[u8]) -> bool {
     body.starts_with(MAGIC)

@@ -55,8 +55,19 @@ impl Env {
 
     /// Like [`Env::start`], with the vc-manager config adjusted by `tweak`.
     pub async fn start_with(tweak: impl FnOnce(&mut Config)) -> Env {
+        Self::start_super_with(|b| b, tweak).await
+    }
+
+    /// Like [`Env::start_with`], with the super cluster's builder adjusted by `build`.
+    pub async fn start_super_with(
+        build: impl FnOnce(ServerBuilder) -> ServerBuilder,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Env {
         common::process::install_crypto_provider();
-        let server = ServerBuilder::new().start().await.expect("super cluster");
+        let server = build(ServerBuilder::new())
+            .start()
+            .await
+            .expect("super cluster");
         let client = server.client();
         install_crds(&client).await;
         let cv: ClusterVersion = serde_yaml::from_str(SAMPLE_CV).unwrap();

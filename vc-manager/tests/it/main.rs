@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod binaries;
+mod delete;
 mod failures;
 mod harness;
 mod import;
