@@ -196,10 +196,10 @@ fn pod_with_everything() {
     }));
 }
 
-#[test]
-fn workloads() {
+/// A Deployment as the server holds it, with a full pod template.
+pub(super) fn rich_deployment() -> Value {
     let template = json!({"metadata": {"creationTimestamp": null, "labels": {"app": "web"}}, "spec": pod_spec()});
-    round_trip(json!({
+    json!({
         "kind": "Deployment", "apiVersion": "apps/v1", "metadata": meta("d"),
         "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "web"},
                  "matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["db"]}]},
@@ -212,7 +212,13 @@ fn workloads() {
                                    "lastUpdateTime": "2024-05-06T07:08:09Z",
                                    "lastTransitionTime": "2024-05-06T07:08:09Z",
                                    "reason": "MinimumReplicasAvailable", "message": "ok"}]}
-    }));
+    })
+}
+
+#[test]
+fn workloads() {
+    let template = json!({"metadata": {"creationTimestamp": null, "labels": {"app": "web"}}, "spec": pod_spec()});
+    round_trip(rich_deployment());
     round_trip(json!({
         "kind": "StatefulSet", "apiVersion": "apps/v1", "metadata": meta("s"),
         "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}}, "template": template,

@@ -451,9 +451,13 @@ fn watch_event_frames_embed_the_enveloped_object() {
     assert_eq!(len, frame.len() - 4);
     let fields = wire::fields(&frame[4..], "WatchEvent").unwrap();
     assert!(matches!(fields[0], (1, wire::Wire::Bytes(b"ADDED"))));
-    let wire::Wire::Bytes(ext) = fields[1].1 else { panic!("object is not bytes") };
+    let wire::Wire::Bytes(ext) = fields[1].1 else {
+        panic!("object is not bytes")
+    };
     let inner = wire::fields(ext, "RawExtension").unwrap();
-    let wire::Wire::Bytes(object) = inner[0].1 else { panic!("raw is not bytes") };
+    let wire::Wire::Bytes(object) = inner[0].1 else {
+        panic!("raw is not bytes")
+    };
     assert_eq!(decode(object).unwrap(), pod);
 }
 
@@ -491,14 +495,37 @@ fn serve_once(listener: std::net::TcpListener, body: Vec<u8>) -> std::thread::Jo
     })
 }
 
+/// Runs kubectl `args` against a one-shot server answering `stored` as protobuf; returns what
+/// kubectl printed (`-o json` of the object it decoded) and the body it sent.
+fn kubectl_against(args: &[&str], stored: &Value) -> (Value, Vec<u8>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = serve_once(listener, encode(stored).unwrap());
+    let out = std::process::Command::new(KUBECTL)
+        .arg(format!("--server=http://127.0.0.1:{port}"))
+        .arg("--namespace=default")
+        .args(args)
+        // The printer drops managedFields unless asked: keep them to compare everything.
+        .args(["-o", "json", "--show-managed-fields"])
+        .output()
+        .unwrap();
+    let request = server.join().unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (serde_json::from_slice(&out.stdout).unwrap(), request)
+}
+
 #[test]
 fn real_kubectl_reads_our_protobuf_responses() {
     if !std::path::Path::new(KUBECTL).exists() {
         eprintln!("skipped: {KUBECTL} is not installed");
         return;
     }
-    // What the "server" answers to `kubectl create configmap`: a stored object with every kind
-    // of field the encoder writes (maps, bytes, times, managed fields with FieldsV1).
+    // What the "server" answers to `kubectl create configmap`: a stored object with maps,
+    // bytes, times and managed fields (FieldsV1).
     let stored = json!({
         "kind": "ConfigMap", "apiVersion": "v1",
         "metadata": {
@@ -512,30 +539,24 @@ fn real_kubectl_reads_our_protobuf_responses() {
         "data": {"k": "v", "z": ""},
         "binaryData": {"bin": "AAEC//4="}
     });
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let server = serve_once(listener, encode(&stored).unwrap());
-    let out = std::process::Command::new(KUBECTL)
-        .args([
-            &format!("--server=http://127.0.0.1:{port}"),
-            "--namespace=default",
-            "create",
-            "configmap",
-            "cm",
-            "--from-literal=k=v",
-            "-o",
-            "json",
-            // The printer drops managedFields unless asked: keep them to compare everything.
-            "--show-managed-fields",
-        ])
-        .output()
-        .unwrap();
-    let request = server.join().unwrap();
-    assert!(out.status.success(), "kubectl: {}", String::from_utf8_lossy(&out.stderr));
+    let (printed, request) = kubectl_against(
+        &["create", "configmap", "cm", "--from-literal=k=v"],
+        &stored,
+    );
     // kubectl decoded our protobuf into its Go struct and printed it: the same object.
-    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, stored);
     // And its request body is protobuf that we decode to the configmap it meant.
-    let sent = decode(&request).unwrap();
-    assert_eq!(sent["data"], json!({"k": "v"}));
+    assert_eq!(decode(&request).unwrap()["data"], json!({"k": "v"}));
+
+    // A deployment with a full pod template: quantities, int-or-strings, probes, pointers set
+    // to zero values, affinity, tolerations. Go re-prints exactly what we encoded.
+    let stored = super::roundtrip_tests::rich_deployment();
+    let (printed, _) = kubectl_against(&["create", "deployment", "d", "--image=nginx"], &stored);
+    assert_eq!(printed, stored);
+    // Our decoder prints fields in the same order as Go (declaration order, sorted map keys).
+    let ours = decode(&encode(&stored).unwrap()).unwrap();
+    assert_eq!(
+        serde_json::to_string_pretty(&ours).unwrap(),
+        serde_json::to_string_pretty(&printed).unwrap()
+    );
 }
