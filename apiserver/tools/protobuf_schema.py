@@ -48,6 +48,8 @@ APIEXT = "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 # meta/v1 kinds that every group-version registers (metav1.AddToGroupVersion).
 SHARED_META_KINDS = ["DeleteOptions", "Status", "CreateOptions", "UpdateOptions", "PatchOptions",
                      "GetOptions", "ListOptions", "WatchEvent"]
+# meta.k8s.io/v1 kinds only that version serves (metadata-only lists for Go metadata clients).
+META_ONLY_KINDS = ["PartialObjectMetadata", "PartialObjectMetadataList"]
 
 # Types whose JSON form is not their struct's: the codec implements these by name.
 CUSTOM = {
@@ -461,12 +463,12 @@ def main(kubectl, apiext_dir, pb_dir):
         if decl[0] == "struct":
             roots.append(apiext.typ(name))
     for t in roots:
-        if not is_kind(t) or t["pkg"] == META and t["name"] not in SHARED_META_KINDS:
+        if not is_kind(t) or t["pkg"] == META and t["name"] not in SHARED_META_KINDS + META_ONLY_KINDS:
             continue
         name = builder.message(t)
         gv = PACKAGES[t["pkg"]]
         kinds[gv + "/" + t["name"]] = name
-        if t["pkg"] == META:
+        if t["pkg"] == META and t["name"] in SHARED_META_KINDS:
             for other in PACKAGES.values():
                 kinds.setdefault(other + "/" + t["name"], name)
     json.dump({

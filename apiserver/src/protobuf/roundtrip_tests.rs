@@ -676,3 +676,12 @@ fn lists_for_responses() {
         "items": [{"kind": "Widget", "apiVersion": "example.com/v1", "spec": {"x": [1, 2]}}]
     }));
 }
+
+#[test]
+fn partial_object_metadata_for_metadata_clients() {
+    round_trip(json!({
+        "kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": "3"},
+        "items": [{"metadata": meta("p1")}]
+    }));
+}
