@@ -7,5 +7,6 @@ mod failures;
 mod harness;
 mod import;
 mod local;
+mod native;
 mod ops;
 mod renewal;
