@@ -404,7 +404,6 @@ pub(crate) fn check_quantity(s: &str) -> Result<(), ProtoError> {
     if matches!(b[0], b'+' | b'-') {
         pos = 1;
     }
-    let digits_start = pos;
     while pos < b.len() && b[pos].is_ascii_digit() {
         pos += 1;
     }
@@ -414,8 +413,7 @@ pub(crate) fn check_quantity(s: &str) -> Result<(), ProtoError> {
             pos += 1;
         }
     }
-    // A sign alone (or an empty number before the suffix) reads as zero upstream.
-    let _ = digits_start;
+    // An empty number before the suffix reads as zero upstream, so it is not checked here.
     let suffix_start = pos;
     while pos < b.len() && b"eEinumkKMGTP".contains(&b[pos]) {
         pos += 1;

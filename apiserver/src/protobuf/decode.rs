@@ -133,7 +133,7 @@ impl<'s> Decoder<'s> {
             Card::Map => {
                 let mut entries = BTreeMap::new();
                 for w in occ {
-                    let bytes = expect_bytes(msg, field, *w)?;
+                    let bytes = expect_bytes(field, *w)?;
                     let (k, v) = self.map_entry(msg, field, bytes)?;
                     entries.insert(k, v);
                 }
@@ -150,7 +150,7 @@ impl<'s> Decoder<'s> {
     ) -> Result<Option<Value>, ProtoError> {
         match field.elem {
             Elem::Scalar(Scalar::Bytes) => match occ.last() {
-                Some(w) => Ok(Some(bytes_value(expect_bytes(msg, field, *w)?))),
+                Some(w) => Ok(Some(bytes_value(expect_bytes(field, *w)?))),
                 None => Ok(None),
             },
             Elem::Scalar(s) => match occ.last() {
@@ -162,7 +162,7 @@ impl<'s> Decoder<'s> {
                 if occ.is_empty() && field.pointer {
                     return Ok(None);
                 }
-                let data = self.merged(msg, field, m, occ)?;
+                let data = self.merged(field, m, occ)?;
                 let value = self.message(m, &data, None)?;
                 // A named slice (wrapper message) is nil when it holds no items.
                 if self.schema.messages[m].custom == Some(Custom::Items) && value.is_null() {
@@ -175,20 +175,14 @@ impl<'s> Decoder<'s> {
 
     /// Concatenates repeated occurrences of a message field: protobuf's merge. Types with a
     /// hand-written `Unmarshal` (Quantity, Time, MicroTime) take the last occurrence instead.
-    fn merged(
-        &self,
-        msg: &Message,
-        field: &Field,
-        m: usize,
-        occ: &[Wire<'_>],
-    ) -> Result<Vec<u8>, ProtoError> {
+    fn merged(&self, field: &Field, m: usize, occ: &[Wire<'_>]) -> Result<Vec<u8>, ProtoError> {
         let replace = matches!(
             self.schema.messages[m].custom,
             Some(Custom::Quantity | Custom::Time | Custom::MicroTime)
         );
         let mut data = Vec::new();
         for w in occ {
-            let bytes = expect_bytes(msg, field, *w)?;
+            let bytes = expect_bytes(field, *w)?;
             if replace {
                 data.clear();
             }
@@ -206,10 +200,10 @@ impl<'s> Decoder<'s> {
     ) -> Result<(), ProtoError> {
         match field.elem {
             Elem::Message(m) => {
-                let bytes = expect_bytes(msg, field, w)?;
+                let bytes = expect_bytes(field, w)?;
                 items.push(self.message(m, bytes, None)?);
             }
-            Elem::Scalar(Scalar::Bytes) => items.push(bytes_value(expect_bytes(msg, field, w)?)),
+            Elem::Scalar(Scalar::Bytes) => items.push(bytes_value(expect_bytes(field, w)?)),
             Elem::Scalar(Scalar::String) => items.push(scalar(msg, field, Scalar::String, w)?),
             Elem::Scalar(s) => match w {
                 // Packed encoding, which generated code accepts for numeric repeated fields.
@@ -245,7 +239,7 @@ impl<'s> Decoder<'s> {
         let mut message_parts: Vec<Wire<'_>> = Vec::new();
         for (number, w) in wire::fields(entry, msg.short_name())? {
             match number {
-                1 => key = String::from_utf8_lossy(expect_bytes(msg, field, w)?).into_owned(),
+                1 => key = String::from_utf8_lossy(expect_bytes(field, w)?).into_owned(),
                 2 => {
                     value = Some(w);
                     message_parts.push(w);
@@ -255,11 +249,11 @@ impl<'s> Decoder<'s> {
         }
         let v = match field.elem {
             Elem::Message(m) => {
-                let data = self.merged(msg, field, m, &message_parts)?;
+                let data = self.merged(field, m, &message_parts)?;
                 self.message(m, &data, None)?
             }
             Elem::Scalar(Scalar::Bytes) => match value {
-                Some(w) => bytes_value(expect_bytes(msg, field, w)?),
+                Some(w) => bytes_value(expect_bytes(field, w)?),
                 // gogo starts a map's bytes value as `[]byte{}`: it prints as "".
                 None => Value::String(String::new()),
             },
@@ -334,7 +328,7 @@ fn go_field_name(json: &str) -> String {
     }
 }
 
-fn expect_bytes<'a>(_msg: &Message, field: &Field, w: Wire<'a>) -> Result<&'a [u8], ProtoError> {
+fn expect_bytes<'a>(field: &Field, w: Wire<'a>) -> Result<&'a [u8], ProtoError> {
     match w {
         Wire::Bytes(b) => Ok(b),
         other => Err(wrong_wire(field, other)),
