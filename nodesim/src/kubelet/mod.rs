@@ -319,7 +319,7 @@ fn negotiate(
     req: &Request<Incoming>,
     spdy: &[&str],
     ws: &[&str],
-) -> Result<Upgrade, Response<Body>> {
+) -> Result<Upgrade, Box<Response<Body>>> {
     let upgrade = req
         .headers()
         .get(header::UPGRADE)
@@ -331,7 +331,7 @@ fn negotiate(
             .headers()
             .get(header::SEC_WEBSOCKET_KEY)
             .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key"))?;
+            .ok_or_else(|| Box::new(text(StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key")))?;
         let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
         let offered = protocol::split_values(
             req.headers()
@@ -344,12 +344,12 @@ fn negotiate(
         }
         return match protocol::negotiate_ws(&offered, ws) {
             Some(p) => Ok(Upgrade::Ws(Some(p), accept)),
-            None => Err(text(
+            None => Err(Box::new(text(
                 StatusCode::BAD_REQUEST,
                 format!(
                     "unable to upgrade: unsupported WebSocket subprotocols {offered:?}; supported: {ws:?}"
                 ),
-            )),
+            ))),
         };
     }
     if upgrade.starts_with("spdy/3.1") {
@@ -369,14 +369,14 @@ fn negotiate(
                             .append("x-accepted-stream-protocol-versions", v);
                     }
                 }
-                Err(r)
+                Err(Box::new(r))
             }
         };
     }
-    Err(text(
+    Err(Box::new(text(
         StatusCode::BAD_REQUEST,
         "unable to upgrade: missing upgrade headers in request",
-    ))
+    )))
 }
 
 fn switching(up: &Upgrade) -> Response<Body> {
@@ -447,7 +447,7 @@ async fn remote_command(
         protocol::WS_REMOTECOMMAND,
     ) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let response = switching(&up);
     let provider = ctx.provider.clone();
@@ -517,7 +517,7 @@ async fn port_forward(
     }
     let up = match negotiate(&req, protocol::SPDY_PORTFORWARD, protocol::WS_PORTFORWARD) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let tunnel = matches!(&up, Upgrade::Ws(Some(p), _) if p.starts_with("SPDY/3.1+"));
     if matches!(up, Upgrade::Ws(..)) && !tunnel && ports.is_empty() {

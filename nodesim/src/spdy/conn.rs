@@ -414,7 +414,7 @@ impl Reader {
 
     async fn open(&mut self, stream_id: u32, flags: u8, headers: Headers) -> Result<(), u32> {
         let last = self.last_peer_id.load(Ordering::SeqCst);
-        if stream_id % 2 == 0 || stream_id <= last {
+        if stream_id.is_multiple_of(2) || stream_id <= last {
             return Err(goaway::PROTOCOL_ERROR);
         }
         self.last_peer_id.store(stream_id, Ordering::SeqCst);

@@ -31,11 +31,7 @@ where
     tokio::spawn(async move {
         while let Some(Ok(msg)) = source.next().await {
             match msg {
-                Message::Binary(b) => {
-                    if remote_write.write_all(&b).await.is_err() {
-                        return;
-                    }
-                }
+                Message::Binary(b) if remote_write.write_all(&b).await.is_err() => return,
                 Message::Close(_) => break,
                 _ => {}
             }
