@@ -1,7 +1,9 @@
 //! vcctl: runs virtualcluster locally and manages VirtualClusters (also `kubectl vc`).
 //! `src/bin/kubectl-vc.rs` includes this file as a module, so the two binaries are one CLI.
 
+mod instance;
 mod manage;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -19,7 +21,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run an embedded super cluster, its nodes, vc-manager, syncer and vn-agent, and a demo tenant.
-    Up,
+    Up(up::UpArgs),
+    /// Stop the instance `vcctl up` runs in a state directory.
+    Down(instance::DownArgs),
+    /// Show the components, tenants and nodes of the instance in a state directory.
+    Status(instance::StatusArgs),
     /// Create VirtualClusters from a YAML file.
     Create(manage::CreateArgs),
     /// List VirtualClusters, or show one with the condition that keeps it from being ready.
@@ -34,13 +40,15 @@ enum Command {
 #[tokio::main]
 pub async fn main() -> anyhow::Result<()> {
     common::process::install_crypto_provider();
-    common::process::init_tracing(common::process::LogFormat::Text);
     let cli = Cli::parse();
+    // `up` logs to a file in its state directory: its terminal shows progress.
+    if !matches!(cli.command, Command::Up(_)) {
+        common::process::init_tracing(common::process::LogFormat::Text);
+    }
     match cli.command {
-        Command::Up => anyhow::bail!(
-            "`vcctl up` needs the embedded API server, nodesim, syncer, vc-manager and vn-agent, \
-             which are not built yet (issues 3-9)"
-        ),
+        Command::Up(args) => up::run(args).await,
+        Command::Down(args) => instance::down(args).await,
+        Command::Status(args) => instance::status(args).await,
         Command::Create(args) => manage::create(args).await,
         Command::Get(args) => manage::get(args).await,
         Command::Kubeconfig(args) => manage::kubeconfig(args).await,
