@@ -36,9 +36,20 @@ enum Command {
     Delete(manage::DeleteArgs),
 }
 
-/// Runs the CLI (also the entry point of `kubectl-vc`).
+/// Runs the CLI (also the entry point of `kubectl-vc`): errors go to stderr as one sentence
+/// with their causes, and the exit code is 1.
+pub fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[tokio::main]
-pub async fn main() -> anyhow::Result<()> {
+async fn run() -> anyhow::Result<()> {
     common::process::install_crypto_provider();
     let cli = Cli::parse();
     // `up` logs to a file in its state directory: its terminal shows progress.

@@ -4,6 +4,6 @@
 #[path = "../main.rs"]
 mod cli;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     cli::main()
 }

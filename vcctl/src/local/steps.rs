@@ -109,12 +109,13 @@ impl LocalError {
     }
 }
 
-/// `io` error text with a hint for the causes people hit (port in use, no permission).
+/// `io` error text with what to do about it, worded for the causes people hit (port in use,
+/// no permission).
 pub fn explain_io(what: &str, e: &std::io::Error, hint: &str) -> String {
     match e.kind() {
-        std::io::ErrorKind::AddrInUse => format!("{what} is already in use ({e}); {hint}"),
+        std::io::ErrorKind::AddrInUse => format!("{what} is already in use; {hint}"),
         std::io::ErrorKind::PermissionDenied => format!("{what}: permission denied ({e}); {hint}"),
-        _ => format!("{what}: {e}"),
+        _ => format!("{what}: {e}; {hint}"),
     }
 }
 
