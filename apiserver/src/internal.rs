@@ -26,7 +26,7 @@ pub fn def(api: &Api, group: &str, resource: &str) -> ApiResult<std::sync::Arc<R
 /// Creates an object as `actor`; returns the stored object.
 pub async fn create(api: &Api, def: &ResourceDef, actor: &Actor, obj: Value) -> ApiResult<Value> {
     let ns = meta::namespace(&obj).to_string();
-    let mut obj = prepare_new(api, def, &ns, obj)?;
+    let mut obj = prepare_new(api, def, &ns, obj, crate::handlers::write::Checked::Yes)?;
     let ctx = Ctx {
         api,
         def,
@@ -93,7 +93,7 @@ where
         if !change(&mut new) {
             return Ok(Some(old));
         }
-        let new = prepare_update(api, def, actor, sub, &old, new, false)?;
+        let new = prepare_update(api, def, actor, sub, &old, new, false, crate::handlers::write::Checked::Yes)?;
         if meta::same_content(&old, &new) {
             return Ok(Some(old));
         }

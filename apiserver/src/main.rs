@@ -1,5 +1,9 @@
 //! `apiserver`: runs the embedded Kubernetes-compatible API server.
 
+/// mimalloc: the server allocates many short-lived JSON values per request.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

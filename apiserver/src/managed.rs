@@ -73,7 +73,9 @@ pub async fn decode_request(r: &mut Req, def: &ResourceDef) -> ApiResult<(Value,
         return Err(ApiError::bad_request("request body is empty"));
     }
     if media == "application/vnd.kubernetes.protobuf" {
-        let v = crate::protobuf::decode(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let api_version = def.api_version();
+        let v = crate::protobuf::decode_with_defaults(&bytes, Some((&api_version, &def.kind)))
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
         return Ok((v, Vec::new()));
     }
     let format = match media.as_str() {
@@ -209,7 +211,7 @@ pub async fn apply_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &Req, body:
     let writer = apply_writer(r, def, &api_version, None)?;
     let applied = with_type(def, |t| apply::apply(None, &config, t, &writer, r.flag("force"))).map_err(|e| status_error(e.status()))?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = crate::handlers::write::prepare_new(api, def, &ns, applied)?;
+    let mut obj = crate::handlers::write::prepare_new(api, def, &ns, applied, crate::handlers::write::Checked::No)?;
     let actor = Actor {
         applying: true,
         ..Actor::of(r)

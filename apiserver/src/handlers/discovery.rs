@@ -99,10 +99,8 @@ pub fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
                 _ => {}
             }
         }
-        if as_.is_none() {
-            return None;
-        }
-        if as_ == Some("APIGroupDiscoveryList") && g == Some("apidiscovery.k8s.io") {
+        let as_ = as_?;
+        if as_ == "APIGroupDiscoveryList" && g == Some("apidiscovery.k8s.io") {
             match v {
                 Some("v2") => return Some("v2"),
                 Some("v2beta1") => return Some("v2beta1"),

@@ -243,17 +243,15 @@ async fn run(
             }
             Ok(events) if !events.is_empty() => {
                 let full = events.len() == BATCH;
-                let mut closed = false;
+                // One write per batch: many small frames cost a syscall and a TLS record each.
+                let mut batch = BytesMut::new();
                 for ev in &events {
                     cursor = ev.rv();
-                    if let Some((kind, obj)) = w.translate(ev)
-                        && tx.send(frame(kind, &obj)).await.is_err()
-                    {
-                        closed = true;
-                        break;
+                    if let Some((kind, obj)) = w.translate(ev) {
+                        batch.put_slice(&frame(kind, &obj));
                     }
                 }
-                if closed {
+                if !batch.is_empty() && tx.send(batch.freeze()).await.is_err() {
                     break;
                 }
                 if !full {

@@ -174,8 +174,9 @@ pub fn prepare_new(
     def: &ResourceDef,
     path_ns: &str,
     mut obj: Value,
+    checked: Checked,
 ) -> ApiResult<Value> {
-    obj = decode(def, obj)?;
+    obj = decode(def, obj, checked)?;
     check_namespace(def, path_ns, &mut obj)?;
     let keep_status = def.group.is_empty() && def.kind == "Node";
     {
@@ -242,9 +243,22 @@ pub fn prepare_new(
     Ok(obj)
 }
 
+/// Whether a body was already decoded against its schema (types checked, unknown fields
+/// handled) — request bodies and in-process objects are, patch and apply results are not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// Decoded against the schema already.
+    Yes,
+    /// Must go through typed decoding.
+    No,
+}
+
 /// Typed decoding (built-ins) or schema pruning (custom resources) of a body.
-fn decode(def: &ResourceDef, obj: Value) -> ApiResult<Value> {
-    let mut obj = kinds::decode_typed(def, obj)?;
+fn decode(def: &ResourceDef, obj: Value, checked: Checked) -> ApiResult<Value> {
+    let mut obj = match checked {
+        Checked::Yes => obj,
+        Checked::No => kinds::decode_typed(def, obj)?,
+    };
     if let Some(schema) = def.crd.as_ref().and_then(|c| c.schema.as_ref()) {
         kinds::crd::prune_and_default(schema, &mut obj);
     }
@@ -296,7 +310,7 @@ pub async fn create(
     let (mut body, warnings) = crate::managed::decode_request(r, def).await?;
     check_type(def, &mut body)?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = prepare_new(api, def, &ns, body)?;
+    let mut obj = prepare_new(api, def, &ns, body, Checked::Yes)?;
     let ctx = Ctx {
         api,
         def,
@@ -442,7 +456,7 @@ pub async fn apply_change(
                 && allow_create_on_update(def)
                 && sub.is_none()
             {
-                let mut obj = prepare_new(api, def, &ns, body.clone())?;
+                let mut obj = prepare_new(api, def, &ns, body.clone(), Checked::Yes)?;
                 let ctx = Ctx {
                     api,
                     def,
@@ -541,7 +555,8 @@ pub async fn apply_change(
                 cur.rv
             }
         };
-        new = prepare_update(api, def, &actor, sub, &old, new, dry_run)?;
+        let checked = if matches!(change, Change::Replace(_)) { Checked::Yes } else { Checked::No };
+        new = prepare_update(api, def, &actor, sub, &old, new, dry_run, checked)?;
         if meta::same_content(&old, &new) {
             let resp = response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc);
             return Ok(with_warnings(resp, &patch_warnings));
@@ -610,9 +625,10 @@ pub fn prepare_update(
     old: &Value,
     new: Value,
     dry_run: bool,
+    checked: Checked,
 ) -> ApiResult<Value> {
     let name = meta::name(old).to_string();
-    let mut new = decode(def, new)?;
+    let mut new = decode(def, new, checked)?;
     let mut new = match sub {
         Some("status") => {
             let mut merged = old.clone();

@@ -129,7 +129,7 @@ fn volume_defaults(v: &mut Value) {
 pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
     let spec = new.get("spec").cloned().unwrap_or(Value::Null);
-    validate_spec(&spec, "spec", &mut out);
+    validate_spec(&spec, "spec", &[], &mut out);
     if let Some(old) = old {
         validate_update(old, new, &mut out);
     }
@@ -137,7 +137,8 @@ pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
 }
 
 /// Validation of a pod spec at `path` (also used for templates).
-pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
+/// `extra_volumes` are volumes supplied from outside the spec (StatefulSet claim templates).
+pub fn validate_spec(spec: &Value, path: &str, extra_volumes: &[String], out: &mut Vec<Cause>) {
     let containers = spec.get("containers").and_then(Value::as_array);
     match containers {
         None => out.push(Cause::required(&format!("{path}.containers"), "")),
@@ -163,6 +164,7 @@ pub fn validate_spec(spec: &Value, path: &str, out: &mut Vec<Cause>) {
         }
         seen_vol.push(v.clone());
     }
+    let volumes: Vec<String> = volumes.into_iter().chain(extra_volumes.iter().cloned()).collect();
     let mut names: Vec<String> = Vec::new();
     for key in ["initContainers", "containers"] {
         let Some(cs) = spec.get(key).and_then(Value::as_array) else {

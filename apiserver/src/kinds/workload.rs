@@ -241,7 +241,14 @@ pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
             }
         }
         match new.pointer("/spec/template/spec") {
-            Some(t) => pod::validate_spec(t, "spec.template.spec", &mut out),
+            Some(t) => {
+                let claims: Vec<String> = new
+                    .pointer("/spec/volumeClaimTemplates")
+                    .and_then(Value::as_array)
+                    .map(|a| a.iter().filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect())
+                    .unwrap_or_default();
+                pod::validate_spec(t, "spec.template.spec", &claims, &mut out)
+            }
             None => out.push(Cause::required("spec.template", "")),
         }
         if let Some(r) = new.pointer("/spec/replicas").and_then(Value::as_i64)
