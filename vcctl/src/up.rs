@@ -329,7 +329,7 @@ fn print_next_steps(handle: &LocalHandle, dir_arg: &Path) {
     if let Some(first) = tenants.first() {
         let _ = writeln!(
             out,
-            "\nTry it:\n  export KUBECONFIG={}\n  kubectl create deployment web --image=nginx --replicas=3\n  kubectl get pods -o wide\n  kubectl logs deployment/web\n  kubectl exec deployment/web -- echo hi\n  kubectl expose deployment web --port 80",
+            "\nTry it:\n  export KUBECONFIG={}\n  kubectl create deployment web --image=nginx --replicas=3 --port=80\n  kubectl get pods -o wide\n  kubectl logs deployment/web\n  kubectl exec deployment/web -- echo hi\n  kubectl expose deployment web\n  kubectl get service web -o yaml   # transparency.tenancy.x-k8s.io/clusterIP: the super IP",
             handle.tenant_kubeconfig(first).display()
         );
     }

@@ -609,19 +609,36 @@ async fn start_nodes(
         .await
         .map_err(|e| e.to_string())?;
     let names = handle.node_names();
+    let gone = remove_nodes(&handle, previous, &names).await;
     let classes: HashSet<_> = opts
         .pools
         .iter()
         .filter_map(|p| p.node_class.clone())
         .collect();
-    let detail = format!(
+    let mut detail = format!(
         "{} nodes in {} node classes, kubelet API on {}",
         names.len(),
         classes.len(),
         handle.kubelet_addr()
     );
+    if gone > 0 {
+        detail.push_str(&format!(", {gone} nodes of the previous run removed"));
+    }
     parts.nodesim = Some(handle);
     Ok((names, detail))
+}
+
+/// Deletes the nodes of the previous run that this run does not simulate (its node classes
+/// changed), so that nothing waits for kubelets that never come back.
+async fn remove_nodes(handle: &NodesimHandle, previous: &LocalState, current: &[String]) -> usize {
+    let mut removed = 0;
+    for name in previous.nodes.iter().filter(|n| !current.contains(n)) {
+        match handle.remove_node(name).await {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(node = %name, error = %e, "could not remove an old node"),
+        }
+    }
+    removed
 }
 
 /// Super-cluster clients of the components, each with its own identity (and recorded when

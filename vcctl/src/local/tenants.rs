@@ -212,6 +212,25 @@ fn pod_state(p: Option<&Pod>) -> String {
     )
 }
 
+/// Probe pods of an earlier run that was interrupted before it could delete them.
+async fn remove_stale_probes(pods: &Api<Pod>) {
+    let Ok(list) = pods
+        .list(&kube::api::ListParams::default().labels(PROBE_LABEL))
+        .await
+    else {
+        return;
+    };
+    for p in list.items {
+        if let Some(name) = p.metadata.name
+            && let Err(e) = pods
+                .delete(&name, &DeleteParams::default().grace_period(0))
+                .await
+        {
+            tracing::warn!(pod = %name, error = %e, "could not delete a stale probe pod");
+        }
+    }
+}
+
 /// Creates a pod in the tenant's `default` namespace, waits until it is Running with an IP on a
 /// node, and deletes it. Returns the node it ran on.
 pub async fn probe(tenant: &Client, timeout: Duration) -> Result<String, String> {
@@ -220,6 +239,7 @@ pub async fn probe(tenant: &Client, timeout: Duration) -> Result<String, String>
         &uuid::Uuid::new_v4().simple().to_string()[..8]
     );
     let pods: Api<Pod> = Api::namespaced(tenant.clone(), "default");
+    remove_stale_probes(&pods).await;
     let deadline = tokio::time::Instant::now() + timeout;
     // The tenant's controllers create `default` and its service account shortly after start.
     loop {

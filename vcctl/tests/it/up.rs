@@ -147,6 +147,56 @@ fn running_pods(k: &Kubectl, selector: &str, want: usize) -> Result<Vec<Value>, 
     }
 }
 
+/// One HTTP GET to `127.0.0.1:port`.
+fn http_get(port: u16) -> Result<String, String> {
+    use std::io::{Read as _, Write as _};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .map_err(|e| e.to_string())?;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut body = String::new();
+    s.read_to_string(&mut body).map_err(|e| e.to_string())?;
+    Ok(body)
+}
+
+/// `kubectl port-forward pod/POD LOCAL:PORT`, then one HTTP GET through it.
+fn port_forward_get(k: &Kubectl, pod: &str, port: u16, log: &Path) -> String {
+    let local = free_port();
+    let mut pf = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&k.kubeconfig)
+        .args([
+            "port-forward",
+            &format!("pod/{pod}"),
+            &format!("{local}:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let stdout = pf.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let result = rx
+        .recv_timeout(Duration::from_secs(20))
+        .map_err(|e| format!("no \"Forwarding from\" line: {e}"))
+        .and_then(|_| http_get(local));
+    let _ = pf.kill();
+    let _ = pf.wait();
+    result.unwrap_or_else(|e| {
+        panic!(
+            "port-forward to {pod}:{port}: {e}; kubectl said: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        )
+    })
+}
+
 fn annotation<'a>(o: &'a Value, key: &str) -> Option<&'a str> {
     o["metadata"]["annotations"][key].as_str()
 }
@@ -169,6 +219,7 @@ fn vcctl_up_gives_a_working_tenant_and_resumes_it() {
         "web",
         "--image=nginx",
         "--replicas=3",
+        "--port=80",
     ]);
     let pods = eventually("3 web pods Running", Duration::from_secs(60), || {
         running_pods(&demo, "app=web", 3)
@@ -196,6 +247,12 @@ fn vcctl_up_gives_a_working_tenant_and_resumes_it() {
         "logs: {logs}"
     );
     assert_eq!(demo.ok(&["exec", &pod, "--", "echo", "hi"]).trim(), "hi");
+    let answer = port_forward_get(&demo, &pod, 80, &dir.path().join("port-forward.log"));
+    assert!(
+        answer.contains("port 80: GET /"),
+        "through port-forward: {answer:?}; kubectl said: {}",
+        std::fs::read_to_string(dir.path().join("port-forward.log")).unwrap_or_default()
+    );
 
     demo.ok(&["expose", "deployment", "web", "--port", "80"]);
     let (tenant_ip, super_ip) = eventually(
