@@ -159,8 +159,8 @@ impl NodesimConfig {
                 .parse()
                 .unwrap_or_else(|_| ipnet::Ipv4Net::default()),
             mock: MockConfig::default(),
-            status_workers: 32,
-            bind_workers: 32,
+            status_workers: 64,
+            bind_workers: 64,
         }
     }
 }

@@ -292,7 +292,12 @@ pub async fn start_with_provider(
     });
     tokio::spawn(kubelet::serve(listener, tls, ctx, cancel.clone()));
 
-    let writer = StatusWriter::start(client.clone(), config.status_workers, metrics.clone());
+    let writer = StatusWriter::start(
+        client.clone(),
+        config.status_workers,
+        metrics.clone(),
+        cancel.clone(),
+    );
     let controller =
         PodController::new(client.clone(), provider.clone(), writer, node_names.clone());
     let (status_tx, mut status_rx) = mpsc::unbounded_channel();

@@ -30,16 +30,27 @@ fn is_terminal(pod: &Pod) -> bool {
     )
 }
 
+#[derive(Default)]
+struct Pending {
+    order: std::collections::VecDeque<Key>,
+    latest: HashMap<Key, serde_json::Value>,
+}
+
 /// Coalescing status writer.
 #[derive(Clone)]
 pub struct StatusWriter {
-    pending: Arc<Mutex<HashMap<Key, serde_json::Value>>>,
+    pending: Arc<Mutex<Pending>>,
     wake: Arc<Notify>,
 }
 
 impl StatusWriter {
-    /// Starts `workers` writers.
-    pub fn start(client: Client, workers: usize, metrics: Metrics) -> Self {
+    /// Starts `workers` writers (they stop when `cancel` fires).
+    pub fn start(
+        client: Client,
+        workers: usize,
+        metrics: Metrics,
+        cancel: tokio_util::sync::CancellationToken,
+    ) -> Self {
         let this = Self {
             pending: Arc::default(),
             wake: Arc::new(Notify::new()),
@@ -48,7 +59,13 @@ impl StatusWriter {
             let w = this.clone();
             let client = client.clone();
             let metrics = metrics.clone();
-            tokio::spawn(async move { w.work(client, metrics).await });
+            let cancel = cancel.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = w.work(client, metrics) => {}
+                }
+            });
         }
         this
     }
@@ -56,15 +73,19 @@ impl StatusWriter {
     /// Queues a status (replacing any queued one for the same pod).
     pub fn push(&self, namespace: &str, name: &str, status: serde_json::Value) {
         if let Ok(mut p) = self.pending.lock() {
-            p.insert((namespace.to_string(), name.to_string()), status);
+            let k = (namespace.to_string(), name.to_string());
+            // A pod already waiting keeps its place; only its status is replaced.
+            if p.latest.insert(k.clone(), status).is_none() {
+                p.order.push_back(k);
+            }
         }
         self.wake.notify_one();
     }
 
     fn take(&self) -> Option<(Key, serde_json::Value)> {
         let mut p = self.pending.lock().ok()?;
-        let k = p.keys().next().cloned()?;
-        p.remove(&k).map(|v| (k, v))
+        let k = p.order.pop_front()?;
+        p.latest.remove(&k).map(|v| (k, v))
     }
 
     async fn work(&self, client: Client, metrics: Metrics) {

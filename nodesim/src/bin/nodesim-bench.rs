@@ -55,7 +55,9 @@ fn pod(i: usize) -> Pod {
 }
 
 async fn nodes_ready(client: &Client) -> anyhow::Result<usize> {
-    let list = Api::<Node>::all(client.clone()).list(&ListParams::default()).await?;
+    let list = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await?;
     Ok(list
         .items
         .iter()
@@ -81,7 +83,9 @@ async fn main() -> anyhow::Result<()> {
         .context("starting the embedded API server")?;
     let client = srv.client();
     let mut cfg = nodesim::NodesimConfig::new(srv.kube_config(), args.nodes, srv.client_ca_pem());
-    cfg.pools[0].max_pods = u32::try_from(args.pods / args.nodes.max(1) * 2 + 10).unwrap_or(110).max(110);
+    cfg.pools[0].max_pods = u32::try_from(args.pods / args.nodes.max(1) * 2 + 10)
+        .unwrap_or(110)
+        .max(110);
     cfg.status_workers = args.workers;
     cfg.bind_workers = args.workers;
 
@@ -89,7 +93,10 @@ async fn main() -> anyhow::Result<()> {
     let sim = nodesim::start(cfg).await.context("starting nodesim")?;
     sim.wait_ready(Duration::from_secs(args.timeout)).await?;
     while nodes_ready(&client).await? < args.nodes {
-        anyhow::ensure!(Instant::now() < deadline, "nodes did not become Ready in time");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "nodes did not become Ready in time"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let nodes_secs = t_nodes.elapsed().as_secs_f64();
@@ -107,16 +114,28 @@ async fn main() -> anyhow::Result<()> {
 
     // Count Running pods from a watch, like a user would observe them.
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<Instant>();
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel::<Instant>();
     let want = args.pods;
     let watch_api = pods.clone();
     tokio::spawn(async move {
         let mut running: HashSet<String> = HashSet::new();
+        let mut bound: HashSet<String> = HashSet::new();
         let mut stream = watcher(watch_api, watcher::Config::default()).boxed();
         let mut done = Some(done_tx);
+        let mut bound_tx = Some(bound_tx);
         while let Some(ev) = stream.next().await {
-            if let Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) = ev
-                && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            {
+            let Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) = ev else {
+                continue;
+            };
+            if p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some() {
+                bound.insert(p.metadata.name.clone().unwrap_or_default());
+                if bound.len() >= want
+                    && let Some(tx) = bound_tx.take()
+                {
+                    let _ = tx.send(Instant::now());
+                }
+            }
+            if p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running") {
                 running.insert(p.metadata.name.unwrap_or_default());
                 if running.len() >= want
                     && let Some(tx) = done.take()
@@ -147,6 +166,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("pods did not reach Running in time")??;
     let running_secs = done.duration_since(t_pods).as_secs_f64();
+    let bound_secs = bound_rx
+        .await
+        .map(|t| t.duration_since(t_pods).as_secs_f64())
+        .unwrap_or(f64::NAN);
     let pods_per_sec = args.pods as f64 / running_secs;
 
     println!("| metric                         | value |");
@@ -155,6 +178,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| pods                           | {} |", args.pods);
     println!("| nodes Ready (s)                | {nodes_secs:.2} |");
     println!("| pods created (s)               | {created_secs:.2} |");
+    println!("| pods bound (s)                 | {bound_secs:.2} |");
     println!("| pods Running (s)               | {running_secs:.2} |");
     println!("| pods/s                         | {pods_per_sec:.0} |");
     println!(
@@ -165,6 +189,7 @@ async fn main() -> anyhow::Result<()> {
             "pods": args.pods,
             "nodes_ready_seconds": nodes_secs,
             "pods_created_seconds": created_secs,
+            "pods_bound_seconds": bound_secs,
             "pods_running_seconds": running_secs,
             "pods_per_second": pods_per_sec,
         })

@@ -30,7 +30,7 @@ pub enum Event {
     /// A node is gone.
     NodeDeleted(String),
     /// A binding failed; the pod goes back to the queue.
-    BindFailed(Key, String),
+    BindFailed(Box<Pod>, String),
 }
 
 fn key(pod: &Pod) -> Key {
@@ -54,6 +54,9 @@ pub struct Scheduler {
     nodes: BTreeMap<String, NodeView>,
     assigned: HashMap<Key, (String, Resources)>,
     queue: BTreeMap<Key, Pod>,
+    /// Pods that fit nowhere; retried when the cluster changes (a node or a freed pod) or on
+    /// the periodic flush, as kube-scheduler's unschedulable queue.
+    unschedulable: BTreeMap<Key, Pod>,
     reported: HashMap<Key, String>,
     defaults: HashMap<String, Resources>,
     rotate: usize,
@@ -80,6 +83,7 @@ impl Scheduler {
             nodes: BTreeMap::new(),
             assigned: HashMap::new(),
             queue: BTreeMap::new(),
+            unschedulable: BTreeMap::new(),
             reported: HashMap::new(),
             defaults,
             rotate: 0,
@@ -97,16 +101,25 @@ impl Scheduler {
                         s.apply(ev);
                     }
                 }
-                _ = retry.tick() => {}
+                _ = retry.tick() => s.requeue(),
             }
             s.pass().await;
         }
+    }
+
+    /// Moves unschedulable pods back to the active queue.
+    fn requeue(&mut self) {
+        let waiting = std::mem::take(&mut self.unschedulable);
+        self.queue.extend(waiting);
     }
 
     fn unassign(&mut self, k: &Key) {
         if let Some((node, req)) = self.assigned.remove(k)
             && let Some(n) = self.nodes.get_mut(&node)
         {
+            // Capacity was freed: waiting pods may fit now.
+            let waiting = std::mem::take(&mut self.unschedulable);
+            self.queue.extend(waiting);
             n.pods -= 1;
             for (r, v) in req {
                 *n.requested.entry(r).or_default() -= v;
@@ -141,6 +154,7 @@ impl Scheduler {
                 match node {
                     Some(node) => {
                         self.queue.remove(&k);
+                        self.unschedulable.remove(&k);
                         self.reported.remove(&k);
                         if active(&pod) && pod.metadata.deletion_timestamp.is_none() {
                             let req = pod_requests(&pod, &self.defaults_for(&node));
@@ -173,24 +187,35 @@ impl Scheduler {
             Event::PodDeleted(pod) => {
                 let k = key(&pod);
                 self.queue.remove(&k);
+                self.unschedulable.remove(&k);
                 self.reported.remove(&k);
                 self.unassign(&k);
             }
             Event::Node(node) => {
                 let mut view = NodeView::from_node(&node);
                 view.default_requests = self.defaults_for(&view.name);
+                let mut changed = true;
                 if let Some(old) = self.nodes.get(&view.name) {
                     view.requested = old.requested.clone();
                     view.pods = old.pods;
+                    changed = old.labels != view.labels
+                        || old.taints != view.taints
+                        || old.allocatable != view.allocatable
+                        || old.unschedulable != view.unschedulable;
                 }
                 self.nodes.insert(view.name.clone(), view);
+                if changed {
+                    self.requeue();
+                }
             }
             Event::NodeDeleted(name) => {
                 self.nodes.remove(&name);
             }
-            Event::BindFailed(k, why) => {
+            Event::BindFailed(pod, why) => {
+                let k = key(&pod);
                 tracing::debug!(namespace = %k.0, pod = %k.1, error = %why, "binding failed");
                 self.unassign(&k);
+                self.queue.insert(k, *pod);
             }
         }
     }
@@ -200,6 +225,8 @@ impl Scheduler {
             return;
         }
         let queue = std::mem::take(&mut self.queue);
+        let started = std::time::Instant::now();
+        let queued = queue.len();
         for (k, pod) in queue {
             let views: Vec<&NodeView> = self.nodes.values().collect();
             let start = self.rotate;
@@ -216,10 +243,15 @@ impl Scheduler {
                         self.reported.insert(k.clone(), message.clone());
                         self.report(&k, message);
                     }
-                    self.queue.insert(k, pod);
+                    self.unschedulable.insert(k, pod);
                 }
             }
         }
+        tracing::debug!(
+            queued,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "scheduling pass"
+        );
     }
 
     async fn bind(&self, k: Key, pod: Pod, node: String) {
@@ -231,6 +263,7 @@ impl Scheduler {
         let metrics = self.metrics.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let sent = std::time::Instant::now();
             let api: Api<Pod> = Api::namespaced(client, &k.0);
             let body = serde_json::json!({
                 "apiVersion": "v1",
@@ -247,11 +280,14 @@ impl Scheduler {
                 )
                 .await
             {
-                Ok(_) => metrics.bindings.inc(),
+                Ok(_) => {
+                    metrics.bindings.inc();
+                    tracing::trace!(latency_ms = sent.elapsed().as_millis() as u64, "bound");
+                }
                 // Already bound or gone: the watch brings the truth.
                 Err(kube::Error::Api(e)) if e.code == 409 || e.code == 404 => {}
                 Err(e) => {
-                    let _ = tx.send(Event::BindFailed(k, e.to_string()));
+                    let _ = tx.send(Event::BindFailed(Box::new(pod), e.to_string()));
                 }
             }
         });

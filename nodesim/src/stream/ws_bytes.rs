@@ -5,6 +5,8 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, DuplexStream};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Returns a local byte stream whose bytes travel as binary messages on `ws`.
 pub fn tunnel<S>(ws: WebSocketStream<S>) -> DuplexStream
@@ -26,7 +28,12 @@ where
                 }
             }
         }
-        let _ = sink.send(Message::Close(None)).await;
+        // client-go's tunnelling connection treats only a normal closure as EOF.
+        let close = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        let _ = sink.send(Message::Close(Some(close))).await;
     });
     tokio::spawn(async move {
         while let Some(Ok(msg)) = source.next().await {

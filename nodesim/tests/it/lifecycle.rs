@@ -70,7 +70,11 @@ async fn deletion_finishes_through_the_kubelet() {
     create(&env.client, "d", pod("bye", None)).await;
     running(&env.client, "d", "bye").await;
     let api: Api<Pod> = Api::namespaced(env.client.clone(), "d");
-    api.delete("bye", &Default::default()).await.unwrap();
+    // Graceful deletion: the API server only marks the pod; the kubelet stops it and deletes it
+    // with grace 0 (nothing else in this cluster would).
+    let marked = api.delete("bye", &Default::default()).await.unwrap();
+    let marked = marked.left().expect("a bound pod is deleted gracefully");
+    assert!(marked.metadata.deletion_timestamp.is_some());
     eventually("pod gone", || async {
         get(&env.client, "d", "bye").await.is_none().then_some(())
     })
