@@ -93,7 +93,12 @@ where
         if !change(&mut new) {
             return Ok(Some(old));
         }
-        let new = prepare_update(api, def, actor, sub, &old, new, false, crate::handlers::write::Checked::Yes)?;
+        let mode = crate::handlers::write::UpdateMode {
+            sub,
+            dry_run: false,
+            checked: crate::handlers::write::Checked::Yes,
+        };
+        let new = prepare_update(api, def, actor, mode, &old, new)?;
         if meta::same_content(&old, &new) {
             return Ok(Some(old));
         }

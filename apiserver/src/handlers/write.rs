@@ -556,7 +556,7 @@ pub async fn apply_change(
             }
         };
         let checked = if matches!(change, Change::Replace(_)) { Checked::Yes } else { Checked::No };
-        new = prepare_update(api, def, &actor, sub, &old, new, dry_run, checked)?;
+        new = prepare_update(api, def, &actor, UpdateMode { sub, dry_run, checked }, &old, new)?;
         if meta::same_content(&old, &new) {
             let resp = response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc);
             return Ok(with_warnings(resp, &patch_warnings));
@@ -616,17 +616,27 @@ pub fn ready_to_remove(def: &ResourceDef, obj: &Value) -> bool {
         && !kinds::namespace::spec_finalizers(obj).is_empty())
 }
 
+/// How an update is made: through which subresource, dry or not, and whether the new object
+/// was already decoded against its schema.
+#[derive(Debug, Clone, Copy)]
+pub struct UpdateMode<'a> {
+    /// `status`, `finalize`... or the main resource.
+    pub sub: Option<&'a str>,
+    /// `dryRun=All`.
+    pub dry_run: bool,
+    /// Whether typed decoding already happened.
+    pub checked: Checked,
+}
+
 /// Carries what updates may not change, splits status, validates and admits.
 pub fn prepare_update(
     api: &Api,
     def: &ResourceDef,
     actor: &Actor,
-    sub: Option<&str>,
+    mode: UpdateMode<'_>,
     old: &Value,
-    new: Value,
-    dry_run: bool,
-    checked: Checked,
-) -> ApiResult<Value> {
+    new: Value) -> ApiResult<Value> {
+    let UpdateMode { sub, dry_run, checked } = mode;
     let name = meta::name(old).to_string();
     let mut new = decode(def, new, checked)?;
     let mut new = match sub {
