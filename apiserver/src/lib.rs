@@ -33,6 +33,6 @@ pub mod store;
 pub mod tokens;
 
 pub use server::{ServerBuilder, ServerHandle, StartError};
-pub mod table;
 pub mod apply;
 pub mod openapi;
+pub mod table;

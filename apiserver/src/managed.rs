@@ -44,13 +44,19 @@ pub fn status_error(si: StatusInfo) -> ApiError {
         _ => ApiError::internal(""),
     };
     e.code = si.code;
-    e.reason = if si.reason.is_empty() { "InternalError" } else { si.reason };
+    e.reason = if si.reason.is_empty() {
+        "InternalError"
+    } else {
+        si.reason
+    };
     e.message = si.message;
     if !si.causes.is_empty() {
         let causes: Vec<Value> = si
             .causes
             .iter()
-            .map(|c| serde_json::json!({"reason": c.reason, "message": c.message, "field": c.field}))
+            .map(
+                |c| serde_json::json!({"reason": c.reason, "message": c.message, "field": c.field}),
+            )
             .collect();
         e.details = Some(Box::new(serde_json::json!({"causes": causes})));
     }
@@ -66,7 +72,10 @@ pub fn directive(r: &Req) -> ApiResult<Directive> {
 /// `fieldValidation`: unknown or duplicate fields are dropped, rejected (Strict) or reported as
 /// `Warning` headers (Warn).
 pub async fn decode_request(r: &mut Req, def: &ResourceDef) -> ApiResult<(Value, Vec<String>)> {
-    let ct = r.header("content-type").unwrap_or("application/json").to_string();
+    let ct = r
+        .header("content-type")
+        .unwrap_or("application/json")
+        .to_string();
     let media = ct.split(';').next().unwrap_or_default().trim().to_string();
     let bytes = r.bytes().await?;
     if bytes.is_empty() {
@@ -85,10 +94,14 @@ pub async fn decode_request(r: &mut Req, def: &ResourceDef) -> ApiResult<(Value,
     };
     let dir = directive(r)?;
     let check_types = def.crd.is_none();
-    let decoded = with_type(def, |t| fieldvalidation::decode_body(&bytes, format, t, check_types))
-        .map_err(|e| status_error(e.status(&def.kind, &def.version)))?;
+    let decoded = with_type(def, |t| {
+        fieldvalidation::decode_body(&bytes, format, t, check_types)
+    })
+    .map_err(|e| status_error(e.status(&def.kind, &def.version)))?;
     if !decoded.value.is_object() {
-        return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the body of the request must be a JSON object",
+        ));
     }
     match dir.outcome(&decoded.strict_errors, &def.kind, &def.version) {
         Outcome::Proceed { warnings } => Ok((decoded.value, warnings)),
@@ -97,7 +110,12 @@ pub async fn decode_request(r: &mut Req, def: &ResourceDef) -> ApiResult<(Value,
 }
 
 /// Validation of a patched object against the schema (`fieldValidation` for patches).
-pub fn validate_patched(r: &Req, def: &ResourceDef, patched: &mut Value, patch_text: &str) -> ApiResult<Vec<String>> {
+pub fn validate_patched(
+    r: &Req,
+    def: &ResourceDef,
+    patched: &mut Value,
+    patch_text: &str,
+) -> ApiResult<Vec<String>> {
     let dir = directive(r)?;
     let errors = with_type(def, |t| fieldvalidation::prune_unknown_fields(patched, t));
     match dir.patch_outcome(&errors, patch_text) {
@@ -117,7 +135,13 @@ fn reset_fields(def: &ResourceDef, subresource: Option<&str>) -> &'static [&'sta
 }
 
 /// Records the writer of a create/update in `managedFields` (operation `Update`).
-pub fn record_update(def: &ResourceDef, actor: &Actor, old: Option<&Value>, new: &mut Value, subresource: Option<&str>) {
+pub fn record_update(
+    def: &ResourceDef,
+    actor: &Actor,
+    old: Option<&Value>,
+    new: &mut Value,
+    subresource: Option<&str>,
+) {
     if actor.applying {
         return;
     }
@@ -144,19 +168,29 @@ pub fn strategic(def: &ResourceDef, current: &Value, body: &[u8]) -> ApiResult<V
     let patch: Value = serde_json::from_slice(body)
         .or_else(|_| serde_yaml::from_slice(body))
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    with_type(def, |t| crate::patch::strategic_merge_patch(current, &patch, t)).map_err(|e| status_error(e.status()))
+    with_type(def, |t| {
+        crate::patch::strategic_merge_patch(current, &patch, t)
+    })
+    .map_err(|e| status_error(e.status()))
 }
 
 fn apply_config(body: &[u8]) -> ApiResult<Value> {
     let v: Value = serde_yaml::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !v.is_object() {
-        return Err(ApiError::bad_request("apply configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "apply configuration must be an object",
+        ));
     }
     Ok(v)
 }
 
-fn apply_writer<'a>(r: &'a Req, def: &ResourceDef, api_version: &'a str, sub: Option<&'a str>) -> ApiResult<Writer<'a>> {
+fn apply_writer<'a>(
+    r: &'a Req,
+    def: &ResourceDef,
+    api_version: &'a str,
+    sub: Option<&'a str>,
+) -> ApiResult<Writer<'a>> {
     let manager = r
         .q("fieldManager")
         .filter(|m| !m.is_empty())
@@ -171,18 +205,33 @@ fn apply_writer<'a>(r: &'a Req, def: &ResourceDef, api_version: &'a str, sub: Op
 }
 
 /// Server-side apply onto an existing object.
-pub fn apply_existing(def: &ResourceDef, r: &Req, current: &Value, body: &[u8], sub: Option<&str>) -> ApiResult<Value> {
+pub fn apply_existing(
+    def: &ResourceDef,
+    r: &Req,
+    current: &Value,
+    body: &[u8],
+    sub: Option<&str>,
+) -> ApiResult<Value> {
     let config = apply_config(body)?;
     check_apply_identity(def, r, &config)?;
     let api_version = def.api_version();
     let writer = apply_writer(r, def, &api_version, sub)?;
     let force = r.flag("force");
-    with_type(def, |t| apply::apply(Some(current), &config, t, &writer, force)).map_err(|e| status_error(e.status()))
+    with_type(def, |t| {
+        apply::apply(Some(current), &config, t, &writer, force)
+    })
+    .map_err(|e| status_error(e.status()))
 }
 
 fn check_apply_identity(def: &ResourceDef, r: &Req, config: &Value) -> ApiResult<()> {
-    let kind = config.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let av = config.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let kind = config
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let av = config
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if kind != def.kind || av != def.api_version() {
         return Err(ApiError::bad_request(format!(
             "the apiVersion and kind of the apply configuration ({av}, {kind}) must match the endpoint ({}, {})",
@@ -201,7 +250,13 @@ fn check_apply_identity(def: &ResourceDef, r: &Req, config: &Value) -> ApiResult
 }
 
 /// Server-side apply creating the object.
-pub async fn apply_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &Req, body: &[u8], dry_run: bool) -> ApiResult<Response<Body>> {
+pub async fn apply_create(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &Req,
+    body: &[u8],
+    dry_run: bool,
+) -> ApiResult<Response<Body>> {
     let mut config = apply_config(body)?;
     check_apply_identity(def, r, &config)?;
     if let Some(n) = r.info.name.as_deref() {
@@ -209,9 +264,18 @@ pub async fn apply_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &Req, body:
     }
     let api_version = def.api_version();
     let writer = apply_writer(r, def, &api_version, None)?;
-    let applied = with_type(def, |t| apply::apply(None, &config, t, &writer, r.flag("force"))).map_err(|e| status_error(e.status()))?;
+    let applied = with_type(def, |t| {
+        apply::apply(None, &config, t, &writer, r.flag("force"))
+    })
+    .map_err(|e| status_error(e.status()))?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = crate::handlers::write::prepare_new(api, def, &ns, applied, crate::handlers::write::Checked::No)?;
+    let mut obj = crate::handlers::write::prepare_new(
+        api,
+        def,
+        &ns,
+        applied,
+        crate::handlers::write::Checked::No,
+    )?;
     let actor = Actor {
         applying: true,
         ..Actor::of(r)
@@ -230,12 +294,23 @@ pub async fn apply_create(api: &Arc<Api>, def: &Arc<ResourceDef>, r: &Req, body:
     let name = crate::meta::name(&stored).to_string();
     let committed = api
         .store
-        .commit(&def.storage, &ns, &name, crate::store::Expect::Absent, Some(stored.clone()), &def.field_paths())
+        .commit(
+            &def.storage,
+            &ns,
+            &name,
+            crate::store::Expect::Absent,
+            Some(stored.clone()),
+            &def.field_paths(),
+        )
         .map_err(|e| {
             crate::kinds::released(api, def, &stored);
             crate::handlers::write::store_error(def, &name, e)
         })?;
     api.after_write(def, None, Some(&stored));
     crate::handlers::write::durable(api, committed.rv).await?;
-    Ok(response::encoded_bytes(StatusCode::CREATED, render(def, &committed.object), r.enc))
+    Ok(response::encoded_bytes(
+        StatusCode::CREATED,
+        render(def, &committed.object),
+        r.enc,
+    ))
 }

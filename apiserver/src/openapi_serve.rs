@@ -52,7 +52,12 @@ pub fn documents(api: &Api) -> Result<Arc<OpenApi>, ApiError> {
 }
 
 /// Serves an OpenAPI path.
-pub fn serve(api: &Api, path: &str, headers: &HeaderMap, query: &HashMap<String, String>) -> Response<Body> {
+pub fn serve(
+    api: &Api,
+    path: &str,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Response<Body> {
     let docs = match documents(api) {
         Ok(d) => d,
         Err(e) => return response::error(&e),
@@ -65,7 +70,8 @@ pub fn serve(api: &Api, path: &str, headers: &HeaderMap, query: &HashMap<String,
         header(http::header::IF_NONE_MATCH),
     );
     let mut resp = Response::new(response::full(out.body));
-    *resp.status_mut() = StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() =
+        StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in out.headers {
         if let Ok(v) = HeaderValue::from_str(&v) {
             resp.headers_mut().insert(k, v);

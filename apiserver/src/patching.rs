@@ -19,7 +19,8 @@ pub const STRATEGIC_PATCH: &str = "application/strategic-merge-patch+json";
 pub const APPLY_PATCH: &str = "application/apply-patch+yaml";
 
 fn parse_json(body: &[u8]) -> ApiResult<Value> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))
 }
 
 /// The object that results from applying `body` (of `content_type`) to `current`, and the
@@ -34,10 +35,14 @@ pub fn apply_patch(
 ) -> ApiResult<(Value, Vec<String>)> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let mut patched = match media {
-        JSON_PATCH => crate::patch::json_patch(current, &parse_json(body)?).map_err(|e| status_error(e.status()))?,
-        MERGE_PATCH => crate::patch::json_merge_patch(current, &parse_json(body)?).map_err(|e| status_error(e.status()))?,
+        JSON_PATCH => crate::patch::json_patch(current, &parse_json(body)?)
+            .map_err(|e| status_error(e.status()))?,
+        MERGE_PATCH => crate::patch::json_merge_patch(current, &parse_json(body)?)
+            .map_err(|e| status_error(e.status()))?,
         STRATEGIC_PATCH if def.crd.is_none() => crate::managed::strategic(def, current, body)?,
-        APPLY_PATCH | "application/apply-patch+cbor" => crate::managed::apply_existing(def, r, current, body, sub)?,
+        APPLY_PATCH | "application/apply-patch+cbor" => {
+            crate::managed::apply_existing(def, r, current, body, sub)?
+        }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !patched.is_object() {

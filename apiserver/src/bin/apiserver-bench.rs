@@ -16,7 +16,10 @@ use http_body_util::BodyExt;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
-#[command(name = "apiserver-bench", about = "Benchmark of the embedded API server")]
+#[command(
+    name = "apiserver-bench",
+    about = "Benchmark of the embedded API server"
+)]
 struct Args {
     /// Pods created per create run.
     #[arg(long, default_value_t = 4000)]
@@ -87,7 +90,14 @@ async fn create_run(storage: &str, clients: usize, pods: usize) -> Result<Create
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_client);
             for i in 0..per_client {
-                lat.push(create(&client, "default", pod_body("default", &format!("p-{c}-{i}"))).await?);
+                lat.push(
+                    create(
+                        &client,
+                        "default",
+                        pod_body("default", &format!("p-{c}-{i}")),
+                    )
+                    .await?,
+                );
             }
             Ok::<_, String>(lat)
         }));
@@ -100,7 +110,8 @@ async fn create_run(storage: &str, clients: usize, pods: usize) -> Result<Create
     drop(client);
     srv.shutdown().await;
     all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
     Ok(CreateRun {
         per_sec: all.len() as f64 / secs,
         p50_ms: pct(0.50),
@@ -109,9 +120,15 @@ async fn create_run(storage: &str, clients: usize, pods: usize) -> Result<Create
 }
 
 async fn wait_for_sa(client: &kube::Client) -> Result<(), String> {
-    let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> = kube::Api::namespaced(client.clone(), "default");
+    let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(client.clone(), "default");
     for _ in 0..200 {
-        if sas.get_opt("default").await.map_err(|e| e.to_string())?.is_some() {
+        if sas
+            .get_opt("default")
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -137,7 +154,9 @@ async fn watch_run(watchers: usize, pods: usize) -> Result<f64, String> {
         handles.push(tokio::spawn(async move {
             // Count raw newline-delimited events: the server's delivery, not client decoding.
             let req = http::Request::builder()
-                .uri(format!("/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}"))
+                .uri(format!(
+                    "/api/v1/namespaces/default/pods?watch=true&resourceVersion={rv}"
+                ))
                 .body(kube::client::Body::empty())
                 .map_err(|e| e.to_string())?;
             let resp = c.send(req).await.map_err(|e| e.to_string())?;
@@ -165,7 +184,12 @@ async fn watch_run(watchers: usize, pods: usize) -> Result<f64, String> {
         let per = pods / creators;
         tasks.push(tokio::spawn(async move {
             for i in 0..per {
-                create(&client, "default", pod_body("default", &format!("w-{c}-{i}"))).await?;
+                create(
+                    &client,
+                    "default",
+                    pod_body("default", &format!("w-{c}-{i}")),
+                )
+                .await?;
             }
             Ok::<_, String>(())
         }));
@@ -208,14 +232,24 @@ async fn rss_run(pods: usize) -> Result<(f64, f64), String> {
     wait_for_sa(&client).await?;
     // Warm the request path so one-time allocations are not counted per pod.
     for i in 0..200 {
-        create(&client, "default", pod_body("default", &format!("warm-{i}"))).await?;
+        create(
+            &client,
+            "default",
+            pod_body("default", &format!("warm-{i}")),
+        )
+        .await?;
     }
     let before = rss_kb();
     for i in 0..pods {
         create(&client, "default", pod_body("default", &format!("r-{i}"))).await?;
     }
     let after = rss_kb();
-    let sample = srv.state().store.get("/pods", "default", "r-0").map(|o| o.json.len()).unwrap_or(0);
+    let sample = srv
+        .state()
+        .store
+        .get("/pods", "default", "r-0")
+        .map(|o| o.json.len())
+        .unwrap_or(0);
     srv.shutdown().await;
     let per_pod = (after.saturating_sub(before) * 1024) as f64 / pods as f64;
     Ok((per_pod, sample as f64))
@@ -230,18 +264,37 @@ async fn main() -> anyhow::Result<()> {
     let run = |part: &str| args.only.is_empty() || args.only.iter().any(|o| o == part);
     for storage in ["memory", "sqlite"].into_iter().filter(|_| run("create")) {
         for clients in [1usize, 8] {
-            let r = create_run(storage, clients, args.pods).await.map_err(anyhow::Error::msg)?;
-            rows.push((format!("creates/s {storage} {clients} client(s)"), format!("{:.0}", r.per_sec)));
-            rows.push((format!("create p50/p99 ms {storage} {clients} client(s)"), format!("{:.2} / {:.2}", r.p50_ms, r.p99_ms)));
+            let r = create_run(storage, clients, args.pods)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            rows.push((
+                format!("creates/s {storage} {clients} client(s)"),
+                format!("{:.0}", r.per_sec),
+            ));
+            rows.push((
+                format!("create p50/p99 ms {storage} {clients} client(s)"),
+                format!("{:.2} / {:.2}", r.p50_ms, r.p99_ms),
+            ));
             let key = format!("{storage}_{clients}c");
             out.insert(format!("creates_per_s_{key}"), json!(r.per_sec.round()));
-            out.insert(format!("p50_ms_{key}"), json!((r.p50_ms * 100.0).round() / 100.0));
-            out.insert(format!("p99_ms_{key}"), json!((r.p99_ms * 100.0).round() / 100.0));
+            out.insert(
+                format!("p50_ms_{key}"),
+                json!((r.p50_ms * 100.0).round() / 100.0),
+            );
+            out.insert(
+                format!("p99_ms_{key}"),
+                json!((r.p99_ms * 100.0).round() / 100.0),
+            );
         }
     }
     if run("watch") {
-        let eps = watch_run(args.watchers, args.watch_pods).await.map_err(anyhow::Error::msg)?;
-        rows.push((format!("watch events/s to {} watchers", args.watchers), format!("{eps:.0}")));
+        let eps = watch_run(args.watchers, args.watch_pods)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        rows.push((
+            format!("watch events/s to {} watchers", args.watchers),
+            format!("{eps:.0}"),
+        ));
         out.insert("watch_events_per_s".into(), json!(eps.round()));
     }
     if !run("rss") {
@@ -250,10 +303,16 @@ async fn main() -> anyhow::Result<()> {
     }
     let (per_pod, json_size) = rss_run(args.rss_pods).await.map_err(anyhow::Error::msg)?;
     let beyond = per_pod - json_size;
-    rows.push((format!("RSS per stored pod ({} pods)", args.rss_pods), format!("{per_pod:.0} B (JSON {json_size:.0} B, beyond JSON {beyond:.0} B)")));
+    rows.push((
+        format!("RSS per stored pod ({} pods)", args.rss_pods),
+        format!("{per_pod:.0} B (JSON {json_size:.0} B, beyond JSON {beyond:.0} B)"),
+    ));
     out.insert("rss_bytes_per_pod".into(), json!(per_pod.round()));
     out.insert("pod_json_bytes".into(), json!(json_size));
-    out.insert("rss_bytes_per_pod_beyond_json".into(), json!(beyond.round()));
+    out.insert(
+        "rss_bytes_per_pod_beyond_json".into(),
+        json!(beyond.round()),
+    );
     print_results(&rows, out);
     Ok(())
 }

@@ -166,13 +166,18 @@ pub fn aggregated(api: &Api, core: bool, version: &str, headers: &HeaderMap) -> 
     let items: Vec<Value> = if core {
         vec![group_discovery(api, "")]
     } else {
-        api.registry.groups().iter().map(|g| group_discovery(api, g)).collect()
+        api.registry
+            .groups()
+            .iter()
+            .map(|g| group_discovery(api, g))
+            .collect()
     };
     let doc = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});
     let body = serde_json::to_vec(&doc).unwrap_or_default();
     use sha2::Digest;
     let etag = format!("\"{}\"", hex::encode(&sha2::Sha256::digest(&body)[..16]));
-    let content_type = format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
+    let content_type =
+        format!("application/json;g=apidiscovery.k8s.io;v={version};as=APIGroupDiscoveryList");
     let not_modified = headers
         .get(http::header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())

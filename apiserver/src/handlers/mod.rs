@@ -132,16 +132,30 @@ pub fn table_convertor(def: &ResourceDef) -> ApiResult<crate::table::TableConver
     match &def.crd {
         Some(c) => {
             let cols = Value::Array(c.printer_columns.clone());
-            crate::table::TableConvertor::crd(Some(&cols)).map_err(|e| ApiError::internal(e.to_string()))
+            crate::table::TableConvertor::crd(Some(&cols))
+                .map_err(|e| ApiError::internal(e.to_string()))
         }
         None => Ok(crate::table::TableConvertor::builtin(&def.group, &def.kind)),
     }
 }
 
 /// Objects as a `meta.k8s.io/v1` Table, honouring `includeObject`.
-pub fn as_table(def: &ResourceDef, r: &Req, items: &[Value], list_meta: &Value, no_headers: bool) -> ApiResult<Value> {
-    let include = crate::table::IncludeObject::from_query(r.q("includeObject")).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(table_convertor(def)?.to_table(items, list_meta, include, no_headers, jiff::Timestamp::now()))
+pub fn as_table(
+    def: &ResourceDef,
+    r: &Req,
+    items: &[Value],
+    list_meta: &Value,
+    no_headers: bool,
+) -> ApiResult<Value> {
+    let include = crate::table::IncludeObject::from_query(r.q("includeObject"))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(table_convertor(def)?.to_table(
+        items,
+        list_meta,
+        include,
+        no_headers,
+        jiff::Timestamp::now(),
+    ))
 }
 
 /// Routes a resource request to its handler.

@@ -28,11 +28,22 @@ pub fn get(api: &Api, def: &ResourceDef, r: &Req) -> ApiResult<Response<Body>> {
         })
     })?;
     if r.table {
-        let obj = serde_json::from_slice::<Value>(&render(def, &so)).map_err(|e| ApiError::internal(e.to_string()))?;
-        let t = super::as_table(def, r, &[obj], &json!({"resourceVersion": so.rv.to_string()}), false)?;
+        let obj = serde_json::from_slice::<Value>(&render(def, &so))
+            .map_err(|e| ApiError::internal(e.to_string()))?;
+        let t = super::as_table(
+            def,
+            r,
+            &[obj],
+            &json!({"resourceVersion": so.rv.to_string()}),
+            false,
+        )?;
         return Ok(response::object(StatusCode::OK, &t, r.enc));
     }
-    Ok(response::encoded_bytes(StatusCode::OK, render(def, &so), r.enc))
+    Ok(response::encoded_bytes(
+        StatusCode::OK,
+        render(def, &so),
+        r.enc,
+    ))
 }
 
 /// The continue token: upstream's shape, base64 of `{"v","rv","start"}`.

@@ -31,7 +31,11 @@ struct Watcher {
     name: Option<String>,
     bookmarks: bool,
     /// Table output (kubectl get --watch): the convertor, what to include, headers sent yet.
-    table: Option<(crate::table::TableConvertor, crate::table::IncludeObject, std::sync::atomic::AtomicBool)>,
+    table: Option<(
+        crate::table::TableConvertor,
+        crate::table::IncludeObject,
+        std::sync::atomic::AtomicBool,
+    )>,
 }
 
 impl Watcher {
@@ -76,8 +80,17 @@ impl Watcher {
             return obj;
         };
         let no_headers = sent_headers.swap(true, std::sync::atomic::Ordering::Relaxed);
-        let rv = v.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""));
-        let t = conv.to_table(&[v], &json!({"resourceVersion": rv}), *include, no_headers, jiff::Timestamp::now());
+        let rv = v
+            .pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(json!(""));
+        let t = conv.to_table(
+            &[v],
+            &json!({"resourceVersion": rv}),
+            *include,
+            no_headers,
+            jiff::Timestamp::now(),
+        );
         Bytes::from(t.to_string())
     }
 
@@ -171,7 +184,11 @@ pub async fn watch(api: Arc<Api>, def: Arc<ResourceDef>, r: &mut Req) -> ApiResu
     let table = if r.table {
         let include = crate::table::IncludeObject::from_query(r.q("includeObject"))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        Some((super::table_convertor(&def)?, include, std::sync::atomic::AtomicBool::new(false)))
+        Some((
+            super::table_convertor(&def)?,
+            include,
+            std::sync::atomic::AtomicBool::new(false),
+        ))
     } else {
         None
     };
@@ -216,7 +233,11 @@ async fn run(
                 |k, o| w.selects(&k.0, &k.1, o),
             );
             for so in &snap.items {
-                if tx.send(frame("ADDED", &w.encode(render(&w.def, so)))).await.is_err() {
+                if tx
+                    .send(frame("ADDED", &w.encode(render(&w.def, so))))
+                    .await
+                    .is_err()
+                {
                     api.metrics.watchers.dec();
                     return;
                 }

@@ -321,7 +321,10 @@ pub async fn create(
     crate::managed::record_update(def, &Actor::of(r), None, &mut obj, None);
     let stored = to_stored(def, obj.clone());
     if dry_run {
-        return Ok(with_warnings(response::object(StatusCode::CREATED, &obj, r.enc), &warnings));
+        return Ok(with_warnings(
+            response::object(StatusCode::CREATED, &obj, r.enc),
+            &warnings,
+        ));
     }
     let name = meta::name(&stored).to_string();
     let ns = meta::namespace(&stored).to_string();
@@ -507,7 +510,8 @@ pub async fn apply_change(
                 (body.clone(), pinned)
             }
             Change::Patch { content_type, body } => {
-                let (patched, warnings) = crate::patching::apply_patch(def, r, &old, content_type, body, sub)?;
+                let (patched, warnings) =
+                    crate::patching::apply_patch(def, r, &old, content_type, body, sub)?;
                 patch_warnings = warnings;
                 let pinned = meta::resource_version(&patched)
                     .filter(|rv| Some(*rv) != meta::resource_version(&old))
@@ -555,15 +559,33 @@ pub async fn apply_change(
                 cur.rv
             }
         };
-        let checked = if matches!(change, Change::Replace(_)) { Checked::Yes } else { Checked::No };
-        new = prepare_update(api, def, &actor, UpdateMode { sub, dry_run, checked }, &old, new)?;
+        let checked = if matches!(change, Change::Replace(_)) {
+            Checked::Yes
+        } else {
+            Checked::No
+        };
+        new = prepare_update(
+            api,
+            def,
+            &actor,
+            UpdateMode {
+                sub,
+                dry_run,
+                checked,
+            },
+            &old,
+            new,
+        )?;
         if meta::same_content(&old, &new) {
             let resp = response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc);
             return Ok(with_warnings(resp, &patch_warnings));
         }
         let stored = to_stored(def, new.clone());
         if dry_run {
-            return Ok(with_warnings(response::object(StatusCode::OK, &new, r.enc), &patch_warnings));
+            return Ok(with_warnings(
+                response::object(StatusCode::OK, &new, r.enc),
+                &patch_warnings,
+            ));
         }
         let finished = meta::is_deleting(&stored) && ready_to_remove(def, &stored);
         let res = if finished {
@@ -635,8 +657,13 @@ pub fn prepare_update(
     actor: &Actor,
     mode: UpdateMode<'_>,
     old: &Value,
-    new: Value) -> ApiResult<Value> {
-    let UpdateMode { sub, dry_run, checked } = mode;
+    new: Value,
+) -> ApiResult<Value> {
+    let UpdateMode {
+        sub,
+        dry_run,
+        checked,
+    } = mode;
     let name = meta::name(old).to_string();
     let mut new = decode(def, new, checked)?;
     let mut new = match sub {

@@ -194,7 +194,12 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
     if matches!(route, Route::CoreVersions | Route::Groups)
         && let Some(v) = crate::handlers::discovery::aggregated_version(accept)
     {
-        return crate::handlers::discovery::aggregated(api, route == Route::CoreVersions, v, &parts.headers);
+        return crate::handlers::discovery::aggregated(
+            api,
+            route == Route::CoreVersions,
+            v,
+            &parts.headers,
+        );
     }
     match route {
         Route::CoreVersions => crate::handlers::discovery::core_versions(api, &parts.headers, enc),
@@ -247,7 +252,9 @@ pub fn wants_table(accept: Option<&str>) -> bool {
             }
         }
         match as_ {
-            Some("Table") => return g == Some("meta.k8s.io") && matches!(v, Some("v1") | Some("v1beta1")),
+            Some("Table") => {
+                return g == Some("meta.k8s.io") && matches!(v, Some("v1") | Some("v1beta1"));
+            }
             Some(_) => continue,
             None => return false,
         }

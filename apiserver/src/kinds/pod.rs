@@ -164,7 +164,10 @@ pub fn validate_spec(spec: &Value, path: &str, extra_volumes: &[String], out: &m
         }
         seen_vol.push(v.clone());
     }
-    let volumes: Vec<String> = volumes.into_iter().chain(extra_volumes.iter().cloned()).collect();
+    let volumes: Vec<String> = volumes
+        .into_iter()
+        .chain(extra_volumes.iter().cloned())
+        .collect();
     let mut names: Vec<String> = Vec::new();
     for key in ["initContainers", "containers"] {
         let Some(cs) = spec.get(key).and_then(Value::as_array) else {

@@ -154,12 +154,19 @@ pub fn admit_create(ctx: &Ctx<'_>, svc: &mut Value) -> ApiResult<()> {
 
 /// Keeps the clusterIPs and node ports an update did not mention.
 pub fn carry_allocated(old: &Value, new: &mut Value) {
-    let old_ip = old.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or_default().to_string();
+    let old_ip = old
+        .pointer("/spec/clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else {
         return;
     };
     let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");
-    let cur = spec.get("clusterIP").and_then(Value::as_str).unwrap_or_default();
+    let cur = spec
+        .get("clusterIP")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if cur.is_empty() && !old_ip.is_empty() && !external {
         spec.insert("clusterIP".into(), json!(old_ip));
     }
@@ -167,20 +174,29 @@ pub fn carry_allocated(old: &Value, new: &mut Value) {
         .get("clusterIPs")
         .and_then(Value::as_array)
         .is_none_or(|a| a.is_empty() || a.iter().all(|x| x.as_str() == Some("")));
-    if ips_empty && !external && let Some(ips) = old.pointer("/spec/clusterIPs") {
+    if ips_empty
+        && !external
+        && let Some(ips) = old.pointer("/spec/clusterIPs")
+    {
         spec.insert("clusterIPs".into(), ips.clone());
     }
-    if let (Some(Value::Array(new_ports)), Some(old_ports)) =
-        (spec.get_mut("ports"), old.pointer("/spec/ports").and_then(Value::as_array))
-    {
+    if let (Some(Value::Array(new_ports)), Some(old_ports)) = (
+        spec.get_mut("ports"),
+        old.pointer("/spec/ports").and_then(Value::as_array),
+    ) {
         for np in new_ports.iter_mut() {
-            if np.get("nodePort").is_some_and(|p| p.as_u64().unwrap_or(0) != 0) {
+            if np
+                .get("nodePort")
+                .is_some_and(|p| p.as_u64().unwrap_or(0) != 0)
+            {
                 continue;
             }
-            let same = old_ports
-                .iter()
-                .find(|op| op.get("port") == np.get("port") && op.get("protocol") == np.get("protocol"));
-            if let (Some(o), Some(port)) = (np.as_object_mut(), same.and_then(|op| op.get("nodePort"))) {
+            let same = old_ports.iter().find(|op| {
+                op.get("port") == np.get("port") && op.get("protocol") == np.get("protocol")
+            });
+            if let (Some(o), Some(port)) =
+                (np.as_object_mut(), same.and_then(|op| op.get("nodePort")))
+            {
                 o.insert("nodePort".into(), port.clone());
             }
         }

@@ -245,7 +245,15 @@ pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
                 let claims: Vec<String> = new
                     .pointer("/spec/volumeClaimTemplates")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|c| c.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|c| {
+                                c.pointer("/metadata/name")
+                                    .and_then(Value::as_str)
+                                    .map(str::to_string)
+                            })
+                            .collect()
+                    })
                     .unwrap_or_default();
                 pod::validate_spec(t, "spec.template.spec", &claims, &mut out)
             }

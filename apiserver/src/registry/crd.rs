@@ -148,9 +148,12 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
             .unwrap_or_default();
         let schema = v.pointer("/schema/openAPIV3Schema").cloned();
         let schema_index = schema.as_ref().and_then(|s| {
-            crate::schema::SchemaIndex::from_crd_schema(crate::schema::Gvk::new(&group, &version, &kind), s)
-                .map(Arc::new)
-                .ok()
+            crate::schema::SchemaIndex::from_crd_schema(
+                crate::schema::Gvk::new(&group, &version, &kind),
+                s,
+            )
+            .map(Arc::new)
+            .ok()
         });
         out.push(ResourceDef {
             group: group.clone(),

@@ -200,7 +200,8 @@ impl Registry {
     pub fn set_custom(&self, defs: Vec<Arc<ResourceDef>>) {
         let mut guard = self.custom.write().unwrap_or_else(|p| p.into_inner());
         *guard = defs;
-        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Changes whenever the set of served resources changes.
