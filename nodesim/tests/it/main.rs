@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod harness;
+mod kubectl;
 mod kubelet_api;
 mod lifecycle;
 mod scheduling;
