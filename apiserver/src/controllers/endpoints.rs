@@ -115,10 +115,9 @@ fn members(api: &Api, svc: &Value, sel: &LabelSelector) -> Vec<Member> {
             .iter()
             .filter_map(|sp| {
                 let port = target_port(sp, &p)?;
-                let mut e = json!({"port": port, "protocol": sp.get("protocol").cloned().unwrap_or(json!("TCP"))});
-                if let Some(n) = sp.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-                    e["name"] = json!(n);
-                }
+                // Upstream always sets the name (empty for an unnamed port); clients dereference it.
+                let name = sp.get("name").and_then(Value::as_str).unwrap_or_default();
+                let mut e = json!({"name": name, "port": port, "protocol": sp.get("protocol").cloned().unwrap_or(json!("TCP"))});
                 if let Some(ap) = sp.get("appProtocol") {
                     e["appProtocol"] = ap.clone();
                 }
@@ -311,22 +310,13 @@ impl Controller for EndpointSliceController {
             .filter_map(|o| o.value().ok())
             .collect();
         let ms = members(&api, &svc, &sel);
-        let ports = ms.iter().find(|m| !m.ports.is_empty()).map(|m| m.ports.clone()).unwrap_or_else(|| {
-            svc.pointer("/spec/ports")
-                .and_then(Value::as_array)
-                .map(|ps| {
-                    ps.iter()
-                        .map(|p| {
-                            let mut e = json!({"protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))});
-                            if let Some(n) = p.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()) {
-                                e["name"] = json!(n);
-                            }
-                            e
-                        })
-                        .collect()
-                })
-                .unwrap_or_default()
-        });
+        // Without endpoints the slice is upstream's placeholder: no ports at all (a port entry
+        // without a number makes clients dereference nil).
+        let ports = ms
+            .iter()
+            .find(|m| !m.ports.is_empty())
+            .map(|m| m.ports.clone())
+            .unwrap_or_default();
         let endpoints: Vec<Value> = ms
             .iter()
             .map(|m| {

@@ -1,0 +1,6 @@
+//! End-to-end suites: real processes and in-process servers over real HTTPS, driven with
+//! kube-rs and the machine's kubectl.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod cluster_kubectl;
+mod support;
