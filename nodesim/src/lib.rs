@@ -328,6 +328,7 @@ pub async fn start_with_provider(
             metrics.clone(),
             sched_tx.clone(),
             sched_rx,
+            cancel.clone(),
         ));
     }
     let scheduler_on = config.scheduler_name.is_some();

@@ -66,8 +66,9 @@ pub struct Scheduler {
 }
 
 impl Scheduler {
-    /// Runs the loop until the channel closes. `defaults` maps node names to the default
-    /// requests of their pool.
+    /// Runs the loop until `cancel` fires. `defaults` maps node names to the default requests
+    /// of their pool.
+    #[allow(clippy::too_many_arguments)]
     pub async fn run(
         name: String,
         client: Client,
@@ -76,6 +77,7 @@ impl Scheduler {
         metrics: Metrics,
         tx: mpsc::UnboundedSender<Event>,
         mut rx: mpsc::UnboundedReceiver<Event>,
+        cancel: tokio_util::sync::CancellationToken,
     ) {
         let mut s = Scheduler {
             name,
@@ -94,6 +96,7 @@ impl Scheduler {
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
+                _ = cancel.cancelled() => break,
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
                     s.apply(ev);
