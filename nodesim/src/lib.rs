@@ -122,6 +122,11 @@ impl NodesimHandle {
         self.metrics.render()
     }
 
+    /// The metrics registry (to serve on an operations endpoint).
+    pub fn metrics_registry(&self) -> prometheus::Registry {
+        self.metrics.registry.clone()
+    }
+
     /// Waits until every node has registered and published its lease.
     pub async fn wait_ready(&self, timeout: std::time::Duration) -> Result<(), Error> {
         let wanted = self.nodes.lock().map(|n| n.len()).unwrap_or(0);

@@ -59,6 +59,9 @@ struct Args {
     /// Range the nodes' /24 pod CIDRs are taken from.
     #[arg(long, default_value = "10.64.0.0/10")]
     pod_cidr: ipnet::Ipv4Net,
+    /// Operations endpoint (/metrics, /healthz, /livez, /readyz) over plain HTTP.
+    #[arg(long, default_value = "127.0.0.1:10255")]
+    ops_listen: SocketAddr,
     /// Log as text instead of JSON.
     #[arg(long)]
     log_text: bool,
@@ -113,6 +116,24 @@ async fn main() -> anyhow::Result<()> {
     cfg.heartbeat.status_interval = args.status_interval;
     cfg.scheduler_name = (!args.no_scheduler).then(|| args.scheduler_name.clone());
     cfg.pod_cidr = args.pod_cidr;
-    nodesim::run(cfg).await?;
+    let sim = nodesim::start(cfg).await?;
+    let readiness = common::ops::Readiness::not_ready("nodes are registering");
+    let ops =
+        common::ops::serve_ops(args.ops_listen, sim.metrics_registry(), readiness.clone()).await?;
+    tracing::info!(kubelet = %sim.kubelet_addr(), nodes = sim.node_names().len(), "nodesim started");
+    tokio::select! {
+        res = sim.wait_ready(Duration::from_secs(300)) => {
+            res?;
+            readiness.set_ready();
+            tracing::info!("all nodes registered");
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = sim.stopped() => {}
+            }
+        }
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    sim.shutdown();
+    ops.shutdown().await?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! kubelet API driven by kube-rs (WebSocket) and the crate's SPDY client.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod cli;
 mod harness;
 mod kubectl;
 mod kubelet_api;
