@@ -126,6 +126,30 @@ async fn kubectl_logs_exec_and_port_forward_reach_the_provider() {
     assert_eq!(lines.len(), 2, "{out}");
     assert!(lines[1].starts_with("nodesim k/web container app instance 0: line "));
 
+    // -f keeps streaming new lines as the container writes them.
+    let mut follow = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&p.kubeconfig)
+        .args(["logs", "-f", "-n", "k", "web", "--tail=1"])
+        .env("HOME", p._dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut followed = tokio::io::BufReader::new(follow.stdout.take().unwrap()).lines();
+    let mut numbers = Vec::new();
+    while numbers.len() < 4 {
+        let line = tokio::time::timeout(Duration::from_secs(20), followed.next_line())
+            .await
+            .expect("followed line")
+            .unwrap()
+            .expect("stream stays open");
+        numbers.push(line.rsplit(' ').next().unwrap().parse::<u64>().unwrap());
+    }
+    assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "{numbers:?}");
+    let _ = follow.kill().await;
+
     let (ok, out, err) = kubectl(&p, &["exec", "-n", "k", "web", "--", "echo", "hi"], None).await;
     assert!(ok, "{err}");
     assert_eq!(out, "hi\n");
