@@ -428,7 +428,9 @@ pub fn admit_create(ctx: &Ctx<'_>, pod: &mut Value) -> ApiResult<()> {
     spec.insert("serviceAccount".into(), json!(sa_name));
     let sa = ctx.api.store.get("/serviceaccounts", &ns, &sa_name);
     let sa = match sa {
-        Some(sa) => sa.value().ok(),
+        // Parse the account only when it says something about automounting.
+        Some(sa) if contains(&sa.json, b"automountServiceAccountToken") => sa.value().ok(),
+        Some(_) => None,
         None => {
             return Err(forbidden(format!(
                 "error looking up service account {ns}/{sa_name}: serviceaccount {sa_name:?} not found"
@@ -529,12 +531,12 @@ fn admit_priority(ctx: &Ctx<'_>, spec: &mut Map<String, Value>) -> Result<(), St
         let default = ctx
             .api
             .store
-            .list(
+.list(
                 "scheduling.k8s.io/priorityclasses",
                 None,
                 None,
                 None,
-                |_, _| true,
+                |_, o| contains(&o.json, b"\"globalDefault\":true"),
             )
             .items
             .iter()
@@ -696,4 +698,8 @@ mod tests {
             "Burstable"
         );
     }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
