@@ -7,5 +7,6 @@ mod errors;
 mod harness;
 mod kubectl;
 mod lifecycle;
+mod patching;
 mod persistence;
 mod watch;
