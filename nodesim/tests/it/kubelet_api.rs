@@ -251,10 +251,7 @@ async fn spdy_exec_and_port_forward() {
     let (env, cert, key) = setup().await;
     let id = (cert.as_str(), key.as_str());
 
-    let mut io = tls(&env, Some(id)).await.unwrap();
-    // The first request on this connection was the probe; a fresh connection is cleaner.
-    drop(io);
-    io = fresh(&env, id).await;
+    let mut io = fresh(&env, id).await;
     let proto = upgrade(
         &mut io,
         "POST",
