@@ -351,9 +351,9 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
         " ms",
     );
     internals_rows(&mut t, via);
-    t.section("CPU seconds by component (direct | via)");
+    t.section("CPU seconds by component (direct / via)");
     for ((name, d), (_, v)) in direct.cpu.iter().zip(&via.run.cpu) {
-        t.info(name, format!("{d:.2} | {v:.2}"));
+        t.info(name, format!("{d:.2} / {v:.2}"));
     }
     t.section(&format!(
         "restart: SIGKILL after half of a {}-pod burst",

@@ -169,21 +169,25 @@ impl SyncerProcess {
         .await
     }
 
-    /// Waits until every queue is empty for two scrapes in a row.
+    /// Waits until the syncer is quiet: no reconcile for three scrapes 100 ms apart. (Queue
+    /// depth never returns to zero: token refreshes wait there as delayed items.)
     pub async fn wait_idle(&self, timeout: Duration) -> anyhow::Result<()> {
         let start = std::time::Instant::now();
+        let mut last = f64::NAN;
         let mut quiet = 0;
-        while quiet < 2 {
+        while quiet < 3 {
             anyhow::ensure!(
                 start.elapsed() < timeout,
-                "timed out after {timeout:?} waiting for empty syncer queues"
+                "timed out after {timeout:?} waiting for the syncer to be idle"
             );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let idle = self
-                .metrics()
-                .await
-                .is_ok_and(|m| prom::sum(&m, "syncer_queue_depth", &[]) == 0.0);
-            quiet = if idle { quiet + 1 } else { 0 };
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let Ok(m) = self.metrics().await else {
+                quiet = 0;
+                continue;
+            };
+            let ops = prom::sum(&m, "syncer_operations_total", &[]);
+            quiet = if ops == last { quiet + 1 } else { 0 };
+            last = ops;
         }
         Ok(())
     }

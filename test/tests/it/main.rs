@@ -2,5 +2,6 @@
 //! kube-rs and the machine's kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod bench_smoke;
 mod cluster_kubectl;
 mod support;
