@@ -124,32 +124,71 @@ pub fn new_uid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Whether two objects are equal ignoring `resourceVersion` and managed-field timestamps.
+/// Whether two objects are equal ignoring `resourceVersion` and managed-field timestamps
+/// (compared in place: this runs on every update).
 pub fn same_content(a: &Value, b: &Value) -> bool {
-    strip_volatile(a) == strip_volatile(b)
+    let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    if ao.len() != bo.len() {
+        return false;
+    }
+    ao.iter().all(|(k, av)| match bo.get(k) {
+        None => false,
+        Some(bv) if k == "metadata" => same_metadata(av, bv),
+        Some(bv) => av == bv,
+    })
 }
 
-fn strip_volatile(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-        if let Some(Value::Array(mf)) = m.get_mut("managedFields") {
-            for e in mf.iter_mut() {
-                if let Some(o) = e.as_object_mut() {
-                    o.remove("time");
+fn same_metadata(a: &Value, b: &Value) -> bool {
+    let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
+        return a == b;
+    };
+    let keys = |o: &Map<String, Value>| o.keys().filter(|k| *k != "resourceVersion").count();
+    if keys(ao) != keys(bo) {
+        return false;
+    }
+    ao.iter()
+        .filter(|(k, _)| *k != "resourceVersion")
+        .all(|(k, av)| match bo.get(k) {
+            None => false,
+            Some(bv) if k == "managedFields" => same_managed_fields(av, bv),
+            Some(bv) => av == bv,
+        })
+}
+
+fn same_managed_fields(a: &Value, b: &Value) -> bool {
+    let (Some(aa), Some(ba)) = (a.as_array(), b.as_array()) else {
+        return a == b;
+    };
+    aa.len() == ba.len()
+        && aa
+            .iter()
+            .zip(ba)
+            .all(|(x, y)| match (x.as_object(), y.as_object()) {
+                (Some(xo), Some(yo)) => {
+                    let n = |o: &Map<String, Value>| o.keys().filter(|k| *k != "time").count();
+                    n(xo) == n(yo)
+                        && xo
+                            .iter()
+                            .filter(|(k, _)| *k != "time")
+                            .all(|(k, v)| yo.get(k) == Some(v))
                 }
-            }
-        }
-    }
-    v
+                _ => x == y,
+            })
 }
 
-/// The object without `metadata` and `status`: what generation tracks.
-pub fn spec_part(v: &Value) -> Value {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("metadata");
-        o.remove("status");
-    }
-    v
+/// Whether the parts of two objects other than `metadata` and `status` differ (what
+/// `metadata.generation` tracks).
+pub fn spec_changed(a: &Value, b: &Value) -> bool {
+    let (Some(ao), Some(bo)) = (a.as_object(), b.as_object()) else {
+        return a != b;
+    };
+    let outside = |k: &String| k != "metadata" && k != "status";
+    let count = |o: &Map<String, Value>| o.keys().filter(|k| outside(k)).count();
+    count(ao) != count(bo)
+        || ao
+            .iter()
+            .filter(|(k, _)| outside(k))
+            .any(|(k, v)| bo.get(k) != Some(v))
 }

@@ -119,6 +119,67 @@ async fn create_run(storage: &str, clients: usize, pods: usize) -> Result<Create
     })
 }
 
+/// Status patches per second, as kubelets send them (8 clients).
+async fn status_run(pods: usize) -> Result<(f64, f64), String> {
+    let srv = ServerBuilder::new()
+        .controllers(vec!["serviceaccount".into()])
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
+    let client = srv.client();
+    wait_for_sa(&client).await?;
+    let clients = 8;
+    let per = pods / clients;
+    for c in 0..clients {
+        for i in 0..per {
+            create(
+                &client,
+                "default",
+                pod_body("default", &format!("s-{c}-{i}")),
+            )
+            .await?;
+        }
+    }
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let client = kube::Client::try_from(srv.kube_config()).map_err(|e| e.to_string())?;
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(per);
+            for i in 0..per {
+                let body =
+                    json!({"status": {"phase": "Running", "podIP": format!("10.0.{c}.{}", i % 250),
+                    "conditions": [{"type": "Ready", "status": "True"}]}})
+                    .to_string();
+                let req = http::Request::builder()
+                    .method("PATCH")
+                    .uri(format!("/api/v1/namespaces/default/pods/s-{c}-{i}/status"))
+                    .header("content-type", "application/strategic-merge-patch+json")
+                    .body(kube::client::Body::from(body.into_bytes()))
+                    .map_err(|e| e.to_string())?;
+                let t = Instant::now();
+                let resp = client.send(req).await.map_err(|e| e.to_string())?;
+                let ok = resp.status().is_success();
+                let _ = resp.into_body().collect().await;
+                if !ok {
+                    return Err("status patch failed".to_string());
+                }
+                lat.push(t.elapsed());
+            }
+            Ok::<_, String>(lat)
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.map_err(|e| e.to_string())??);
+    }
+    let secs = start.elapsed().as_secs_f64();
+    srv.shutdown().await;
+    all.sort();
+    let p99 = all[((all.len() as f64 * 0.99) as usize).min(all.len() - 1)].as_secs_f64() * 1000.0;
+    Ok((all.len() as f64 / secs, p99))
+}
+
 async fn wait_for_sa(client: &kube::Client) -> Result<(), String> {
     let sas: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
         kube::Api::namespaced(client.clone(), "default");
@@ -286,6 +347,14 @@ async fn main() -> anyhow::Result<()> {
                 json!((r.p99_ms * 100.0).round() / 100.0),
             );
         }
+    }
+    if run("status") {
+        let (ups, p99) = status_run(args.pods).await.map_err(anyhow::Error::msg)?;
+        rows.push((
+            "status patches/s memory 8 clients".into(),
+            format!("{ups:.0} (p99 {p99:.2} ms)"),
+        ));
+        out.insert("status_patches_per_s_memory_8c".into(), json!(ups.round()));
     }
     if run("watch") {
         let eps = watch_run(args.watchers, args.watch_pods)

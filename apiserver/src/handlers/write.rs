@@ -708,7 +708,7 @@ pub fn prepare_update(
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let changed = meta::spec_part(old) != meta::spec_part(&new);
+        let changed = meta::spec_changed(old, &new);
         meta::meta_mut(&mut new).insert(
             "generation".into(),
             json!(if changed { og + 1 } else { og }),

@@ -128,8 +128,12 @@ fn volume_defaults(v: &mut Value) {
 /// Pod validation, including upstream's restrictions on updates.
 pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
-    let spec = new.get("spec").cloned().unwrap_or(Value::Null);
-    validate_spec(&spec, "spec", &[], &mut out);
+    validate_spec(
+        new.get("spec").unwrap_or(&Value::Null),
+        "spec",
+        &[],
+        &mut out,
+    );
     if let Some(old) = old {
         validate_update(old, new, &mut out);
     }
@@ -343,8 +347,12 @@ fn validate_resources(r: Option<&Value>, p: &str, out: &mut Vec<Cause>) {
 const UPDATE_FORBIDDEN: &str = "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
 
 fn validate_update(old: &Value, new: &Value, out: &mut Vec<Cause>) {
-    let old_spec = old.get("spec").cloned().unwrap_or(Value::Null);
-    let new_spec = new.get("spec").cloned().unwrap_or(Value::Null);
+    let null = Value::Null;
+    let old_spec = old.get("spec").unwrap_or(&null);
+    let new_spec = new.get("spec").unwrap_or(&null);
+    if old_spec == new_spec {
+        return;
+    }
     // Start from the old spec, take the mutable fields from the new one, and compare.
     let mut allowed = old_spec.clone();
     for key in ["containers", "initContainers"] {
@@ -389,7 +397,7 @@ fn validate_update(old: &Value, new: &Value, out: &mut Vec<Cause>) {
             };
         }
     }
-    if allowed != new_spec {
+    if &allowed != new_spec {
         out.push(Cause::forbidden("spec", UPDATE_FORBIDDEN));
     }
 }
@@ -531,7 +539,7 @@ fn admit_priority(ctx: &Ctx<'_>, spec: &mut Map<String, Value>) -> Result<(), St
         let default = ctx
             .api
             .store
-.list(
+            .list(
                 "scheduling.k8s.io/priorityclasses",
                 None,
                 None,
