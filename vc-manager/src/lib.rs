@@ -26,7 +26,7 @@ pub mod validate;
 
 mod manager;
 
-pub use manager::{Config, LeaderElection, ManagerHandle, StartError, run, start};
+pub use manager::{CONTROLLER_NAME, Config, LeaderElection, ManagerHandle, StartError, run, start};
 
 /// A kube client from kubeconfig text (current context).
 pub async fn kube_client_from_kubeconfig(text: &str) -> Result<kube::Client, String> {

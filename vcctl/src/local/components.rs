@@ -277,7 +277,7 @@ pub(super) async fn start_manager(
 ) -> Result<(ManagerHandle, String), String> {
     let leader_election = opts.leader_election.then(|| LeaderElection {
         namespace: COMPONENT_NAMESPACE.into(),
-        lease_name: "vc-manager".into(),
+        lease_name: vc_manager::CONTROLLER_NAME.into(),
         identity: common::leader::default_identity(),
         timings: common::leader::LeaderTimings::default(),
     });

@@ -6,5 +6,6 @@
 mod errors;
 mod manifests;
 mod rbac;
+mod readme;
 mod support;
 mod up;
