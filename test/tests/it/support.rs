@@ -17,7 +17,9 @@ impl SimCluster {
     pub async fn start(nodes: usize) -> SimCluster {
         common::process::install_crypto_provider();
         let ca = Ca::generate("kubelet-client-ca").unwrap();
-        let client = ca.issue_client("kube-apiserver-kubelet-client", &["system:masters"]).unwrap();
+        let client = ca
+            .issue_client("kube-apiserver-kubelet-client", &["system:masters"])
+            .unwrap();
         let server = ServerBuilder::new()
             .kubelet_client_cert(client.cert_pem, client.key_pem)
             .start()
@@ -26,7 +28,10 @@ impl SimCluster {
         let mut cfg = nodesim::NodesimConfig::new(server.kube_config(), nodes, ca.cert_pem.clone());
         cfg.mock.start_delay = std::time::Duration::ZERO;
         let nodes = nodesim::start(cfg).await.unwrap();
-        nodes.wait_ready(std::time::Duration::from_secs(30)).await.unwrap();
+        nodes
+            .wait_ready(std::time::Duration::from_secs(30))
+            .await
+            .unwrap();
         SimCluster { server, nodes }
     }
 }
@@ -58,7 +63,11 @@ impl Kubectl {
 
     /// Runs kubectl; returns (success, stdout, stderr).
     pub fn run(&self, args: &[&str]) -> (bool, String, String) {
-        let out = self.command(args).stdin(Stdio::null()).output().expect("kubectl on PATH");
+        let out = self
+            .command(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl on PATH");
         (
             out.status.success(),
             String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -69,7 +78,11 @@ impl Kubectl {
     /// Runs kubectl expecting success; returns stdout.
     pub fn ok(&self, args: &[&str]) -> String {
         let (ok, out, err) = self.run(args);
-        assert!(ok, "kubectl {} failed:\nstdout: {out}\nstderr: {err}", args.join(" "));
+        assert!(
+            ok,
+            "kubectl {} failed:\nstdout: {out}\nstderr: {err}",
+            args.join(" ")
+        );
         out
     }
 
@@ -83,7 +96,12 @@ impl Kubectl {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
@@ -106,12 +124,19 @@ where
         if let Some(v) = f().await {
             return v;
         }
-        assert!(std::time::Instant::now() < deadline, "condition not met within {secs}s");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "condition not met within {secs}s"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
 
 /// A free TCP port on loopback.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

@@ -41,8 +41,6 @@ fn covers(got: &Value, want: &Value, path: &str) -> Result<(), String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the embedded apiserver rejects the sample etcd StatefulSet: its volumeMount `data` \
-            names a volumeClaimTemplate, which upstream accepts; run with --ignored once fixed"]
 async fn native_creates_exactly_what_the_cluster_version_describes() {
     // No statefulset controller in this super cluster: the test plays its part below.
     let env = Env::start_super_with(

@@ -86,14 +86,19 @@ fn help(package: &str, bin: &str, features: &[String], sub: Option<&str>) -> Str
         Some(path) => Command::new(path).args(&args).output().unwrap(),
         None => {
             let mut c = Command::new(env!("CARGO"));
-            c.current_dir(repo()).args(["run", "-q", "-p", package, "--bin", bin]);
+            c.current_dir(repo())
+                .args(["run", "-q", "-p", package, "--bin", bin]);
             for f in features {
                 c.args(["--features", f]);
             }
             c.arg("--").args(&args).output().unwrap()
         }
     };
-    assert!(out.status.success(), "{package}/{bin} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{package}/{bin} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -103,7 +108,8 @@ fn package_bins(package: &str) -> (PathBuf, Vec<String>, Option<String>) {
         "e2e" => repo().join("test"),
         p => repo().join(p),
     };
-    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_else(|e| panic!("package {package}: {e}"));
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml"))
+        .unwrap_or_else(|e| panic!("package {package}: {e}"));
     let mut bins = Vec::new();
     let mut in_bin = false;
     let mut default_run = None;
@@ -121,11 +127,17 @@ fn package_bins(package: &str) -> (PathBuf, Vec<String>, Option<String>) {
         bins.push(package.to_string());
     }
     // Binaries cargo discovers in src/bin/.
-    for entry in std::fs::read_dir(dir.join("src/bin")).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(dir.join("src/bin"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let p = entry.path();
         let name = match p.extension().and_then(|e| e.to_str()) {
             Some("rs") => p.file_stem().and_then(|s| s.to_str()).map(str::to_string),
-            None if p.join("main.rs").exists() => p.file_name().and_then(|s| s.to_str()).map(str::to_string),
+            None if p.join("main.rs").exists() => {
+                p.file_name().and_then(|s| s.to_str()).map(str::to_string)
+            }
             _ => None,
         };
         if let Some(n) = name
@@ -142,22 +154,41 @@ fn check_cargo_run(line: &str) {
     let w = words(line);
     let sep = w.iter().position(|x| x == "--").unwrap_or(w.len());
     let (cargo, args) = (&w[..sep], &w[(sep + 1).min(w.len())..]);
-    let flag = |f: &str| cargo.iter().position(|x| x == f).and_then(|i| cargo.get(i + 1)).cloned();
+    let flag = |f: &str| {
+        cargo
+            .iter()
+            .position(|x| x == f)
+            .and_then(|i| cargo.get(i + 1))
+            .cloned()
+    };
     let package = flag("-p").unwrap_or_else(|| panic!("{line}: no -p"));
     let features: Vec<String> = flag("--features").into_iter().collect();
     let (_, bins, default_run) = package_bins(&package);
-    let bin = flag("--bin").or(default_run).or_else(|| (bins.len() == 1).then(|| bins[0].clone()));
-    let bin = bin.unwrap_or_else(|| panic!("{line}: cargo cannot pick a binary of {package} ({bins:?})"));
-    assert!(bins.contains(&bin), "{line}: {package} has no binary {bin} ({bins:?})");
+    let bin = flag("--bin")
+        .or(default_run)
+        .or_else(|| (bins.len() == 1).then(|| bins[0].clone()));
+    let bin =
+        bin.unwrap_or_else(|| panic!("{line}: cargo cannot pick a binary of {package} ({bins:?})"));
+    assert!(
+        bins.contains(&bin),
+        "{line}: {package} has no binary {bin} ({bins:?})"
+    );
     if args.is_empty() {
         // Nothing to check beyond the binary (and `--help` may not be an option, e.g. crdgen).
         return;
     }
-    let sub = args.first().filter(|a| !a.starts_with('-')).map(String::as_str);
+    let sub = args
+        .first()
+        .filter(|a| !a.starts_with('-'))
+        .map(String::as_str);
     let text = help(&package, &bin, &features, sub);
     for a in args.iter().filter(|a| a.starts_with("--")) {
         let name = a.split('=').next().unwrap_or(a);
-        assert!(text.contains(name), "{line}: {bin} {} has no flag {name}", sub.unwrap_or(""));
+        assert!(
+            text.contains(name),
+            "{line}: {bin} {} has no flag {name}",
+            sub.unwrap_or("")
+        );
     }
     if let Some(s) = sub {
         let top = help(&package, &bin, &features, None);
@@ -185,14 +216,26 @@ fn check_other(line: &str, ran: &mut BTreeMap<String, &'static str>) {
         }
         "kubectl" => {
             // Manifest commands: what they read must exist and render.
-            let target = w.iter().skip_while(|x| *x != "-k" && *x != "-f").nth(1).cloned();
+            let target = w
+                .iter()
+                .skip_while(|x| *x != "-k" && *x != "-f")
+                .nth(1)
+                .cloned();
             let kustomize = w.contains(&"kustomize".to_string());
             let path = if kustomize { w.get(2).cloned() } else { target };
             let path = path.unwrap_or_else(|| panic!("{line}: no file or directory"));
             assert!(repo().join(&path).exists(), "{line}: {path} does not exist");
             if kustomize || w.contains(&"-k".to_string()) {
-                let out = Command::new("kubectl").args(["kustomize"]).arg(repo().join(&path)).output().unwrap();
-                assert!(out.status.success(), "{line}: {}", String::from_utf8_lossy(&out.stderr));
+                let out = Command::new("kubectl")
+                    .args(["kustomize"])
+                    .arg(repo().join(&path))
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "{line}: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
             }
             ran.insert(line.to_string(), "checked: manifests exist and render");
         }
@@ -202,7 +245,11 @@ fn check_other(line: &str, ran: &mut BTreeMap<String, &'static str>) {
 
 /// Starts `vcctl up` in `dir` on a free port; returns the child once it reports ready.
 fn start_up(dir: &Path) -> std::process::Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(VCCTL)
         .args(["up", "--dir"])
         .arg(dir)
@@ -214,7 +261,10 @@ fn start_up(dir: &Path) -> std::process::Child {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             let _ = tx.send(line);
         }
     });
@@ -261,7 +311,9 @@ fn run_demo(lines: &[String], ran: &mut BTreeMap<String, &'static str>) {
         ran.insert(line.clone(), "ran");
     }
     // SIGTERM: the same clean shutdown Ctrl-C gives.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
 }
 
@@ -269,7 +321,10 @@ fn run_demo(lines: &[String], ran: &mut BTreeMap<String, &'static str>) {
 fn every_readme_command_works() {
     let mut ran: BTreeMap<String, &'static str> = BTreeMap::new();
     let blocks = sh_blocks();
-    assert!(blocks.iter().any(|(m, _)| m.as_deref() == Some("demo")), "README has a demo block");
+    assert!(
+        blocks.iter().any(|(m, _)| m.as_deref() == Some("demo")),
+        "README has a demo block"
+    );
     for (marker, lines) in &blocks {
         if marker.as_deref() == Some("demo") {
             run_demo(lines, &mut ran);
@@ -277,7 +332,8 @@ fn every_readme_command_works() {
         }
         for line in lines {
             check_other(line, &mut ran);
-            ran.entry(line.clone()).or_insert("checked: package, binary and flags exist");
+            ran.entry(line.clone())
+                .or_insert("checked: package, binary and flags exist");
         }
     }
     for (line, how) in &ran {
