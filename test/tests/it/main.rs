@@ -4,4 +4,5 @@
 
 mod bench_smoke;
 mod cluster_kubectl;
+mod full_chain;
 mod support;
