@@ -370,7 +370,13 @@ async fn main() -> anyhow::Result<()> {
         print_results(&rows, out);
         return Ok(());
     }
-    let (per_pod, json_size) = rss_run(args.rss_pods).await.map_err(anyhow::Error::msg)?;
+    // Memory is measured in a fresh process: freed memory of the earlier runs would be reused
+    // without growing RSS and hide the real cost per pod.
+    let (per_pod, json_size) = if args.only.iter().any(|o| o == "rss") {
+        rss_run(args.rss_pods).await.map_err(anyhow::Error::msg)?
+    } else {
+        rss_in_child(args.rss_pods)?
+    };
     let beyond = per_pod - json_size;
     rows.push((
         format!("RSS per stored pod ({} pods)", args.rss_pods),
@@ -384,6 +390,19 @@ async fn main() -> anyhow::Result<()> {
     );
     print_results(&rows, out);
     Ok(())
+}
+
+/// Runs the memory measurement in a child process of this binary and reads its JSON line.
+fn rss_in_child(pods: usize) -> anyhow::Result<(f64, f64)> {
+    let exe = std::env::current_exe()?;
+    let out = std::process::Command::new(exe)
+        .args(["--only", "rss", "--rss-pods", &pods.to_string()])
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(last)?;
+    let get = |k: &str| v.get(k).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    Ok((get("rss_bytes_per_pod"), get("pod_json_bytes")))
 }
 
 fn print_results(rows: &[(String, String)], out: serde_json::Map<String, serde_json::Value>) {
