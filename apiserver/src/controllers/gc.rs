@@ -137,8 +137,8 @@ impl Controller for GarbageCollector {
             return keys;
         };
         let json = &so.json;
-        let interesting = json.windows(16).any(|w| w == b"ownerReferences\"")
-            || json.windows(17).any(|w| w == b"deletionTimestamp");
+        let interesting = memchr::memmem::find(json, b"ownerReferences\"").is_some()
+            || memchr::memmem::find(json, b"deletionTimestamp").is_some();
         if !interesting {
             self.lock().remove(&dep);
             return keys;

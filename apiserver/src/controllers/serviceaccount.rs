@@ -184,9 +184,7 @@ fn token_secrets(api: &Api, ns: Option<&str>) -> Vec<Value> {
     api.store
         .list("/secrets", ns, None, None, |_, o| {
             // Cheap pre-filter on the serialized form before parsing.
-            o.json
-                .windows(TOKEN_TYPE.len())
-                .any(|w| w == TOKEN_TYPE.as_bytes())
+            memchr::memmem::find(&o.json, TOKEN_TYPE.as_bytes()).is_some()
         })
         .items
         .iter()
