@@ -132,20 +132,21 @@ pub async fn wait_default_sa(client: &Client, ns: &str, timeout: Duration) -> an
     .await
 }
 
-/// Starts nodesim against the super cluster: `nodes` nodes that together hold `pods` pods,
-/// pods Running as soon as they are bound (start delay 0).
+/// Pods per node: nodesim carves a /24 pod CIDR per node.
+pub const MAX_PODS_PER_NODE: u32 = 250;
+
+/// Starts nodesim against the super cluster: `nodes` nodes, pods Running as soon as they are
+/// bound (start delay 0).
 pub async fn start_nodes(
     rts: &Runtimes,
     sup: &SuperCluster,
     nodes: usize,
-    pods: usize,
     workers: usize,
     timeout: Duration,
 ) -> anyhow::Result<nodesim::NodesimHandle> {
     let mut cfg =
         nodesim::NodesimConfig::new(sup.server.kube_config(), nodes, sup.server.client_ca_pem());
-    let per_node = pods.div_ceil(nodes.max(1)) * 2 + 110;
-    cfg.pools[0].max_pods = u32::try_from(per_node).unwrap_or(u32::MAX);
+    cfg.pools[0].max_pods = MAX_PODS_PER_NODE;
     cfg.status_workers = workers;
     cfg.bind_workers = workers;
     cfg.mock.start_delay = Duration::ZERO;

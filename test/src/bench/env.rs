@@ -34,10 +34,12 @@ pub struct Env {
     pub syncer: Option<SyncerProcess>,
     /// Overall wait limit.
     pub timeout: Duration,
+    /// Simulated nodes.
+    pub node_count: usize,
 }
 
 impl Env {
-    /// Builds the environment for `tenant_names`, nodes sized for `capacity` pods, and waits
+    /// Builds the environment for `tenant_names`, nodes for `capacity` pods at once, and waits
     /// until the syncer serves every tenant with nothing left to do.
     pub async fn start(
         rts: &Runtimes,
@@ -51,18 +53,14 @@ impl Env {
         let dir = tempfile::Builder::new().prefix("vc-bench-").tempdir()?;
         let t = Instant::now();
         let sup = cluster::start_super(rts, dir.path(), timeout).await?;
-        let nodes = cluster::start_nodes(
-            rts,
-            &sup,
-            common.nodes,
-            capacity,
-            common.nodesim_workers,
-            timeout,
-        )
-        .await?;
+        let node_count = common.nodes_for(capacity);
+        if node_count * (cluster::MAX_PODS_PER_NODE as usize) < capacity {
+            eprintln!("bench: warning: {node_count} nodes cannot run {capacity} pods");
+        }
+        let nodes =
+            cluster::start_nodes(rts, &sup, node_count, common.nodesim_workers, timeout).await?;
         eprintln!(
-            "bench: super cluster and {} nodes ready in {:.1}s",
-            common.nodes,
+            "bench: super cluster and {node_count} nodes ready in {:.1}s",
             t.elapsed().as_secs_f64()
         );
         let t = Instant::now();
@@ -75,7 +73,7 @@ impl Env {
         let syncer_cmd = SyncerCommand {
             bin,
             kubeconfig: sup.kubeconfig.clone(),
-            patrol_interval: common.patrol_interval.max(1),
+            patrol_interval: common.patrol_interval.map(|s| s.max(1)),
             extra: common.syncer_args.clone(),
             log: dir.path().join("syncer.log"),
         };
@@ -87,6 +85,7 @@ impl Env {
             syncer_cmd,
             syncer: None,
             timeout,
+            node_count,
         };
         let t = Instant::now();
         env.start_syncer().await?;

@@ -47,6 +47,7 @@ pub async fn run(rts: &Runtimes, args: FairnessArgs) -> anyhow::Result<()> {
         .map(|i| format!("greedy{i}"))
         .chain((0..args.regular).map(|i| format!("regular{i}")))
         .collect();
+    // Both runs' pods stay.
     let capacity = args.greedy * args.greedy_pods + 2 * args.regular * args.regular_pods;
     let env = Env::start(rts, &args.common, &names, capacity, cluster::default_spec).await?;
     eprintln!("bench: regular tenants alone");

@@ -39,9 +39,10 @@ pub enum Scenario {
 /// Settings shared by both benchmarks.
 #[derive(Debug, Clone, Args)]
 pub struct Common {
-    /// Simulated super-cluster nodes (capacity is sized for the pods).
-    #[arg(long, default_value_t = 20)]
-    pub nodes: usize,
+    /// Simulated super-cluster nodes (default: enough for the pods at 200 per node; nodesim
+    /// gives each node a /24 pod CIDR, so a node runs at most 250 pods).
+    #[arg(long)]
+    pub nodes: Option<usize>,
     /// Concurrent binding/status writers in nodesim.
     #[arg(long, default_value_t = 64)]
     pub nodesim_workers: usize,
@@ -57,9 +58,12 @@ pub struct Common {
     /// Extra argument for the syncer (repeatable), e.g. `--syncer-arg=--down-workers=32`.
     #[arg(long = "syncer-arg", allow_hyphen_values = true)]
     pub syncer_args: Vec<String>,
-    /// Seconds between the syncer's patrol scans.
+    /// Seconds between the syncer's patrol scans during the runs (default: the syncer's own).
+    #[arg(long)]
+    pub patrol_interval: Option<u64>,
+    /// Seconds between patrol scans of the syncer started at the end to time them.
     #[arg(long, default_value_t = 2)]
-    pub patrol_interval: u64,
+    pub scan_interval: u64,
     /// Give up waiting for any phase after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
@@ -83,7 +87,7 @@ pub struct SyncArgs {
     /// Pods created in the restart burst (default: a tenth of --pods, at least one per tenant).
     #[arg(long)]
     pub restart_pods: Option<usize>,
-    /// Smoke run: 3 tenants, 60 pods, 1 node unless given.
+    /// Smoke run: at most 3 tenants, 60 pods, 16 in flight.
     #[arg(long)]
     pub quick: bool,
     /// Shared settings.
@@ -134,6 +138,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     result
 }
 
+impl Common {
+    /// Nodes for a peak of `pods` pods at once.
+    pub fn nodes_for(&self, pods: usize) -> usize {
+        self.nodes.unwrap_or(pods.div_ceil(200)).max(1)
+    }
+}
+
 impl SyncArgs {
     /// Applies `--quick` to every value the user did not set.
     fn resolved(mut self) -> Self {
@@ -141,13 +152,11 @@ impl SyncArgs {
             self.tenants = self.tenants.min(3);
             self.pods = self.pods.min(60);
             self.concurrency = self.concurrency.min(16);
-            self.common.nodes = self.common.nodes.min(2);
             self.common.timeout = self.common.timeout.min(120);
         }
         self.tenants = self.tenants.max(1);
         self.pods = self.pods.max(self.tenants);
         self.concurrency = self.concurrency.max(1);
-        self.common.nodes = self.common.nodes.max(1);
         self
     }
 
@@ -167,13 +176,11 @@ impl FairnessArgs {
             self.greedy_pods = self.greedy_pods.min(30);
             self.regular = self.regular.min(4);
             self.regular_pods = self.regular_pods.min(3);
-            self.common.nodes = self.common.nodes.min(2);
             self.common.timeout = self.common.timeout.min(120);
         }
         self.concurrency = self.concurrency.max(1);
         self.regular = self.regular.max(1);
         self.regular_pods = self.regular_pods.max(1);
-        self.common.nodes = self.common.nodes.max(1);
         self
     }
 }

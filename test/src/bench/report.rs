@@ -114,10 +114,14 @@ impl Table {
 /// What every report says about the machine.
 pub fn machine_note() -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into());
     format!(
         "note: {cores} cores shared by everything — the super API server, nodesim, every tenant API \
          server and the load generator run in this process (one runtime each), the syncer in its own; \
-         wall-clock figures are bounded by that shared CPU"
+         wall-clock figures are bounded by that shared CPU (1-minute load average at the end: {load})"
     )
 }
 

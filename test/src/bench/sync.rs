@@ -21,6 +21,7 @@ use super::prom::{self, Sample};
 use super::report::{self, Table, Target as Goal};
 use super::runtimes::Runtimes;
 use super::stats::{Summary, summarize};
+use super::syncer::SyncerCommand;
 use super::tracker::{RUN_LABEL, Stamp, Tracker};
 use super::verify::{self, Convergence};
 
@@ -56,10 +57,17 @@ struct Via {
     convergence: Convergence,
 }
 
+/// A syncer started with every pod already there, once idle.
+struct Fresh {
+    rss: u64,
+    pods: usize,
+}
+
 /// The restart experiment.
 struct Restart {
     pods: usize,
     in_flight_at_kill: usize,
+    serving_s: f64,
     converge_s: f64,
     convergence: Convergence,
     earlier: Convergence,
@@ -69,7 +77,8 @@ struct Restart {
 pub async fn run(rts: &Runtimes, args: SyncArgs) -> anyhow::Result<()> {
     let names: Vec<String> = (0..args.tenants).map(|i| format!("t{i}")).collect();
     let restart_pods = args.restart_pods();
-    let capacity = args.pods * 2 + restart_pods;
+    // The baseline's pods are deleted before the second run.
+    let capacity = args.pods + restart_pods;
     let mut env = Env::start(rts, &args.common, &names, capacity, cluster::default_spec).await?;
     eprintln!(
         "bench: baseline, {} pods directly in the super cluster",
@@ -78,11 +87,18 @@ pub async fn run(rts: &Runtimes, args: SyncArgs) -> anyhow::Result<()> {
     let direct = direct(&env, &args).await?;
     eprintln!("bench: {} pods through {} tenants", args.pods, args.tenants);
     let via = via(&env, &args).await?;
-    eprintln!("bench: patrol scans");
-    let patrol = patrol_scan(&env).await?;
     eprintln!("bench: restart in the middle of a {restart_pods}-pod burst");
     let restart = restart(&mut env, &args, restart_pods).await?;
-    print_report(&args, &direct, &via, patrol, &restart);
+    eprintln!(
+        "bench: patrol scans (a syncer patrolling every {}s)",
+        args.common.scan_interval
+    );
+    let (patrol, fresh_rss) = patrol_scan(&mut env, args.common.scan_interval).await?;
+    let fresh = Fresh {
+        rss: fresh_rss,
+        pods: args.pods + restart_pods,
+    };
+    print_report(&env, &args, &direct, &via, patrol, &restart, &fresh);
     env.finish(args.common.keep).await;
     Ok(())
 }
@@ -204,21 +220,34 @@ fn tenant_targets(env: &Env) -> Vec<Target> {
         .collect()
 }
 
-/// Mean patrol scan time over the next three scans, with every pod in the caches.
-async fn patrol_scan(env: &Env) -> anyhow::Result<f64> {
-    let syncer = env.syncer()?;
+/// Mean time of three patrol scans with every pod in the caches, timed by a syncer restarted
+/// with a short patrol interval (a short interval during the runs would charge scans to them).
+async fn patrol_scan(env: &mut Env, interval: u64) -> anyhow::Result<(f64, u64)> {
+    let cmd = SyncerCommand {
+        patrol_interval: Some(interval.max(1)),
+        ..env.syncer_cmd.clone()
+    };
+    if let Some(old) = env.syncer.take() {
+        old.kill()?;
+    }
+    let mut syncer = cmd.spawn()?;
+    syncer.wait_tenants(env.tenants.len(), env.timeout).await?;
+    syncer.wait_idle(env.timeout).await?;
+    let rss = syncer.memory()?.rss;
     let before = syncer.metrics().await?;
     let count = |m: &[Sample]| prom::sum(m, "syncer_patrol_duration_seconds_count", &[]);
     let c0 = count(&before);
-    let wait = Duration::from_secs(env.syncer_cmd.patrol_interval * 4 + 30);
+    let wait = Duration::from_secs(interval * 4 + 60);
     let after = eventually("three patrol scans", wait, || async {
         let m = syncer.metrics().await.ok()?;
         (count(&m) >= c0 + 3.0).then_some(m)
     })
     .await?;
-    prom::hist_mean_between(&before, &after, "syncer_patrol_duration_seconds", &[])
+    env.syncer = Some(syncer);
+    let ms = prom::hist_mean_between(&before, &after, "syncer_patrol_duration_seconds", &[])
         .map(|s| s * 1000.0)
-        .context("no patrol scan observed")
+        .context("no patrol scan observed")?;
+    Ok((ms, rss))
 }
 
 /// Kills the syncer (SIGKILL) once half of a burst is created, restarts it at once, and times
@@ -242,33 +271,71 @@ async fn restart(env: &mut Env, args: &SyncArgs, pods: usize) -> anyhow::Result<
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let old = env.syncer.take().context("the syncer is not running")?;
-    let in_flight_at_kill =
-        progress.load(Ordering::Relaxed) - tracker.done().min(progress.load(Ordering::Relaxed));
+    let (created, running) = (progress.load(Ordering::Relaxed), tracker.done());
     old.kill()?;
     let restarted_at = tracker.now();
     let mut fresh = env.syncer_cmd.spawn()?;
-    load.await??;
-    let waited = tracker.wait_all(env.timeout).await;
+    let tenants = env.tenants.len();
+    let (serving, done) = tokio::join!(
+        serving_after(&fresh, tenants, &tracker, env.timeout),
+        async {
+            load.await??;
+            tracker.wait_all(env.timeout).await
+        }
+    );
     cancel.cancel();
-    waited?;
+    done?;
+    let serving_at = serving?;
     let converged_at = tracker.last(Stamp::TenantRunning).unwrap_or_default();
-    fresh.wait_tenants(env.tenants.len(), env.timeout).await?;
+    fresh.wait_tenants(tenants, env.timeout).await?;
     fresh.wait_idle(env.timeout).await?;
     env.syncer = Some(fresh);
     Ok(Restart {
         pods,
-        in_flight_at_kill,
+        in_flight_at_kill: created.saturating_sub(running),
+        serving_s: serving_at.saturating_sub(restarted_at).as_secs_f64(),
         converge_s: converged_at.saturating_sub(restarted_at).as_secs_f64(),
         convergence: verify::check(&env.sup.client, &env.tenants, "restart").await?,
         earlier: verify::check(&env.sup.client, &env.tenants, "sync").await?,
     })
 }
 
+/// When (on the tracker's clock) the restarted syncer reports every tenant healthy, i.e. its
+/// caches of every tenant are synced. Scrapes every 500 ms: `/metrics` is large.
+async fn serving_after(
+    syncer: &super::syncer::SyncerProcess,
+    tenants: usize,
+    tracker: &Tracker,
+    timeout: Duration,
+) -> anyhow::Result<Duration> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(m) = syncer.metrics().await
+            && prom::count_equal(&m, "syncer_tenant_healthy", 1.0) >= tenants
+        {
+            return Ok(tracker.now());
+        }
+        anyhow::ensure!(
+            start.elapsed() < timeout,
+            "restarted syncer never served every tenant"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 fn mb(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restart: &Restart) {
+fn print_report(
+    env: &Env,
+    args: &SyncArgs,
+    direct: &Run,
+    via: &Via,
+    patrol_ms: f64,
+    restart: &Restart,
+    fresh: &Fresh,
+) {
     let pods = args.pods as f64;
     let overhead = via.run.wall_s / direct.wall_s.max(1e-9);
     let pods_per_s = pods / via.run.wall_s.max(1e-9);
@@ -279,7 +346,7 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
     let mut t = Table::default();
     t.section(&format!(
         "sync: {} tenants, {} pods, {} in flight, {} nodes",
-        args.tenants, args.pods, args.concurrency, args.common.nodes
+        args.tenants, args.pods, args.concurrency, env.node_count
     ));
     t.info("direct: all Running (s)", format!("{:.2}", direct.wall_s));
     t.info(
@@ -290,6 +357,15 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
         &mut t,
         "direct",
         &direct.latency(Stamp::Created, Stamp::SuperRunning),
+    );
+    let d = |from, to| direct.latency(from, to);
+    t.info(
+        "  create -> pod exists / exists -> Running p50 (ms)",
+        format!(
+            "{:.1} / {:.1}",
+            d(Stamp::Created, Stamp::SuperSeen).p50_ms,
+            d(Stamp::SuperSeen, Stamp::SuperRunning).p50_ms
+        ),
     );
     t.info(
         "via syncer: all Running in tenants (s)",
@@ -343,6 +419,11 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
         Goal::AtMost(4096.0),
         " B",
     );
+    let fresh_per_pod = fresh.rss.saturating_sub(via.rss_before) as f64 / fresh.pods as f64;
+    t.info(
+        "fresh syncer holding every pod: RSS (MB) / per pod (B)",
+        format!("{:.1} / {fresh_per_pod:.0}", mb(fresh.rss)),
+    );
     t.target(
         "patrol scan (ms, mean of 3)",
         patrol_ms,
@@ -362,6 +443,10 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
     t.info(
         "pods created, not yet Running at the kill",
         restart.in_flight_at_kill,
+    );
+    t.info(
+        "restart -> every tenant's caches synced (s)",
+        format!("{:.2}", restart.serving_s),
     );
     t.target(
         "restart -> all Running (s)",
@@ -396,6 +481,7 @@ fn print_report(args: &SyncArgs, direct: &Run, via: &Via, patrol_ms: f64, restar
         "bytes_per_pod": bytes_per_pod,
         "restart_converge_s": restart.converge_s,
         "patrol_scan_ms": patrol_ms,
+        "fresh_bytes_per_pod": fresh.rss.saturating_sub(via.rss_before) as f64 / fresh.pods as f64,
         "converged": via.convergence.ok() && restart.convergence.ok() && restart.earlier.ok(),
     });
     println!("{json}");
@@ -479,9 +565,32 @@ fn internals_rows(t: &mut Table, via: &Via) {
         ),
     );
     t.info("reconciles that failed, by kind", failures(b, a));
-    let repairs = prom::sum(a, "syncer_patrol_repairs_total", &[])
-        - prom::sum(b, "syncer_patrol_repairs_total", &[]);
-    t.info("patrol repairs during the run", format!("{repairs:.0}"));
+    t.info("patrol repairs during the run", repairs(b, a));
+}
+
+/// Patrol repairs between two scrapes by resource and action, e.g. `pods/create 3`.
+fn repairs(before: &[Sample], after: &[Sample]) -> String {
+    let mut kinds: Vec<(&str, &str)> = after
+        .iter()
+        .filter(|s| s.name == "syncer_patrol_repairs_total")
+        .filter_map(|s| Some((s.label("resource")?, s.label("action")?)))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let parts: Vec<String> = kinds
+        .into_iter()
+        .filter_map(|(r, a)| {
+            let with = [("resource", r), ("action", a)];
+            let n = prom::sum(after, "syncer_patrol_repairs_total", &with)
+                - prom::sum(before, "syncer_patrol_repairs_total", &with);
+            (n > 0.0).then(|| format!("{r}/{a} {n:.0}"))
+        })
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Non-successful reconcile results between two scrapes, e.g. `waiting 3, conflict 1`.

@@ -20,8 +20,8 @@ pub struct SyncerCommand {
     pub bin: PathBuf,
     /// Super-cluster kubeconfig.
     pub kubeconfig: PathBuf,
-    /// Seconds between patrol scans.
-    pub patrol_interval: u64,
+    /// Seconds between patrol scans (`None`: the syncer's default).
+    pub patrol_interval: Option<u64>,
     /// Extra arguments.
     pub extra: Vec<String>,
     /// Log file (appended to by every start).
@@ -100,8 +100,12 @@ impl SyncerCommand {
             .arg("--no-leader-election")
             .arg("--ops-addr")
             .arg(ops.to_string())
-            .arg("--patrol-interval")
-            .arg(self.patrol_interval.to_string())
+            .args(
+                self.patrol_interval
+                    .map(|s| ["--patrol-interval".to_string(), s.to_string()])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
@@ -169,7 +173,7 @@ impl SyncerProcess {
         .await
     }
 
-    /// Waits until the syncer is quiet: no reconcile for three scrapes 100 ms apart. (Queue
+    /// Waits until the syncer is quiet: no reconcile for three scrapes 300 ms apart. (Queue
     /// depth never returns to zero: token refreshes wait there as delayed items.)
     pub async fn wait_idle(&self, timeout: Duration) -> anyhow::Result<()> {
         let start = std::time::Instant::now();
@@ -180,7 +184,7 @@ impl SyncerProcess {
                 start.elapsed() < timeout,
                 "timed out after {timeout:?} waiting for the syncer to be idle"
             );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
             let Ok(m) = self.metrics().await else {
                 quiet = 0;
                 continue;

@@ -148,7 +148,17 @@ impl Tracker {
     /// Waits until every pod is done.
     pub async fn wait_all(&self, timeout: Duration) -> anyhow::Result<()> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let mut report = tokio::time::Instant::now() + Duration::from_secs(10);
         while self.done() < self.len() {
+            if tokio::time::Instant::now() >= report {
+                eprintln!(
+                    "bench: {}: {}/{} pods done",
+                    self.run,
+                    self.done(),
+                    self.len()
+                );
+                report += Duration::from_secs(10);
+            }
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 anyhow::bail!(
