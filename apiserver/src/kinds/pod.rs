@@ -652,6 +652,11 @@ pub fn random_suffix() -> String {
         .collect()
 }
 
+/// Byte substring test used as a cheap pre-filter before parsing.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(haystack, needle).is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -706,8 +711,4 @@ mod tests {
             "Burstable"
         );
     }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(haystack, needle).is_some()
 }
