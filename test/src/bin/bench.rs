@@ -15,6 +15,10 @@ mod bench;
 
 use clap::Parser;
 
+/// mimalloc: the in-process super cluster, nodes and tenants allocate many short-lived JSON values.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     common::process::install_crypto_provider();
     common::process::init_tracing(common::process::LogFormat::Text);
