@@ -1,7 +1,7 @@
 //! The patrol loop: periodically compares every healthy tenant's caches with the super caches,
 //! per resource, and queues a work item for each difference (missing, drifted, stale, orphan).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,17 +53,18 @@ pub fn scan(ctx: &Context) -> std::time::Duration {
 /// for every super object it owns (status may have changed while nobody watched).
 pub fn resync_tenant(ctx: &Context, t: &Tenant) {
     scan_tenant(ctx, t);
-    for p in ctx.supers.pods.list() {
+    let namespaces = super_namespaces(ctx, t, &t.ctx());
+    for p in in_namespaces(&ctx.supers.pods, &namespaces) {
         if let Some((ns, name)) = super_key(&p.metadata, &t.key) {
             ctx.up.add(WorkKey::new(&t.key, Res::Pod, ns, name));
         }
     }
-    for s in ctx.supers.services.list() {
+    for s in in_namespaces(&ctx.supers.services, &namespaces) {
         if let Some((ns, name)) = super_key(&s.metadata, &t.key) {
             ctx.up.add(WorkKey::new(&t.key, Res::Service, ns, name));
         }
     }
-    for c in ctx.supers.pvcs.list() {
+    for c in in_namespaces(&ctx.supers.pvcs, &namespaces) {
         if let Some((ns, name)) = super_key(&c.metadata, &t.key) {
             ctx.up
                 .add(WorkKey::new(&t.key, Res::PersistentVolumeClaim, ns, name));
@@ -99,33 +100,89 @@ fn pod_status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
 
 fn scan_tenant(ctx: &Context, t: &Tenant) {
     let tctx = t.ctx();
+    let supers = super_namespaces(ctx, t, &tctx);
     report(ctx, t, Res::Namespace, namespaces(ctx, t, &tctx));
-    report(ctx, t, Res::Pod, pods(ctx, t, &tctx));
+    report(ctx, t, Res::Pod, pods(ctx, t, &tctx, &supers));
     pod_status_drift(ctx, t, &tctx);
-    report(ctx, t, Res::Service, generic::<Service>(ctx, t, &tctx));
-    report(ctx, t, Res::Secret, generic::<Secret>(ctx, t, &tctx));
-    report(ctx, t, Res::ConfigMap, generic::<ConfigMap>(ctx, t, &tctx));
+    report(
+        ctx,
+        t,
+        Res::Service,
+        generic::<Service>(ctx, t, &tctx, &supers),
+    );
+    report(
+        ctx,
+        t,
+        Res::Secret,
+        generic::<Secret>(ctx, t, &tctx, &supers),
+    );
+    report(
+        ctx,
+        t,
+        Res::ConfigMap,
+        generic::<ConfigMap>(ctx, t, &tctx, &supers),
+    );
     report(
         ctx,
         t,
         Res::ServiceAccount,
-        generic::<ServiceAccount>(ctx, t, &tctx),
+        generic::<ServiceAccount>(ctx, t, &tctx, &supers),
     );
-    report(ctx, t, Res::Endpoints, generic::<Endpoints>(ctx, t, &tctx));
+    report(
+        ctx,
+        t,
+        Res::Endpoints,
+        generic::<Endpoints>(ctx, t, &tctx, &supers),
+    );
     report(
         ctx,
         t,
         Res::PersistentVolumeClaim,
-        generic::<PersistentVolumeClaim>(ctx, t, &tctx),
+        generic::<PersistentVolumeClaim>(ctx, t, &tctx, &supers),
     );
     if t.sync_ingresses {
-        report(ctx, t, Res::Ingress, generic::<Ingress>(ctx, t, &tctx));
+        report(
+            ctx,
+            t,
+            Res::Ingress,
+            generic::<Ingress>(ctx, t, &tctx, &supers),
+        );
     }
     for v in t.caches.nodes.list() {
         ctx.up
             .add(WorkKey::new(&t.key, Res::Node, "", v.name_any()));
     }
     crate::registry::queue_public(ctx, t);
+}
+
+/// The super namespaces that can hold this tenant's copies: those of its namespaces and every
+/// super namespace it owns (a tenant namespace may be gone while its copy lingers). Scanning these
+/// instead of every super object keeps a scan linear in the objects, not tenants × objects.
+fn super_namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> BTreeSet<String> {
+    let mut out: BTreeSet<String> = t
+        .caches
+        .namespaces
+        .list()
+        .iter()
+        .filter_map(|v| tctx.super_ns(&v.name_any()).ok())
+        .collect();
+    for p in ctx.supers.namespaces.list() {
+        if owned_by(&p.metadata, &t.key) {
+            out.insert(p.name_any());
+        }
+    }
+    out
+}
+
+/// Objects of `store` in the given super namespaces.
+fn in_namespaces<K: kube::Resource>(
+    store: &crate::cache::Store<K>,
+    namespaces: &BTreeSet<String>,
+) -> Vec<Arc<K>> {
+    namespaces
+        .iter()
+        .flat_map(|ns| store.list_namespace(ns))
+        .collect()
 }
 
 fn report(ctx: &Context, t: &Tenant, res: Res, findings: Vec<(Finding, Key)>) {
@@ -158,7 +215,12 @@ fn super_key(
     Some(key_of(ns, name))
 }
 
-fn generic<K: DownSync>(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+fn generic<K: DownSync>(
+    ctx: &Context,
+    t: &Tenant,
+    tctx: &TenantCtx,
+    supers: &BTreeSet<String>,
+) -> Vec<(Finding, Key)> {
     let mut sides: Sides<Key> = Sides::default();
     for v in K::tenant_store(t).list() {
         let (ns, name) = (v.namespace().unwrap_or_default(), v.name_any());
@@ -170,7 +232,7 @@ fn generic<K: DownSync>(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Fin
         }
     }
     let mut copies: BTreeMap<Key, Arc<K>> = BTreeMap::new();
-    for p in K::super_store(&ctx.supers).list() {
+    for p in in_namespaces(K::super_store(&ctx.supers), supers) {
         let ann = p.meta().annotations.as_ref();
         if ann.is_some_and(|a| a.contains_key(secret::ANNOTATION_TOKEN_SA)) {
             continue;
@@ -231,7 +293,12 @@ fn namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)
     })
 }
 
-fn pods(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+fn pods(
+    ctx: &Context,
+    t: &Tenant,
+    tctx: &TenantCtx,
+    supers: &BTreeSet<String>,
+) -> Vec<(Finding, Key)> {
     let mut sides: Sides<Key> = Sides::default();
     for v in t.caches.pods.list() {
         if v.metadata.deletion_timestamp.is_none() && !convert::ignored(&v.metadata) {
@@ -241,7 +308,7 @@ fn pods(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
             );
         }
     }
-    for p in ctx.supers.pods.list() {
+    for p in in_namespaces(&ctx.supers.pods, supers) {
         if let Some(k) = super_key(&p.metadata, &t.key) {
             sides
                 .super_

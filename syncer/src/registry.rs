@@ -3,12 +3,13 @@
 //! have their super namespaces removed. A health probe per tenant pauses its queues while its
 //! API server does not answer, without touching other tenants.
 
-use std::collections::{BTreeSet, HashSet};
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crds::tenancy::{self, SECRET_ADMIN_KUBECONFIG};
 use crds::{ClusterPhase, VirtualCluster};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::{Api, ResourceExt};
 use tokio::sync::mpsc;
@@ -63,8 +64,7 @@ pub async fn run(ctx: Arc<Context>) {
         });
     }
     store.wait_synced().await;
-    // Tenant keys by VC, to find the key of a VC that is gone from the cache.
-    let mut known: std::collections::HashMap<(String, String), String> = Default::default();
+    let known: Known = Mutex::new(HashMap::new());
     let resync = Duration::from_secs(ctx.config.health_interval_secs.max(5));
     let mut tick = tokio::time::interval(resync);
     loop {
@@ -82,16 +82,34 @@ pub async fn run(ctx: Arc<Context>) {
         while let Ok(k) = rx.try_recv() {
             batch.insert(k);
         }
-        for (ns, name) in batch {
-            let vc = store.get(&ns, &name);
-            apply(&ctx, &mut known, (&ns, &name), vc.as_deref()).await;
-        }
+        // Tenants start concurrently: each needs a few round trips (its kubeconfig secret, its
+        // endpoint, a TLS client), and after a restart a hundred of them wait on each other.
+        let known_ref = &known;
+        let store_ref = &store;
+        let ctx_ref = &ctx;
+        futures::stream::iter(batch)
+            .for_each_concurrent(Some(START_CONCURRENCY), |(ns, name)| async move {
+                let vc = store_ref.get(&ns, &name);
+                apply(ctx_ref, known_ref, (&ns, &name), vc.as_deref()).await;
+            })
+            .await;
     }
+}
+
+/// Tenant keys by VC, to find the key of a VC that is gone from the cache.
+type Known = Mutex<HashMap<(String, String), String>>;
+
+/// VirtualClusters whose tenants are started or stopped at once.
+const START_CONCURRENCY: usize = 16;
+
+fn lock(known: &Known) -> std::sync::MutexGuard<'_, HashMap<(String, String), String>> {
+    // Entries are inserted and removed whole, so a poisoned map is still consistent.
+    known.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn apply(
     ctx: &Arc<Context>,
-    known: &mut std::collections::HashMap<(String, String), String>,
+    known: &Known,
     (ns, name): (&str, &str),
     vc: Option<&VirtualCluster>,
 ) {
@@ -102,7 +120,7 @@ async fn apply(
             tracing::warn!(vc = %format!("{ns}/{name}"), error = %e, "VirtualCluster cannot be mapped to a cluster key");
             None
         }
-        None => known.get(&id).cloned(),
+        None => lock(known).get(&id).cloned(),
     };
     let Some(key) = key else {
         return;
@@ -110,7 +128,7 @@ async fn apply(
     match desired(vc) {
         Desired::Remove => {
             stop_tenant(ctx, &key);
-            known.remove(&id);
+            lock(known).remove(&id);
             match namespace::delete_all(ctx, &key).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
@@ -133,7 +151,7 @@ async fn apply(
         }
         Desired::Serve => {
             let Some(vc) = vc else { return };
-            known.insert(id, key.clone());
+            lock(known).insert(id, key.clone());
             if let Err(e) = serve(ctx, vc, &key).await {
                 tracing::warn!(tenant = key, error = %e, "cannot serve tenant yet; will retry");
             }

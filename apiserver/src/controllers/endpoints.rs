@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::replicaset::{is_ready, owner_ref};
-use super::{Controller, Key, Requeue, keys_of};
+use super::{Controller, Key, Requeue, keys_in, keys_of};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
@@ -22,10 +22,7 @@ const SLICE_CONTROLLER: &str = "endpointslice-controller.k8s.io";
 fn service_keys(api: &Api, change: &Change) -> Vec<Key> {
     match change.storage.as_str() {
         "/services" => vec![(change.namespace.clone(), change.name.clone())],
-        "/pods" => keys_of(api, "/services")
-            .into_iter()
-            .filter(|(ns, _)| *ns == change.namespace)
-            .collect(),
+        "/pods" => keys_in(api, "/services", Some(&change.namespace)),
         _ => Vec::new(),
     }
 }

@@ -194,17 +194,15 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
 
 /// Keys of every object of a storage key.
 pub fn keys_of(api: &Api, storage: &str) -> Vec<Key> {
+    keys_in(api, storage, None)
+}
+
+/// Keys of the stored objects of `storage` in `namespace` (every namespace when `None`).
+pub fn keys_in(api: &Api, storage: &str, namespace: Option<&str>) -> Vec<Key> {
     api.store
-        .list(storage, None, None, None, |_, _| true)
-        .items
-        .iter()
-        .filter_map(|o| o.value().ok())
-        .map(|v| {
-            (
-                crate::meta::namespace(&v).to_string(),
-                crate::meta::name(&v).to_string(),
-            )
-        })
+        .keys(storage, namespace)
+        .into_iter()
+        .map(|(ns, name)| (ns.into(), name.into()))
         .collect()
 }
 

@@ -280,6 +280,26 @@ impl Store {
             .cloned()
     }
 
+    /// Keys of the objects of `resource` (in `namespace`, when given), without decoding them.
+    pub fn keys(&self, resource: &str, namespace: Option<&str>) -> Vec<ObjKey> {
+        let st = self.lock();
+        let Some(rs) = st.resources.get(resource) else {
+            return Vec::new();
+        };
+        match namespace {
+            Some(ns) => rs
+                .objects
+                .range::<ObjKey, _>((
+                    Bound::Included((Box::from(ns), Box::from(""))),
+                    Bound::Unbounded,
+                ))
+                .take_while(|(k, _)| &*k.0 == ns)
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => rs.objects.keys().cloned().collect(),
+        }
+    }
+
     /// Lists objects of a resource (optionally one namespace), starting after `after`, keeping
     /// those `keep` accepts, at most `limit` of them.
     pub fn list<F>(

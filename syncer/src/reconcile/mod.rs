@@ -3,6 +3,7 @@
 //! preconditions on updates and deletes.
 
 pub mod down;
+pub mod lean;
 pub mod namespace;
 pub mod pod;
 pub mod token;

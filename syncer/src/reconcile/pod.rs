@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{Pod, PodStatus};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions};
+use kube::api::{DeleteParams, Patch, Preconditions};
 use kube::{Api, ResourceExt};
 
 use super::{
-    SyncError, SyncResult, Synced, is_conflict, is_not_found, super_call, tenant_call, token,
+    SyncError, SyncResult, Synced, is_conflict, is_not_found, lean, super_call, tenant_call, token,
 };
 use crate::context::Context;
 use crate::convert::pod::{self as cpod, PodInputs, ServiceEnv};
@@ -64,8 +64,7 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         }
         cpod::validate(&tctx, &v)?;
         let d = desired(ctx, tenant, &tctx, &v).await?;
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &super_ns);
-        super_call(api.create(&PostParams::default(), &d)).await?;
+        super_call(lean::create(&ctx.client, &super_ns, &d)).await?;
         return Ok(Synced::Created);
     };
     if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
@@ -75,7 +74,6 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             key.namespace, key.name
         )));
     }
-    let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &super_ns);
     let mut result = Synced::Unchanged;
     // Only mutable fields can follow; the inputs that shaped env/volumes at creation are fixed.
     let update = cpod::update_for(&tctx, &v, &p)?;
@@ -85,7 +83,13 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             serde_json::from_value(update.to_json_patch(&uid))
                 .map_err(|e| SyncError::Waiting(format!("building pod patch: {e}")))?,
         );
-        super_call(api.patch(&key.name, &PatchParams::default(), &patch)).await?;
+        super_call(lean::patch::<Pod, _>(
+            &ctx.client,
+            &super_ns,
+            &key.name,
+            &patch,
+        ))
+        .await?;
         result = Synced::Updated;
     }
     if let Some(conditions) = cpod::readiness_down(&v, &p) {
@@ -93,8 +97,13 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             "metadata": {"uid": p.metadata.uid},
             "status": {"conditions": conditions},
         });
-        super_call(api.patch_status(&key.name, &PatchParams::default(), &Patch::Merge(&body)))
-            .await?;
+        super_call(lean::patch_status::<Pod, _>(
+            &ctx.client,
+            &super_ns,
+            &key.name,
+            &Patch::Merge(&body),
+        ))
+        .await?;
         result = Synced::Updated;
     }
     Ok(result)
@@ -238,7 +247,6 @@ pub async fn up(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         ctx.down.add(key.clone());
         return Ok(Synced::Unchanged);
     }
-    let api: Api<Pod> = Api::namespaced(tenant.client.clone(), &key.namespace);
     let mut result = Synced::Unchanged;
     let pnode = p
         .spec
@@ -253,9 +261,15 @@ pub async fn up(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
     if let (Some(node), None) = (&pnode, &vnode) {
         crate::vnode::ensure(ctx, tenant, node).await?;
         let binding = cpod::binding(&v, node);
-        let bound: Result<serde_json::Value, SyncError> = tenant_call(
+        let bound = tenant_call(
             ctx,
-            api.create_subresource("binding", &key.name, &PostParams::default(), &binding),
+            lean::create_subresource::<Pod, _>(
+                &tenant.client,
+                &key.namespace,
+                "binding",
+                &key.name,
+                &binding,
+            ),
         )
         .await;
         match bound {
@@ -266,7 +280,7 @@ pub async fn up(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         }
     }
     if let Some(status) = cpod::status_up(&v, &p) {
-        patch_status(ctx, &api, &v, &status).await?;
+        patch_status(ctx, tenant, &v, &status).await?;
         result = Synced::Updated;
     }
     Ok(result)
@@ -274,7 +288,7 @@ pub async fn up(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
 
 async fn patch_status(
     ctx: &Context,
-    api: &Api<Pod>,
+    tenant: &Tenant,
     v: &Pod,
     status: &PodStatus,
 ) -> Result<(), SyncError> {
@@ -284,7 +298,12 @@ async fn patch_status(
     });
     tenant_call(
         ctx,
-        api.patch_status(&v.name_any(), &PatchParams::default(), &Patch::Merge(&body)),
+        lean::patch_status::<Pod, _>(
+            &tenant.client,
+            &v.namespace().unwrap_or_default(),
+            &v.name_any(),
+            &Patch::Merge(&body),
+        ),
     )
     .await?;
     Ok(())
