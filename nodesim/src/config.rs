@@ -123,6 +123,8 @@ pub struct NodesimConfig {
     pub status_workers: usize,
     /// Concurrent binding requests.
     pub bind_workers: usize,
+    /// Write the scheduler's and kubelet's Events (`Scheduled`, `Started`, ...).
+    pub events: bool,
 }
 
 impl std::fmt::Debug for NodesimConfig {
@@ -161,6 +163,7 @@ impl NodesimConfig {
             mock: MockConfig::default(),
             status_workers: 64,
             bind_workers: 64,
+            events: true,
         }
     }
 }

@@ -7,6 +7,7 @@
 //! all nodes.
 
 pub mod config;
+pub mod events;
 pub mod kubelet;
 pub mod metrics;
 pub mod nodes;
@@ -303,8 +304,14 @@ pub async fn start_with_provider(
         metrics.clone(),
         cancel.clone(),
     );
-    let controller =
-        PodController::new(client.clone(), provider.clone(), writer, node_names.clone());
+    let recorder = events::Recorder::new(client.clone(), config.events);
+    let controller = PodController::new(
+        client.clone(),
+        provider.clone(),
+        writer,
+        node_names.clone(),
+        recorder.clone(),
+    );
     let (status_tx, mut status_rx) = mpsc::unbounded_channel();
     provider.notify_pods(status_tx);
     {
@@ -333,6 +340,7 @@ pub async fn start_with_provider(
             metrics.clone(),
             sched_tx.clone(),
             sched_rx,
+            recorder,
             cancel.clone(),
         ));
     }

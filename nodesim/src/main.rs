@@ -61,6 +61,10 @@ struct Args {
     /// Do not run the scheduler.
     #[arg(long)]
     no_scheduler: bool,
+    /// Do not write the scheduler's and kubelet's Events (Scheduled, Pulled, Created, Started,
+    /// Killing, FailedScheduling).
+    #[arg(long)]
+    no_events: bool,
     /// Range the nodes' /24 pod CIDRs are taken from.
     #[arg(long, default_value = "10.64.0.0/10")]
     pod_cidr: ipnet::Ipv4Net,
@@ -121,6 +125,7 @@ async fn main() -> anyhow::Result<()> {
     cfg.heartbeat.status_interval = args.status_interval;
     cfg.scheduler_name = (!args.no_scheduler).then(|| args.scheduler_name.clone());
     cfg.pod_cidr = args.pod_cidr;
+    cfg.events = !args.no_events;
     let sim = nodesim::start(cfg).await?;
     let readiness = common::ops::Readiness::not_ready("nodes are registering");
     let ops =

@@ -6,11 +6,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::{Api, Client};
 use tokio::sync::Notify;
 
+use crate::events::{Recorder, Source};
 use crate::metrics::Metrics;
 use crate::provider::PodProvider;
 
@@ -119,6 +120,7 @@ pub struct PodController {
     writer: StatusWriter,
     nodes: Arc<Mutex<HashSet<String>>>,
     deleting: Mutex<HashSet<Key>>,
+    recorder: Recorder,
 }
 
 impl PodController {
@@ -128,6 +130,7 @@ impl PodController {
         provider: Arc<dyn PodProvider>,
         writer: StatusWriter,
         nodes: Arc<Mutex<HashSet<String>>>,
+        recorder: Recorder,
     ) -> Arc<Self> {
         Arc::new(Self {
             client,
@@ -135,7 +138,32 @@ impl PodController {
             writer,
             nodes,
             deleting: Mutex::default(),
+            recorder,
         })
+    }
+
+    /// Records a kubelet event for each of the pod's containers.
+    fn container_events(&self, pod: &Pod, reason: &str, message: impl Fn(&Container) -> String) {
+        let host = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+        for c in pod.spec.iter().flat_map(|s| s.containers.iter()) {
+            let source = Source {
+                component: "kubelet",
+                host: host.clone(),
+            };
+            self.recorder.pod(pod, source, false, reason, message(c));
+        }
+    }
+
+    /// What a kubelet reports when it starts a pod's containers.
+    fn started_events(&self, pod: &Pod) {
+        self.container_events(pod, "Pulled", |c| {
+            format!(
+                "Container image \"{}\" already present on machine",
+                c.image.as_deref().unwrap_or_default()
+            )
+        });
+        self.container_events(pod, "Created", |c| format!("Created container: {}", c.name));
+        self.container_events(pod, "Started", |c| format!("Started container {}", c.name));
     }
 
     fn ours(&self, pod: &Pod) -> bool {
@@ -168,16 +196,17 @@ impl PodController {
                 }
             }
             _ if is_terminal(&pod) => {}
-            _ => {
-                if let Err(e) = self.provider.create_pod(&pod).await {
+            _ => match self.provider.create_pod(&pod).await {
+                Ok(()) => self.started_events(&pod),
+                Err(e) => {
                     tracing::warn!(namespace = %ns, pod = %name, error = %e, "provider could not run pod");
                     self.writer.push(
-                        &ns,
-                        &name,
-                        serde_json::json!({"phase": "Failed", "reason": "ProviderFailed", "message": e.to_string()}),
-                    );
+                            &ns,
+                            &name,
+                            serde_json::json!({"phase": "Failed", "reason": "ProviderFailed", "message": e.to_string()}),
+                        );
                 }
-            }
+            },
         }
     }
 
@@ -219,6 +248,9 @@ impl PodController {
             .unwrap_or(30);
         // The mock's processes stop at once; a provider could take up to `grace`.
         let _ = grace;
+        self.container_events(&pod, "Killing", |c| {
+            format!("Stopping container {}", c.name)
+        });
         if let Err(e) = self.provider.delete_pod(&pod).await {
             tracing::warn!(namespace = %ns, pod = %name, error = %e, "provider delete failed");
         }

@@ -74,37 +74,35 @@ fn target<'a>(def: &'a ResourceDef, name: &'a str) -> Target<'a> {
     }
 }
 
-/// Checks `apiVersion`/`kind` of a request body against the endpoint.
+/// Checks `apiVersion`/`kind` of a request body against the endpoint. Like the real server's
+/// decoder, a body that leaves them out gets the endpoint's (clients such as the Python client
+/// send bare objects).
 pub fn check_type(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
-    let kind = obj
-        .get("kind")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let api_version = obj
-        .get("apiVersion")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    if kind.is_empty() {
+    let Some(map) = obj.as_object_mut() else {
         return Err(ApiError::bad_request(format!(
             "Object 'Kind' is missing in '{}'",
             truncate(&obj.to_string())
         )));
-    }
-    if kind != def.kind {
+    };
+    let text = |m: &serde_json::Map<String, Value>, k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let kind = text(map, "kind");
+    if kind.is_empty() {
+        map.insert("kind".into(), json!(def.kind));
+    } else if kind != def.kind {
         return Err(ApiError::bad_request(format!(
             "the kind in the data ({kind}) does not match the expected kind ({})",
             def.kind
         )));
     }
+    let api_version = text(map, "apiVersion");
     if api_version.is_empty() {
-        return Err(ApiError::bad_request(format!(
-            "Object 'apiVersion' is missing in '{}'",
-            truncate(&obj.to_string())
-        )));
-    }
-    if api_version != def.api_version() {
+        map.insert("apiVersion".into(), json!(def.api_version()));
+    } else if api_version != def.api_version() {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({})",
             def.api_version()

@@ -70,6 +70,55 @@ async fn malformed_and_mismatched_bodies() {
 }
 
 #[tokio::test]
+async fn bodies_without_kind_take_the_endpoints_type() {
+    // The real decoder fills a missing kind/apiVersion from the endpoint; the Python client
+    // sends bare model objects that rely on it.
+    let srv = server().await;
+    let r = raw(&srv);
+    let (code, s) = r
+        .send(
+            Method::POST,
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            json!({"metadata": {"name": "bare"}, "data": {"k": "v"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(code, 201, "{s}");
+    assert_eq!(
+        (s["kind"].as_str(), s["apiVersion"].as_str()),
+        (Some("ConfigMap"), Some("v1"))
+    );
+    let (code, s) = r
+        .send(
+            Method::PUT,
+            "/api/v1/namespaces/default/configmaps/bare",
+            "application/json",
+            json!({"metadata": {"name": "bare"}, "data": {"k": "w"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(code, 200, "{s}");
+    assert_eq!(
+        (s["kind"].as_str(), s["data"]["k"].as_str()),
+        (Some("ConfigMap"), Some("w"))
+    );
+    let (code, s) = r
+        .send(
+            Method::POST,
+            "/apis/apps/v1/namespaces/default/deployments",
+            "application/json",
+            json!({"apiVersion": "v1", "metadata": {"name": "d"}})
+                .to_string()
+                .into_bytes(),
+        )
+        .await;
+    assert_eq!(code, 400, "a wrong apiVersion is still refused: {s}");
+}
+
+#[tokio::test]
 async fn unknown_resources_methods_and_media() {
     let srv = server().await;
     let r = raw(&srv);

@@ -39,6 +39,9 @@ struct Args {
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Also write the scheduler's and kubelet's Events (four more writes per pod).
+    #[arg(long)]
+    events: bool,
 }
 
 fn pod(i: usize) -> Pod {
@@ -93,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
         .max(110);
     cfg.status_workers = args.workers;
     cfg.bind_workers = args.workers;
+    cfg.events = args.events;
 
     let t_nodes = Instant::now();
     let sim = nodesim::start(cfg).await.context("starting nodesim")?;

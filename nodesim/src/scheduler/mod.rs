@@ -14,6 +14,7 @@ use kube::{Api, Client};
 use tokio::sync::{Semaphore, mpsc};
 
 use self::decide::{NodeView, Resources, pod_requests, schedule};
+use crate::events::{Recorder, Source};
 use crate::metrics::Metrics;
 
 type Key = (String, String);
@@ -63,6 +64,7 @@ pub struct Scheduler {
     bind_slots: Arc<Semaphore>,
     metrics: Metrics,
     tx: mpsc::UnboundedSender<Event>,
+    recorder: Recorder,
 }
 
 impl Scheduler {
@@ -77,6 +79,7 @@ impl Scheduler {
         metrics: Metrics,
         tx: mpsc::UnboundedSender<Event>,
         mut rx: mpsc::UnboundedReceiver<Event>,
+        recorder: Recorder,
         cancel: tokio_util::sync::CancellationToken,
     ) {
         let mut s = Scheduler {
@@ -92,6 +95,7 @@ impl Scheduler {
             bind_slots: Arc::new(Semaphore::new(bind_workers.max(1))),
             metrics,
             tx,
+            recorder,
         };
         let mut retry = tokio::time::interval(Duration::from_secs(5));
         loop {
@@ -244,7 +248,7 @@ impl Scheduler {
                     self.metrics.unschedulable.inc();
                     if self.reported.get(&k) != Some(&message) {
                         self.reported.insert(k.clone(), message.clone());
-                        self.report(&k, message);
+                        self.report(&k, &pod, message);
                     }
                     self.unschedulable.insert(k, pod);
                 }
@@ -264,6 +268,7 @@ impl Scheduler {
         let client = self.client.clone();
         let tx = self.tx.clone();
         let metrics = self.metrics.clone();
+        let recorder = self.recorder.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let sent = std::time::Instant::now();
@@ -285,6 +290,13 @@ impl Scheduler {
             {
                 Ok(_) => {
                     metrics.bindings.inc();
+                    recorder.pod(
+                        &pod,
+                        scheduler_source(),
+                        false,
+                        "Scheduled",
+                        format!("Successfully assigned {}/{} to {node}", k.0, k.1),
+                    );
                     tracing::trace!(latency_ms = sent.elapsed().as_millis() as u64, "bound");
                 }
                 // Already bound or gone: the watch brings the truth.
@@ -296,7 +308,14 @@ impl Scheduler {
         });
     }
 
-    fn report(&self, k: &Key, message: String) {
+    fn report(&self, k: &Key, pod: &Pod, message: String) {
+        self.recorder.pod(
+            pod,
+            scheduler_source(),
+            true,
+            "FailedScheduling",
+            message.clone(),
+        );
         let client = self.client.clone();
         let k = k.clone();
         tokio::spawn(async move {
@@ -316,5 +335,13 @@ impl Scheduler {
                 tracing::debug!(error = %e, "could not record unschedulable condition");
             }
         });
+    }
+}
+
+/// The scheduler as an event source.
+fn scheduler_source() -> Source {
+    Source {
+        component: "default-scheduler",
+        host: None,
     }
 }

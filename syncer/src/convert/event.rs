@@ -25,7 +25,7 @@ pub fn up(pev: &Event, vref: &ObjectReference) -> Event {
         event_time: pev.event_time.clone(),
         first_timestamp: pev.first_timestamp.clone(),
         last_timestamp: pev.last_timestamp.clone(),
-        message: pev.message.clone(),
+        message: pev.message.as_deref().map(|m| tenant_message(m, pev, vref)),
         reason: pev.reason.clone(),
         related: None,
         reporting_component: pev.reporting_component.clone(),
@@ -33,6 +33,20 @@ pub fn up(pev: &Event, vref: &ObjectReference) -> Event {
         series: pev.series.clone(),
         source: pev.source.clone(),
         type_: pev.type_.clone(),
+    }
+}
+
+/// The message with the super namespace of the object (as in `Successfully assigned
+/// <super-ns>/web to node-1`) replaced by the tenant's, so tenants see their own names.
+fn tenant_message(message: &str, pev: &Event, vref: &ObjectReference) -> String {
+    match (
+        pev.involved_object.namespace.as_deref(),
+        vref.namespace.as_deref(),
+    ) {
+        (Some(from), Some(to)) if !from.is_empty() && from != to => {
+            message.replace(&format!("{from}/"), &format!("{to}/"))
+        }
+        _ => message.to_string(),
     }
 }
 
@@ -101,6 +115,7 @@ mod tests {
                 ..ObjectReference::default()
             },
             reason: Some("Pulled".into()),
+            message: Some("Successfully assigned key-default/web to node-1".into()),
             count: Some(2),
             ..Event::default()
         };
@@ -116,6 +131,10 @@ mod tests {
         assert_eq!(v.involved_object.namespace.as_deref(), Some("default"));
         assert_eq!(v.involved_object.resource_version, None);
         assert_eq!(v.reason.as_deref(), Some("Pulled"));
+        assert_eq!(
+            v.message.as_deref(),
+            Some("Successfully assigned default/web to node-1")
+        );
         assert!(!changed(&v, &v.clone()));
     }
 }

@@ -150,6 +150,8 @@ pub async fn start_nodes(
     cfg.status_workers = workers;
     cfg.bind_workers = workers;
     cfg.mock.start_delay = Duration::ZERO;
+    // As in the paper, nodes only run pods: no scheduler/kubelet Events in the measured path.
+    cfg.events = false;
     let sim = on(rts.nodes.handle(), nodesim::start(cfg))
         .await?
         .context("starting nodesim")?;

@@ -48,6 +48,28 @@ async fn tenant_kubectl_reaches_kubelets_through_vn_agent() {
         wait_running(&alpha, "app");
         wait_running(&beta, "app");
 
+        // The scheduler's and kubelet's events reach the tenant, named in the tenant's terms.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let events = alpha.ok(&[
+                "get",
+                "events",
+                "--field-selector=involvedObject.name=app",
+                "-o",
+                "jsonpath={range .items[*]}{.reason}={.message}{\"\\n\"}{end}",
+            ]);
+            let has = |reason: &str| events.lines().any(|l| l.starts_with(reason));
+            if has("Scheduled=") && has("Started=") {
+                assert!(
+                    events.contains("Successfully assigned default/app to "),
+                    "{events}"
+                );
+                break;
+            }
+            assert!(Instant::now() < deadline, "events missing: {events}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
         // logs -f keeps streaming new lines.
         let mut follow = alpha
             .command(&["logs", "-f", "app"])
