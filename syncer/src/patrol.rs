@@ -39,7 +39,10 @@ pub struct Sides<K: Ord> {
 }
 
 /// Compares both sides; `in_sync(key)` says whether an existing, same-uid copy matches.
-pub fn diff<K: Ord + Clone>(sides: &Sides<K>, in_sync: impl Fn(&K) -> bool) -> Vec<(Finding, K)> {
+pub fn diff<K: Ord + Clone>(
+    sides: &Sides<K>,
+    mut in_sync: impl FnMut(&K) -> bool,
+) -> Vec<(Finding, K)> {
     let mut out = Vec::new();
     for (key, uid) in &sides.tenant {
         match sides.super_.get(key) {

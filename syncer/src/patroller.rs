@@ -1,12 +1,12 @@
 //! The patrol loop: periodically compares every healthy tenant's caches with the super caches,
 //! per resource, and queues a work item for each difference (missing, drifted, stale, orphan).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Endpoints, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
+    ConfigMap, Endpoints, Namespace, PersistentVolumeClaim, Pod, Secret, Service, ServiceAccount,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::ResourceExt;
@@ -38,11 +38,12 @@ pub async fn run(ctx: Arc<Context>) {
 /// One full scan over every healthy tenant; returns how long it took.
 pub fn scan(ctx: &Context) -> std::time::Duration {
     let start = Instant::now();
+    let owned = owned_namespaces(ctx);
     for t in ctx.tenants() {
         if !t.is_healthy() {
             continue;
         }
-        scan_tenant(ctx, &t);
+        scan_tenant(ctx, &t, owned.get(&*t.key).map_or(&[], Vec::as_slice));
     }
     let took = start.elapsed();
     ctx.metrics.patrol_duration.observe(took.as_secs_f64());
@@ -52,8 +53,15 @@ pub fn scan(ctx: &Context) -> std::time::Duration {
 /// A full resync of one tenant, run when it becomes healthy: the patrol scan, plus upward work
 /// for every super object it owns (status may have changed while nobody watched).
 pub fn resync_tenant(ctx: &Context, t: &Tenant) {
-    scan_tenant(ctx, t);
-    let namespaces = super_namespaces(ctx, t, &t.ctx());
+    let owned: Vec<Arc<Namespace>> = ctx
+        .supers
+        .namespaces
+        .list()
+        .into_iter()
+        .filter(|p| owned_by(&p.metadata, &t.key))
+        .collect();
+    scan_tenant(ctx, t, &owned);
+    let namespaces = super_namespaces(t, &t.ctx(), &owned);
     for p in in_namespaces(&ctx.supers.pods, &namespaces) {
         if let Some((ns, name)) = super_key(&p.metadata, &t.key) {
             ctx.up.add(WorkKey::new(&t.key, Res::Pod, ns, name));
@@ -72,8 +80,29 @@ pub fn resync_tenant(ctx: &Context, t: &Tenant) {
     }
 }
 
+/// The (tenant, super) resourceVersions of a pod pair.
+fn versions(v: &Pod, p: &Pod) -> (String, String) {
+    let rv = |x: &Pod| x.metadata.resource_version.clone().unwrap_or_default();
+    (rv(v), rv(p))
+}
+
+/// Whether the tenant pod lags behind its super pod (binding, phase, IP).
+fn status_lags(v: &Pod, p: &Pod) -> bool {
+    fn node(x: &Pod) -> Option<&str> {
+        x.spec.as_ref().and_then(|s| s.node_name.as_deref())
+    }
+    fn phase(x: &Pod) -> Option<&str> {
+        x.status.as_ref().and_then(|s| s.phase.as_deref())
+    }
+    fn ip(x: &Pod) -> Option<&str> {
+        x.status.as_ref().and_then(|s| s.pod_ip.as_deref())
+    }
+    node(v) != node(p) || phase(v) != phase(p) || ip(v) != ip(p)
+}
+
 /// Queues upward work for pods whose tenant copy lags behind the super pod (binding, phase, IP).
 fn pod_status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
+    let memo = lock_memo(t);
     for v in t.caches.pods.list() {
         let ns = v.namespace().unwrap_or_default();
         let Ok(super_ns) = tctx.super_ns(&ns) else {
@@ -85,10 +114,11 @@ fn pod_status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
         if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
             continue;
         }
-        let node = |x: &Pod| x.spec.as_ref().and_then(|s| s.node_name.clone());
-        let phase = |x: &Pod| x.status.as_ref().and_then(|s| s.phase.clone());
-        let ip = |x: &Pod| x.status.as_ref().and_then(|s| s.pod_ip.clone());
-        if node(&v) != node(&p) || phase(&v) != phase(&p) || ip(&v) != ip(&p) {
+        let key = key_of(&ns, &v.name_any());
+        if memo.get(&key) == Some(&versions(&v, &p)) {
+            continue;
+        }
+        if status_lags(&v, &p) {
             ctx.metrics
                 .patrol_repairs
                 .with_label_values(&[&*t.key, "pods", "status_lag"])
@@ -98,10 +128,36 @@ fn pod_status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
     }
 }
 
-fn scan_tenant(ctx: &Context, t: &Tenant) {
+#[allow(clippy::type_complexity)]
+fn lock_memo(
+    t: &Tenant,
+) -> std::sync::MutexGuard<'_, std::collections::HashMap<Key, (String, String)>> {
+    // Entries are whole values: a poisoned map is still consistent.
+    t.patrol_pods.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The super namespaces of every tenant, by cluster key, from one pass over the super cache.
+fn owned_namespaces(ctx: &Context) -> HashMap<String, Vec<Arc<Namespace>>> {
+    let mut out: HashMap<String, Vec<Arc<Namespace>>> = HashMap::new();
+    for p in ctx.supers.namespaces.list() {
+        let owner = p
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(crds::tenancy::ANNOTATION_CLUSTER))
+            .cloned();
+        if let Some(owner) = owner {
+            out.entry(owner).or_default().push(p);
+        }
+    }
+    out
+}
+
+/// Scans one tenant; `owned` are the super namespaces it owns.
+fn scan_tenant(ctx: &Context, t: &Tenant, owned: &[Arc<Namespace>]) {
     let tctx = t.ctx();
-    let supers = super_namespaces(ctx, t, &tctx);
-    report(ctx, t, Res::Namespace, namespaces(ctx, t, &tctx));
+    let supers = super_namespaces(t, &tctx, owned);
+    report(ctx, t, Res::Namespace, namespaces(ctx, t, &tctx, owned));
     report(ctx, t, Res::Pod, pods(ctx, t, &tctx, &supers));
     pod_status_drift(ctx, t, &tctx);
     report(
@@ -158,7 +214,7 @@ fn scan_tenant(ctx: &Context, t: &Tenant) {
 /// The super namespaces that can hold this tenant's copies: those of its namespaces and every
 /// super namespace it owns (a tenant namespace may be gone while its copy lingers). Scanning these
 /// instead of every super object keeps a scan linear in the objects, not tenants × objects.
-fn super_namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> BTreeSet<String> {
+fn super_namespaces(t: &Tenant, tctx: &TenantCtx, owned: &[Arc<Namespace>]) -> BTreeSet<String> {
     let mut out: BTreeSet<String> = t
         .caches
         .namespaces
@@ -166,11 +222,7 @@ fn super_namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> BTreeSet<Str
         .iter()
         .filter_map(|v| tctx.super_ns(&v.name_any()).ok())
         .collect();
-    for p in ctx.supers.namespaces.list() {
-        if owned_by(&p.metadata, &t.key) {
-            out.insert(p.name_any());
-        }
-    }
+    out.extend(owned.iter().map(|p| p.name_any()));
     out
 }
 
@@ -256,7 +308,12 @@ fn generic<K: DownSync>(
     })
 }
 
-fn namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)> {
+fn namespaces(
+    ctx: &Context,
+    t: &Tenant,
+    tctx: &TenantCtx,
+    owned: &[Arc<Namespace>],
+) -> Vec<(Finding, Key)> {
     let mut sides: Sides<Key> = Sides::default();
     for v in t.caches.namespaces.list() {
         if v.metadata.deletion_timestamp.is_none() && !convert::ignored(&v.metadata) {
@@ -266,10 +323,11 @@ fn namespaces(ctx: &Context, t: &Tenant, tctx: &TenantCtx) -> Vec<(Finding, Key)
             );
         }
     }
-    for p in ctx.supers.namespaces.list() {
-        let ann = p.metadata.annotations.clone().unwrap_or_default();
-        if !owned_by(&p.metadata, &t.key) || ann.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS)
-        {
+    for p in owned {
+        let Some(ann) = p.metadata.annotations.as_ref() else {
+            continue;
+        };
+        if ann.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS) {
             continue;
         }
         if let Some(ns) = ann.get(crds::tenancy::ANNOTATION_NAMESPACE) {
@@ -323,15 +381,26 @@ fn pods(
                 .get(&k.0, &k.1)
                 .is_some_and(|v| crate::convert::pod::validate(tctx, &v).is_ok())
     });
-    diff(&sides, |k| {
+    let mut memo = lock_memo(t);
+    let findings = diff(&sides, |k| {
         let (Some(v), Ok(super_ns)) = (t.caches.pods.get(&k.0, &k.1), tctx.super_ns(&k.0)) else {
             return true;
         };
         let Some(p) = ctx.supers.pods.get(&super_ns, &k.1) else {
             return true;
         };
-        pod_in_sync(tctx, &v, &p)
-    })
+        let seen = versions(&v, &p);
+        if memo.get(k) == Some(&seen) {
+            return true;
+        }
+        let in_sync = pod_in_sync(tctx, &v, &p);
+        if in_sync && !status_lags(&v, &p) {
+            memo.insert(k.clone(), seen);
+        }
+        in_sync
+    });
+    memo.retain(|k, _| sides.tenant.contains_key(k));
+    findings
 }
 
 /// The cheap form of the pod diff: metadata, images and activeDeadlineSeconds.

@@ -92,6 +92,9 @@ pub struct Tenant {
     /// Tenant objects whose super copy is an unmanaged object the super cluster created itself
     /// (e.g. every namespace's `default` service account), by (resource, namespace, name).
     pub adopted: Mutex<std::collections::HashSet<(crate::queue::Resource, String, String)>>,
+    /// The patroller's memory: per tenant pod, the (tenant, super) resourceVersions last found
+    /// fully in sync; an unchanged pair need not be compared again.
+    pub patrol_pods: Mutex<HashMap<(String, String), (String, String)>>,
 }
 
 impl Tenant {
@@ -139,6 +142,7 @@ impl Tenant {
             sync_ingresses,
             tokens: tokio::sync::Mutex::new(HashMap::new()),
             adopted: Mutex::new(std::collections::HashSet::new()),
+            patrol_pods: Mutex::new(HashMap::new()),
         })
     }
 
@@ -150,6 +154,11 @@ impl Tenant {
     /// Replaces the settings (VirtualCluster spec changed).
     pub fn set_ctx(&self, ctx: TenantCtx) {
         *self.ctx.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(ctx);
+        // New rules change what "in sync" means: compare every pod again.
+        self.patrol_pods
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// The in-pod address of the tenant API server.
