@@ -575,11 +575,24 @@ pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, 
     let meta = super_meta(ctx, &vpod.metadata, Some(&ppod.metadata))?;
     let desired = Pod {
         metadata: meta,
-        spec: vpod.spec.as_ref().map(|s| PodSpec {
-            containers: s.containers.clone(),
-            init_containers: s.init_containers.clone(),
-            active_deadline_seconds: s.active_deadline_seconds,
-            ..PodSpec::default()
+        // Only names and images can change on a running pod; copying whole containers (env,
+        // volumes, probes) for every no-op reconcile was wasted work.
+        spec: vpod.spec.as_ref().map(|s| {
+            let slim = |cs: &[Container]| -> Vec<Container> {
+                cs.iter()
+                    .map(|c| Container {
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        ..Container::default()
+                    })
+                    .collect()
+            };
+            PodSpec {
+                containers: slim(&s.containers),
+                init_containers: s.init_containers.as_deref().map(slim),
+                active_deadline_seconds: s.active_deadline_seconds,
+                ..PodSpec::default()
+            }
         }),
         status: None,
     };
