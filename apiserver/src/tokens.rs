@@ -128,6 +128,11 @@ impl TokenSigner {
 
     /// The claims of a token whose signature, lifetime and audience are valid.
     fn verified_claims(&self, token: &str) -> Option<Value> {
+        self.verified_claims_for(token, &self.audiences)
+    }
+
+    /// The claims of a valid token meant for one of `audiences`.
+    fn verified_claims_for(&self, token: &str, audiences: &[String]) -> Option<Value> {
         let mut parts = token.split('.');
         let (h, c, s) = (parts.next()?, parts.next()?, parts.next()?);
         if parts.next().is_some() {
@@ -151,15 +156,20 @@ impl TokenSigner {
         if claims.get("exp")?.as_i64()? < now {
             return None;
         }
-        let aud_ok = match claims.get("aud")? {
-            Value::String(a) => self.audiences.contains(a),
-            Value::Array(a) => a
-                .iter()
-                .filter_map(Value::as_str)
-                .any(|x| self.audiences.iter().any(|y| y == x)),
-            _ => false,
+        (!token_audiences(&claims, audiences).is_empty()).then_some(claims)
+    }
+
+    /// A TokenReview: the user and the audiences (of `requested`, or the server's when none are
+    /// requested) the token is valid for.
+    pub fn review(&self, token: &str, requested: &[String]) -> Option<(User, Vec<String>)> {
+        let audiences = if requested.is_empty() {
+            &self.audiences
+        } else {
+            requested
         };
-        aud_ok.then_some(claims)
+        let claims = self.verified_claims_for(token, audiences)?;
+        let user = self.user_of(&claims)?;
+        Some((user, token_audiences(&claims, audiences)))
     }
 
     /// The JWKS document publishing the public key.
@@ -172,6 +182,20 @@ impl TokenSigner {
         };
         json!({"keys": [{"use": "sig", "kty": "EC", "kid": self.kid, "crv": "P-256", "alg": "ES256", "x": B64.encode(x), "y": B64.encode(y)}]})
     }
+}
+
+/// The token's audiences that are among `accepted`.
+fn token_audiences(claims: &Value, accepted: &[String]) -> Vec<String> {
+    let listed: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    listed
+        .into_iter()
+        .filter(|a| accepted.iter().any(|x| x == a))
+        .map(str::to_string)
+        .collect()
 }
 
 fn pem_body(pem: &str) -> Option<Vec<u8>> {
@@ -188,6 +212,13 @@ fn pem_body(pem: &str) -> Option<Vec<u8>> {
 impl TokenVerifier for TokenSigner {
     fn verify(&self, token: &str) -> Option<User> {
         let claims = self.verified_claims(token)?;
+        self.user_of(&claims)
+    }
+}
+
+impl TokenSigner {
+    /// The service account user of verified claims, while its account (and bound object) lives.
+    fn user_of(&self, claims: &Value) -> Option<User> {
         let k8s = claims.get("kubernetes.io")?;
         let ns = k8s.get("namespace")?.as_str()?;
         let sa = k8s.pointer("/serviceaccount/name")?.as_str()?;

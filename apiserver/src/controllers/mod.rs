@@ -9,6 +9,7 @@ pub mod crd_cleanup;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
+pub mod job;
 pub mod namespace;
 pub mod replicaset;
 pub mod serviceaccount;
@@ -34,6 +35,7 @@ pub const ALL: &[&str] = &[
     "deployment",
     "replicaset",
     "statefulset",
+    "job",
     "endpoint",
     "endpointslice",
     "crd-cleanup",
@@ -179,6 +181,9 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
     }
     if on("statefulset") {
         out.push(spawn(api.clone(), statefulset::StatefulSetController));
+    }
+    if on("job") {
+        out.push(spawn(api.clone(), job::JobController));
     }
     if on("endpoint") {
         out.push(spawn(api.clone(), endpoints::EndpointsController));

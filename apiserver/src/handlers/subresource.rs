@@ -543,9 +543,45 @@ pub async fn virtual_create(
                 .pointer("/spec/token")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            match api.auth.authenticate_token(token) {
-                Some(u) => {
-                    json!({"authenticated": true, "user": user_info(&u), "audiences": body.pointer("/spec/audiences").cloned().unwrap_or(json!([]))})
+            let requested: Vec<String> = body
+                .pointer("/spec/audiences")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default();
+            // Service account tokens are checked against the requested audiences (the server's
+            // when none are given); other tokens are only valid for the server itself.
+            let reviewed = api
+                .tokens
+                .as_ref()
+                .and_then(|signer| signer.review(token, &requested))
+                .or_else(|| {
+                    let server: Vec<String> = api
+                        .tokens
+                        .as_ref()
+                        .map(|s| s.audiences.clone())
+                        .unwrap_or_default();
+                    let granted: Vec<String> = if requested.is_empty() {
+                        server
+                    } else {
+                        requested
+                            .iter()
+                            .filter(|r| server.contains(r))
+                            .cloned()
+                            .collect()
+                    };
+                    (requested.is_empty() || !granted.is_empty())
+                        .then(|| api.auth.authenticate_token(token))
+                        .flatten()
+                        .map(|u| (u, granted))
+                });
+            match reviewed {
+                Some((u, audiences)) => {
+                    json!({"authenticated": true, "user": user_info(&u), "audiences": audiences})
                 }
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }

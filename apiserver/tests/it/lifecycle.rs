@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Namespace, Pod, Service, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{eventually, server};
 
@@ -413,6 +413,44 @@ async fn service_accounts_and_token_request() {
         s["status"]["userInfo"]["username"],
         "system:serviceaccount:default:default"
     );
+    // TokenReview checks the requested audiences, the server's by default.
+    let raw = crate::harness::raw(&srv);
+    let review = |token: &str, audiences: Value| {
+        let body = json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token, "audiences": audiences}});
+        let raw = &raw;
+        async move {
+            let (code, s) = raw
+                .send(
+                    http::Method::POST,
+                    "/apis/authentication.k8s.io/v1/tokenreviews",
+                    "application/json",
+                    body.to_string().into_bytes(),
+                )
+                .await;
+            assert_eq!(code, 201, "{s}");
+            s["status"].clone()
+        }
+    };
+    let st = review(&token, json!([])).await;
+    assert_eq!(st["authenticated"], true, "{st}");
+    assert_eq!(st["audiences"].as_array().map(Vec::len), Some(1), "{st}");
+    let tr: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": ["vault"]}})).unwrap();
+    let vault = sas
+        .create_token_request("default", &PostParams::default(), &tr)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    assert_eq!(review(&vault, json!([])).await["authenticated"], false);
+    let st = review(&vault, json!(["vault", "other"])).await;
+    assert_eq!(
+        (st["authenticated"].clone(), st["audiences"].clone()),
+        (json!(true), json!(["vault"])),
+        "{st}"
+    );
     // The token dies with its service account.
     sas.delete("default", &DeleteParams::default())
         .await
@@ -475,4 +513,96 @@ async fn endpoints_follow_ready_pods() {
             .map(|_| ())
     })
     .await;
+}
+
+#[tokio::test]
+async fn jobs_run_pods_to_completion_and_fail_past_the_backoff_limit() {
+    use k8s_openapi::api::batch::v1::Job;
+    let srv = server().await;
+    let jobs: Api<Job> = Api::namespaced(srv.client(), "default");
+    let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
+    let job = |name: &str, completions: i32, backoff: i32| -> Job {
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": {
+            "completions": completions, "backoffLimit": backoff,
+            "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}))
+        .unwrap()
+    };
+    let finish = |name: String, phase: &'static str| {
+        let pods = pods.clone();
+        async move {
+            let body = json!({"status": {"phase": phase}});
+            pods.patch_status(&name, &PatchParams::default(), &Patch::Merge(&body))
+                .await
+                .unwrap();
+        }
+    };
+    let running = |job: &'static str| {
+        let pods = pods.clone();
+        async move {
+            eventually(10, || async {
+                let l = pods
+                    .list(&ListParams::default().labels(&format!("job-name={job}")))
+                    .await
+                    .unwrap();
+                l.items
+                    .into_iter()
+                    .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Pending"))
+                    .and_then(|p| p.metadata.name)
+            })
+            .await
+        }
+    };
+
+    // Two completions, one at a time.
+    jobs.create(&PostParams::default(), &job("two", 2, 6))
+        .await
+        .unwrap();
+    let first = running("two").await;
+    let j = eventually(10, || async {
+        let j = jobs.get_status("two").await.unwrap();
+        (j.status.as_ref()?.active == Some(1)).then_some(j)
+    })
+    .await;
+    assert!(j.status.unwrap().start_time.is_some());
+    finish(first.clone(), "Succeeded").await;
+    let second = eventually(10, || async {
+        let n = running("two").await;
+        (n != first).then_some(n)
+    })
+    .await;
+    finish(second, "Succeeded").await;
+    let j = eventually(10, || async {
+        let j = jobs.get_status("two").await.unwrap();
+        let s = j.status.clone()?;
+        (s.succeeded == Some(2) && s.completion_time.is_some()).then_some(s)
+    })
+    .await;
+    let types: Vec<String> = j
+        .conditions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|c| c.type_)
+        .collect();
+    assert_eq!(types, ["SuccessCriteriaMet", "Complete"]);
+    assert_eq!(j.active, None);
+
+    // A failed pod with backoffLimit 0 fails the job.
+    jobs.create(&PostParams::default(), &job("once", 1, 0))
+        .await
+        .unwrap();
+    let p = running("once").await;
+    finish(p, "Failed").await;
+    let s = eventually(10, || async {
+        let s = jobs.get_status("once").await.unwrap().status?;
+        s.conditions
+            .as_ref()?
+            .iter()
+            .any(|c| c.type_ == "Failed" && c.status == "True")
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(s.failed, Some(1));
+    let reason = s.conditions.unwrap()[0].reason.clone();
+    assert_eq!(reason.as_deref(), Some("BackoffLimitExceeded"));
 }

@@ -226,6 +226,7 @@ impl MockProvider {
             annotation(pod, ANNOTATION_COMPLETE_AFTER)
                 .and_then(parse_duration)
                 .map(|d| (d, 0))
+                .or_else(|| command_exit(pod))
         };
         if let Some((after, code)) = exit {
             let this = self.clone();
@@ -734,6 +735,42 @@ impl PodProvider for MockProvider {
         ports::serve(namespace, pod, port, stream)
             .await
             .map_err(|e| ProviderError::Internal(e.to_string()))
+    }
+}
+
+/// When a run-to-completion pod (restartPolicy `Never`/`OnFailure`, as Jobs use) would finish,
+/// judged from its first container's command: `true`, `echo ...`, `date`, `exit N`, `false` and
+/// `sleep N` (directly or through `sh -c`) end as they would; anything else runs until deleted.
+/// Pods that restart `Always` keep running (the mock has no crash-loop backoff).
+fn command_exit(pod: &Pod) -> Option<(Duration, i32)> {
+    let spec = pod.spec.as_ref()?;
+    if spec.restart_policy.as_deref().unwrap_or("Always") == "Always" {
+        return None;
+    }
+    let c = spec.containers.first()?;
+    let mut argv: Vec<&str> = c
+        .command
+        .iter()
+        .flatten()
+        .chain(c.args.iter().flatten())
+        .map(String::as_str)
+        .collect();
+    if let [sh, "-c", script, ..] = argv.as_slice()
+        && matches!(sh.rsplit('/').next(), Some("sh" | "bash" | "ash"))
+    {
+        argv = script.split_whitespace().collect();
+    }
+    let program = argv.first()?.rsplit('/').next()?;
+    let quick = Duration::from_millis(100);
+    match program {
+        "true" | "echo" | "date" | "printenv" | "env" | "hostname" => Some((quick, 0)),
+        "false" => Some((quick, 1)),
+        "exit" => Some((quick, argv.get(1).and_then(|n| n.parse().ok()).unwrap_or(0))),
+        "sleep" => {
+            let secs: f64 = argv.get(1)?.trim_end_matches('s').parse().ok()?;
+            (secs.is_finite() && secs >= 0.0).then(|| (Duration::from_secs_f64(secs), 0))
+        }
+        _ => None,
     }
 }
 

@@ -231,3 +231,34 @@ async fn exec_and_port_forward() {
     b.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"xyz");
 }
+
+#[test]
+fn run_to_completion_commands_finish_like_their_programs() {
+    let pod = |policy: &str, command: &[&str]| Pod {
+        spec: Some(PodSpec {
+            restart_policy: Some(policy.into()),
+            containers: vec![Container {
+                name: "c".into(),
+                command: Some(command.iter().map(|s| s.to_string()).collect()),
+                ..Container::default()
+            }],
+            ..PodSpec::default()
+        }),
+        ..Pod::default()
+    };
+    let code = |p: &Pod| super::command_exit(p).map(|(_, c)| c);
+    assert_eq!(code(&pod("Never", &["true"])), Some(0));
+    assert_eq!(code(&pod("OnFailure", &["/bin/false"])), Some(1));
+    assert_eq!(code(&pod("Never", &["sh", "-c", "exit 3"])), Some(3));
+    assert_eq!(
+        super::command_exit(&pod("Never", &["sleep", "2"])).map(|(d, _)| d),
+        Some(Duration::from_secs(2))
+    );
+    assert_eq!(code(&pod("Never", &["sleep", "infinity"])), None);
+    assert_eq!(code(&pod("Never", &["nginx"])), None);
+    assert_eq!(
+        code(&pod("Always", &["true"])),
+        None,
+        "Always pods keep running"
+    );
+}
