@@ -6,6 +6,7 @@
 //! affected keys from a deduplicated queue, and it resyncs everything periodically.
 
 pub mod crd_cleanup;
+pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
 pub mod gc;
@@ -35,6 +36,7 @@ pub const ALL: &[&str] = &[
     "deployment",
     "replicaset",
     "statefulset",
+    "daemonset",
     "job",
     "endpoint",
     "endpointslice",
@@ -181,6 +183,9 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
     }
     if on("statefulset") {
         out.push(spawn(api.clone(), statefulset::StatefulSetController));
+    }
+    if on("daemonset") {
+        out.push(spawn(api.clone(), daemonset::DaemonSetController));
     }
     if on("job") {
         out.push(spawn(api.clone(), job::JobController));

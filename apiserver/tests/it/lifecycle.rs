@@ -606,3 +606,76 @@ async fn jobs_run_pods_to_completion_and_fail_past_the_backoff_limit() {
     let reason = s.conditions.unwrap()[0].reason.clone();
     assert_eq!(reason.as_deref(), Some("BackoffLimitExceeded"));
 }
+
+#[tokio::test]
+async fn daemonsets_run_one_pod_per_eligible_node() {
+    use k8s_openapi::api::apps::v1::DaemonSet;
+    use k8s_openapi::api::core::v1::Node;
+    let srv = server().await;
+    let nodes: Api<Node> = Api::all(srv.client());
+    for (name, taints) in [
+        ("n1", json!([])),
+        ("n2", json!([])),
+        (
+            "gpu",
+            json!([{"key": "gpu", "value": "true", "effect": "NoSchedule"}]),
+        ),
+    ] {
+        let n: Node =
+            serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"taints": taints}}))
+                .unwrap();
+        nodes.create(&PostParams::default(), &n).await.unwrap();
+    }
+    let dss: Api<DaemonSet> = Api::namespaced(srv.client(), "default");
+    let ds: DaemonSet = serde_json::from_value(json!({"metadata": {"name": "agent"}, "spec": {
+        "selector": {"matchLabels": {"app": "agent"}},
+        "template": {"metadata": {"labels": {"app": "agent"}},
+            "spec": {"containers": [{"name": "c", "image": "agent:1"}]}}}}))
+    .unwrap();
+    dss.create(&PostParams::default(), &ds).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(srv.client(), "default");
+    let listed = eventually(10, || async {
+        let l = pods
+            .list(&ListParams::default().labels("app=agent"))
+            .await
+            .unwrap();
+        (l.items.len() == 2).then_some(l)
+    })
+    .await;
+    let mut pinned: Vec<String> = listed
+        .items
+        .iter()
+        .map(|p| {
+            let a = p.spec.as_ref().unwrap().affinity.as_ref().unwrap();
+            let terms = &a
+                .node_affinity
+                .as_ref()
+                .unwrap()
+                .required_during_scheduling_ignored_during_execution
+                .as_ref()
+                .unwrap()
+                .node_selector_terms;
+            terms[0].match_fields.as_ref().unwrap()[0]
+                .values
+                .as_ref()
+                .unwrap()[0]
+                .clone()
+        })
+        .collect();
+    pinned.sort();
+    assert_eq!(pinned, ["n1", "n2"], "the tainted node gets no daemon pod");
+    let s = eventually(10, || async {
+        let s = dss.get_status("agent").await.unwrap().status?;
+        (s.current_number_scheduled == 2).then_some(s)
+    })
+    .await;
+    assert_eq!(s.desired_number_scheduled, 2);
+    // A new node gets its pod.
+    let n: Node = serde_json::from_value(json!({"metadata": {"name": "n3"}})).unwrap();
+    nodes.create(&PostParams::default(), &n).await.unwrap();
+    eventually(10, || async {
+        let s = dss.get_status("agent").await.unwrap().status?;
+        (s.desired_number_scheduled == 3 && s.current_number_scheduled == 3).then_some(())
+    })
+    .await;
+}
