@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod bootstrap;
 pub mod controllers;
+pub mod cron;
 pub mod error;
 pub mod fieldvalidation;
 pub mod handlers;

@@ -6,6 +6,7 @@
 //! affected keys from a deduplicated queue, and it resyncs everything periodically.
 
 pub mod crd_cleanup;
+pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -38,6 +39,7 @@ pub const ALL: &[&str] = &[
     "statefulset",
     "daemonset",
     "job",
+    "cronjob",
     "endpoint",
     "endpointslice",
     "crd-cleanup",
@@ -189,6 +191,9 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
     }
     if on("job") {
         out.push(spawn(api.clone(), job::JobController));
+    }
+    if on("cronjob") {
+        out.push(spawn(api.clone(), cronjob::CronJobController));
     }
     if on("endpoint") {
         out.push(spawn(api.clone(), endpoints::EndpointsController));

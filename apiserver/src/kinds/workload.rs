@@ -192,6 +192,16 @@ pub fn selector_from_json(sel: &Value) -> Option<LabelSelector> {
 /// Workload validation.
 pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
+    if kind == "CronJob" {
+        match new.pointer("/spec/schedule") {
+            None => out.push(Cause::required("spec.schedule", "")),
+            Some(s) => {
+                if let Err(why) = crate::cron::Schedule::parse(s.as_str().unwrap_or_default()) {
+                    out.push(Cause::invalid("spec.schedule", s, &why));
+                }
+            }
+        }
+    }
     let has_template = matches!(
         kind,
         "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job"

@@ -157,6 +157,8 @@ pub(super) fn printer_for(group: &str, kind: &str) -> Option<Printer> {
             },
         ),
         ("apps", "DaemonSet") => p(daemonset_columns(), print_daemonset),
+        ("batch", "Job") => p(job_columns(), print_job),
+        ("batch", "CronJob") => p(cronjob_columns(), print_cronjob),
         ("coordination.k8s.io", "Lease") => p(
             vec![
                 NAME,
@@ -1070,6 +1072,158 @@ fn daemonset_columns() -> Vec<Col> {
             Doc::Field("io.k8s.api.apps.v1.DaemonSetSpec", "selector"),
         ),
     ]
+}
+
+fn job_columns() -> Vec<Col> {
+    vec![
+        NAME,
+        Col("Status", "string", 0, Doc::Text("Status of the job.")),
+        Col(
+            "Completions",
+            "string",
+            0,
+            Doc::Field("io.k8s.api.batch.v1.JobStatus", "succeeded"),
+        ),
+        Col(
+            "Duration",
+            "string",
+            0,
+            Doc::Text("Time required to complete the job."),
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        Col(
+            "Selector",
+            "string",
+            1,
+            Doc::Field("io.k8s.api.batch.v1.JobSpec", "selector"),
+        ),
+    ]
+}
+
+/// Upstream's job status column: the first of these conditions that holds.
+fn job_status(o: &Value) -> &'static str {
+    let has = |kind: &str| {
+        arr(o, "/status/conditions")
+            .iter()
+            .any(|c| s(c, "/type") == kind && s(c, "/status") == "True")
+    };
+    if has("Complete") {
+        "Complete"
+    } else if has("Failed") {
+        "Failed"
+    } else if o.pointer("/metadata/deletionTimestamp").is_some() {
+        "Terminating"
+    } else if has("Suspended") {
+        "Suspended"
+    } else if has("FailureTarget") {
+        "FailureTarget"
+    } else if has("SuccessCriteriaMet") {
+        "SuccessCriteriaMet"
+    } else {
+        "Running"
+    }
+}
+
+fn print_job(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>) {
+    let (c, i) = containers_images(o);
+    let succeeded = n(o, "/status/succeeded");
+    let completions = match o.pointer("/spec/completions").and_then(Value::as_i64) {
+        Some(total) => format!("{succeeded}/{total}"),
+        None => match n(o, "/spec/parallelism") {
+            p if p > 1 => format!("{succeeded}/1 of {p}"),
+            _ => format!("{succeeded}/1"),
+        },
+    };
+    let time = |p: &str| {
+        o.pointer(p)
+            .and_then(Value::as_str)
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    };
+    let duration = match (time("/status/startTime"), time("/status/completionTime")) {
+        (None, _) => String::new(),
+        (Some(start), None) => human_duration(now.as_second() - start.as_second()),
+        (Some(start), Some(end)) => human_duration(end.as_second() - start.as_second()),
+    };
+    (
+        vec![
+            name(o),
+            job_status(o).into(),
+            completions.into(),
+            duration.into(),
+            created(o, now),
+            c.into(),
+            i.into(),
+            format_selector(o.pointer("/spec/selector")).into(),
+        ],
+        None,
+    )
+}
+
+fn cronjob_columns() -> Vec<Col> {
+    let spec = "io.k8s.api.batch.v1.CronJobSpec";
+    vec![
+        NAME,
+        Col("Schedule", "string", 0, Doc::Field(spec, "schedule")),
+        Col("Timezone", "string", 0, Doc::Field(spec, "timeZone")),
+        Col("Suspend", "boolean", 0, Doc::Field(spec, "suspend")),
+        Col(
+            "Active",
+            "integer",
+            0,
+            Doc::Field("io.k8s.api.batch.v1.CronJobStatus", "active"),
+        ),
+        Col(
+            "Last Schedule",
+            "date",
+            0,
+            Doc::Field("io.k8s.api.batch.v1.CronJobStatus", "lastScheduleTime"),
+        ),
+        AGE,
+        CONTAINERS,
+        IMAGES,
+        Col(
+            "Selector",
+            "string",
+            1,
+            Doc::Field("io.k8s.api.batch.v1.JobSpec", "selector"),
+        ),
+    ]
+}
+
+fn print_cronjob(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>) {
+    let containers = arr(o, "/spec/jobTemplate/spec/template/spec/containers");
+    let names: Vec<&str> = containers.iter().map(|c| s(c, "/name")).collect();
+    let images: Vec<&str> = containers.iter().map(|c| s(c, "/image")).collect();
+    let last = match o.pointer("/status/lastScheduleTime") {
+        Some(t) => age(Some(t), now),
+        None => "<none>".to_string(),
+    };
+    let tz = match s(o, "/spec/timeZone") {
+        "" => "<none>",
+        z => z,
+    };
+    (
+        vec![
+            name(o),
+            s(o, "/spec/schedule").into(),
+            tz.into(),
+            match o.pointer("/spec/suspend").and_then(Value::as_bool) {
+                Some(true) => "True",
+                Some(false) => "False",
+                None => "<unset>",
+            }
+            .into(),
+            json!(arr(o, "/status/active").len()),
+            last.into(),
+            created(o, now),
+            names.join(",").into(),
+            images.join(",").into(),
+            format_selector(o.pointer("/spec/jobTemplate/spec/selector")).into(),
+        ],
+        None,
+    )
 }
 
 fn print_daemonset(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>) {

@@ -679,3 +679,60 @@ async fn daemonsets_run_one_pod_per_eligible_node() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cronjobs_create_jobs_on_schedule_and_refuse_bad_schedules() {
+    use k8s_openapi::api::batch::v1::{CronJob, Job};
+    let srv = server().await;
+    let cjs: Api<CronJob> = Api::namespaced(srv.client(), "default");
+    let cj = |schedule: &str| -> CronJob {
+        serde_json::from_value(json!({"metadata": {"name": "tick"}, "spec": {
+            "schedule": schedule,
+            "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox", "command": ["date"]}]}}}}}}))
+        .unwrap()
+    };
+    let err = cjs
+        .create(&PostParams::default(), &cj("61 * * * *"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, kube::Error::Api(s) if s.code == 422 && s.message.contains("spec.schedule")),
+        "{err:?}"
+    );
+    cjs.create(&PostParams::default(), &cj("* * * * *"))
+        .await
+        .unwrap();
+    // As if the last run was ten minutes ago: the latest missed minute is due now.
+    let long_ago = (jiff::Timestamp::now() - jiff::SignedDuration::from_mins(10)).to_string();
+    cjs.patch_status(
+        "tick",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"lastScheduleTime": long_ago}})),
+    )
+    .await
+    .unwrap();
+    let jobs: Api<Job> = Api::namespaced(srv.client(), "default");
+    let job = eventually(10, || async {
+        jobs.list(&ListParams::default()).await.unwrap().items.pop()
+    })
+    .await;
+    let name = job.metadata.name.clone().unwrap();
+    assert!(name.starts_with("tick-"), "{name}");
+    assert_eq!(job.metadata.owner_references.unwrap()[0].kind, "CronJob");
+    assert!(
+        job.metadata
+            .annotations
+            .unwrap()
+            .contains_key("batch.kubernetes.io/cronjob-scheduled-timestamp")
+    );
+    let s = eventually(10, || async {
+        let s = cjs.get_status("tick").await.unwrap().status?;
+        (s.active.as_ref().is_some_and(|a| a.len() == 1)).then_some(s)
+    })
+    .await;
+    assert_ne!(
+        s.last_schedule_time.map(|t| t.0.to_string()),
+        Some(long_ago)
+    );
+}
