@@ -10,7 +10,7 @@ use jiff::{ToSpan, Zoned};
 use serde_json::{Value, json};
 
 use super::replicaset::owner_ref;
-use super::{Controller, Key, Requeue, controller_of, keys_of};
+use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::cron::Schedule;
 use crate::error::ApiError;
@@ -32,14 +32,7 @@ impl Controller for CronJobController {
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "batch/cronjobs" => vec![(change.namespace.clone(), change.name.clone())],
-            "batch/jobs" => match &change.controller {
-                Some((k, n)) if k == "CronJob" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        owner_keys(change, "batch/cronjobs", "batch/jobs", "CronJob")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
@@ -279,21 +272,5 @@ async fn write_status(
     if let Some(t) = last_success {
         status["lastSuccessfulTime"] = json!(t);
     }
-    if status == old {
-        return Ok(());
-    }
-    internal::update(
-        api,
-        def,
-        &Actor::system("cronjob-controller"),
-        meta::namespace(cj),
-        meta::name(cj),
-        Some("status"),
-        |c| {
-            c["status"] = status.clone();
-            true
-        },
-    )
-    .await?;
-    Ok(())
+    super::write_status(api, def, cj, "cronjob-controller", status).await
 }

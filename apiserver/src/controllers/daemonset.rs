@@ -11,11 +11,10 @@ use serde_json::{Value, json};
 
 use super::deployment::template_hash;
 use super::replicaset::{create_pod, is_active, is_ready, owned_pods};
-use super::{Controller, Key, Requeue, keys_of};
+use super::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
 use crate::{internal, meta};
 
 /// Label with the template revision a daemon pod was made from.
@@ -30,15 +29,10 @@ impl Controller for DaemonSetController {
     }
 
     fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "apps/daemonsets" => vec![(change.namespace.clone(), change.name.clone())],
-            "/pods" => match &change.controller {
-                Some((k, n)) if k == "DaemonSet" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            "/nodes" => keys_of(api, "apps/daemonsets"),
-            _ => Vec::new(),
+        if change.storage == "/nodes" {
+            return keys_of(api, "apps/daemonsets");
         }
+        owner_keys(change, "apps/daemonsets", "/pods", "DaemonSet")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
@@ -272,23 +266,7 @@ async fn write_status(
             }
         }
     }
-    if ds.get("status") == Some(&status) {
-        return Ok(());
-    }
-    internal::update(
-        api,
-        def,
-        &Actor::system("daemon-set-controller"),
-        meta::namespace(ds),
-        meta::name(ds),
-        Some("status"),
-        |d| {
-            d["status"] = status.clone();
-            true
-        },
-    )
-    .await?;
-    Ok(())
+    super::write_status(api, def, ds, "daemon-set-controller", status).await
 }
 
 #[cfg(test)]

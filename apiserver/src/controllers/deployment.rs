@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::replicaset::owner_ref;
-use super::{Controller, Key, Requeue, controller_of, keys_of};
+use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
@@ -27,14 +27,7 @@ impl Controller for DeploymentController {
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "apps/deployments" => vec![(change.namespace.clone(), change.name.clone())],
-            "apps/replicasets" => match &change.controller {
-                Some((k, n)) if k == "Deployment" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        owner_keys(change, "apps/deployments", "apps/replicasets", "Deployment")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {

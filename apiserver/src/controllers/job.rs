@@ -11,11 +11,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::replicaset::{is_active, is_ready, owned_pods};
-use super::{Controller, Key, Requeue, keys_of};
+use super::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
 use crate::{internal, meta};
 
 /// Pods created in one sync at most.
@@ -32,14 +31,7 @@ impl Controller for JobController {
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "batch/jobs" => vec![(change.namespace.clone(), change.name.clone())],
-            "/pods" => match &change.controller {
-                Some((k, n)) if k == "Job" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        owner_keys(change, "batch/jobs", "/pods", "Job")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
@@ -339,23 +331,7 @@ async fn write_status(
     if !conditions.is_empty() {
         status["conditions"] = json!(conditions);
     }
-    if status == old {
-        return Ok(());
-    }
-    internal::update(
-        api,
-        def,
-        &Actor::system("job-controller"),
-        meta::namespace(job),
-        meta::name(job),
-        Some("status"),
-        |j| {
-            j["status"] = status.clone();
-            true
-        },
-    )
-    .await?;
-    Ok(())
+    super::write_status(api, def, job, "job-controller", status).await
 }
 
 fn condition(kind: &str, state: &str, reason: &str, message: &str, now: &str) -> Value {

@@ -207,6 +207,47 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
     out
 }
 
+/// Keys for a controller of `kind` objects stored at `storage` that owns objects stored at
+/// `owned`: a change to one of its objects, or to an object it controls, queues that object.
+pub fn owner_keys(change: &Change, storage: &str, owned: &str, kind: &str) -> Vec<Key> {
+    if change.storage == storage {
+        return vec![(change.namespace.clone(), change.name.clone())];
+    }
+    match &change.controller {
+        Some((k, n)) if change.storage == owned && k == kind => {
+            vec![(change.namespace.clone(), n.clone())]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Writes `status` to the status subresource of `obj` as `manager`, unless it is already so.
+pub async fn write_status(
+    api: &Api,
+    def: &crate::registry::ResourceDef,
+    obj: &serde_json::Value,
+    manager: &str,
+    status: serde_json::Value,
+) -> Result<(), ApiError> {
+    if obj.get("status") == Some(&status) {
+        return Ok(());
+    }
+    crate::internal::update(
+        api,
+        def,
+        &crate::handlers::write::Actor::system(manager),
+        crate::meta::namespace(obj),
+        crate::meta::name(obj),
+        Some("status"),
+        |o| {
+            o["status"] = status.clone();
+            true
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// Keys of every object of a storage key.
 pub fn keys_of(api: &Api, storage: &str) -> Vec<Key> {
     keys_in(api, storage, None)

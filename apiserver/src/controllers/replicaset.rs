@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Controller, Key, Requeue, controller_of, keys_of};
+use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
@@ -26,14 +26,7 @@ impl Controller for ReplicaSetController {
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "apps/replicasets" => vec![(change.namespace.clone(), change.name.clone())],
-            "/pods" => match &change.controller {
-                Some((k, n)) if k == "ReplicaSet" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        owner_keys(change, "apps/replicasets", "/pods", "ReplicaSet")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
@@ -288,21 +281,5 @@ async fn write_status(
             .as_object_mut()
             .map(|s| s.remove("fullyLabeledReplicas"));
     }
-    if rs.get("status") == Some(&status) {
-        return Ok(());
-    }
-    internal::update(
-        api,
-        def,
-        &Actor::system("replicaset-controller"),
-        meta::namespace(rs),
-        meta::name(rs),
-        Some("status"),
-        |o| {
-            o["status"] = status.clone();
-            true
-        },
-    )
-    .await?;
-    Ok(())
+    super::write_status(api, def, rs, "replicaset-controller", status).await
 }

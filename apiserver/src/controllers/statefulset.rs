@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::replicaset::{create_pod, is_active, is_ready, owner_ref};
-use super::{Controller, Key, Requeue, controller_of, keys_of};
+use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::handlers::delete::{DeleteOptions, delete_object};
@@ -24,14 +24,7 @@ impl Controller for StatefulSetController {
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        match change.storage.as_str() {
-            "apps/statefulsets" => vec![(change.namespace.clone(), change.name.clone())],
-            "/pods" => match &change.controller {
-                Some((k, n)) if k == "StatefulSet" => vec![(change.namespace.clone(), n.clone())],
-                _ => Vec::new(),
-            },
-            _ => Vec::new(),
-        }
+        owner_keys(change, "apps/statefulsets", "/pods", "StatefulSet")
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
@@ -218,21 +211,5 @@ async fn write_status(
         "updateRevision": revision,
         "collisionCount": 0,
     });
-    if sts.get("status") == Some(&status) {
-        return Ok(());
-    }
-    internal::update(
-        api,
-        def,
-        &Actor::system("statefulset-controller"),
-        meta::namespace(sts),
-        meta::name(sts),
-        Some("status"),
-        |o| {
-            o["status"] = status.clone();
-            true
-        },
-    )
-    .await?;
-    Ok(())
+    super::write_status(api, def, sts, "statefulset-controller", status).await
 }

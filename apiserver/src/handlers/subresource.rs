@@ -422,16 +422,7 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
                 name,
             })
         })?;
-    let audiences: Vec<String> = body
-        .pointer("/spec/audiences")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
+    let audiences = spec_audiences(&body);
     let exp = body
         .pointer("/spec/expirationSeconds")
         .and_then(Value::as_i64)
@@ -543,16 +534,7 @@ pub async fn virtual_create(
                 .pointer("/spec/token")
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let requested: Vec<String> = body
-                .pointer("/spec/audiences")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let requested = spec_audiences(&body);
             // Service account tokens are checked against the requested audiences (the server's
             // when none are given); other tokens are only valid for the server itself.
             let reviewed = api
@@ -642,6 +624,19 @@ pub async fn force_delete(api: &Api, def: &ResourceDef, ns: &str, name: &str) ->
         Err(e) if e.code == 404 => Ok(()),
         Err(e) => Err(e),
     }
+}
+
+/// `spec.audiences` of a TokenRequest or TokenReview body.
+fn spec_audiences(body: &Value) -> Vec<String> {
+    body.pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

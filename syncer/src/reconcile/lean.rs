@@ -55,10 +55,7 @@ where
     K: Resource<DynamicType = ()>,
     P: Serialize + std::fmt::Debug,
 {
-    let req = request::<K>(namespace)
-        .patch_subresource("status", name, &PatchParams::default(), patch)
-        .map_err(kube::Error::BuildRequest)?;
-    client.request::<IgnoredAny>(req).await.map(drop)
+    send_patch::<K, P>(client, namespace, name, Some("status"), patch).await
 }
 
 /// `PATCH` the object itself, discarding the patched object.
@@ -72,8 +69,25 @@ where
     K: Resource<DynamicType = ()>,
     P: Serialize + std::fmt::Debug,
 {
-    let req = request::<K>(namespace)
-        .patch(name, &PatchParams::default(), patch)
-        .map_err(kube::Error::BuildRequest)?;
+    send_patch::<K, P>(client, namespace, name, None, patch).await
+}
+
+async fn send_patch<K, P>(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    subresource: Option<&str>,
+    patch: &Patch<P>,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()>,
+    P: Serialize + std::fmt::Debug,
+{
+    let pp = PatchParams::default();
+    let req = match subresource {
+        Some(sub) => request::<K>(namespace).patch_subresource(sub, name, &pp, patch),
+        None => request::<K>(namespace).patch(name, &pp, patch),
+    }
+    .map_err(kube::Error::BuildRequest)?;
     client.request::<IgnoredAny>(req).await.map(drop)
 }
