@@ -14,7 +14,6 @@ use super::replicaset::{create_pod, is_active, is_ready, owned_pods};
 use super::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
 use crate::{internal, meta};
 
 /// Label with the template revision a daemon pod was made from.
@@ -87,19 +86,7 @@ impl Controller for DaemonSetController {
             doomed.extend(outdated);
         }
         for p in &doomed {
-            match delete_object(
-                &api,
-                &pod_def,
-                &key.0,
-                meta::name(p),
-                &DeleteOptions::default(),
-            )
-            .await
-            {
-                Ok(_) => {}
-                Err(e) if e.code == 404 => {}
-                Err(e) => return Err(e),
-            }
+            super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
         }
         for node in nodes.keys() {
             if by_node.get(node).is_none_or(Vec::is_empty) {

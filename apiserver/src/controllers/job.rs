@@ -249,11 +249,7 @@ async fn create_job_pod(api: &Api, job: &Value, index: Option<usize>) -> Result<
 async fn delete_active(api: &Api, ns: &str, pods: &[Value]) -> Result<(), ApiError> {
     let pod_def = internal::def(api, "", "pods")?;
     for p in pods.iter().filter(|p| is_active(p)) {
-        match delete_object(api, &pod_def, ns, meta::name(p), &DeleteOptions::default()).await {
-            Ok(_) => {}
-            Err(e) if e.code == 404 => {}
-            Err(e) => return Err(e),
-        }
+        super::delete_gone_ok(api, &pod_def, ns, meta::name(p)).await?;
     }
     Ok(())
 }

@@ -221,6 +221,21 @@ pub fn owner_keys(change: &Change, storage: &str, owned: &str, kind: &str) -> Ve
     }
 }
 
+/// Deletes `namespace/name` of `def` with default options; already gone counts as done.
+pub async fn delete_gone_ok(
+    api: &Api,
+    def: &crate::registry::ResourceDef,
+    namespace: &str,
+    name: &str,
+) -> Result<(), ApiError> {
+    let opts = crate::handlers::delete::DeleteOptions::default();
+    match crate::handlers::delete::delete_object(api, def, namespace, name, &opts).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes `status` to the status subresource of `obj` as `manager`, unless it is already so.
 pub async fn write_status(
     api: &Api,

@@ -9,7 +9,6 @@ use serde_json::{Value, json};
 use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
 use crate::handlers::write::Actor;
 use crate::kinds::workload::selector_from_json;
 use crate::{internal, meta};
@@ -60,19 +59,7 @@ impl Controller for ReplicaSetController {
                 victims.sort_by_key(|p| deletion_rank(p));
                 let pod_def = internal::def(&api, "", "pods")?;
                 for p in victims.into_iter().take((active.len() - want).min(BURST)) {
-                    match delete_object(
-                        &api,
-                        &pod_def,
-                        &key.0,
-                        meta::name(p),
-                        &DeleteOptions::default(),
-                    )
-                    .await
-                    {
-                        Ok(_) => {}
-                        Err(e) if e.code == 404 => {}
-                        Err(e) => return Err(e),
-                    }
+                    super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
                 }
             }
         }

@@ -11,7 +11,6 @@ use super::replicaset::{create_pod, is_active, is_ready, owner_ref};
 use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
 use crate::handlers::write::Actor;
 use crate::{internal, meta};
 
@@ -97,19 +96,7 @@ impl Controller for StatefulSetController {
                 .into_iter()
                 .take(if parallel { usize::MAX } else { 1 })
             {
-                match delete_object(
-                    &api,
-                    &pod_def,
-                    &key.0,
-                    meta::name(p),
-                    &DeleteOptions::default(),
-                )
-                .await
-                {
-                    Ok(_) => {}
-                    Err(e) if e.code == 404 => {}
-                    Err(e) => return Err(e),
-                }
+                super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
             }
         }
         write_status(&api, &def, &sts, &pods).await?;
