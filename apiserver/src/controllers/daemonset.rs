@@ -5,7 +5,8 @@
 //! status `kubectl rollout status` reads.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
@@ -20,7 +21,34 @@ use crate::{internal, meta};
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 /// The daemonset controller.
-pub struct DaemonSetController;
+#[derive(Default)]
+pub struct DaemonSetController {
+    /// What decides eligibility (labels, taints, deletion) per node, as last seen: node
+    /// heartbeats change none of it and must not re-sync every daemonset.
+    nodes: Mutex<HashMap<String, u64>>,
+}
+
+impl DaemonSetController {
+    /// Whether the node's eligibility inputs changed since the last event about it.
+    fn node_changed(&self, api: &Api, change: &Change) -> bool {
+        let node = api
+            .store
+            .get("/nodes", "", &change.name)
+            .and_then(|o| o.value().ok());
+        let mut seen = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(node) = node.filter(|_| !change.deleted) else {
+            return seen.remove(&change.name).is_some();
+        };
+        let inputs = json!([
+            node.pointer("/metadata/labels"),
+            node.pointer("/spec/taints"),
+            node.pointer("/metadata/deletionTimestamp"),
+        ]);
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        inputs.to_string().hash(&mut h);
+        seen.insert(change.name.clone(), h.finish()) != Some(h.finish())
+    }
+}
 
 impl Controller for DaemonSetController {
     fn name(&self) -> &'static str {
@@ -29,6 +57,9 @@ impl Controller for DaemonSetController {
 
     fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key> {
         if change.storage == "/nodes" {
+            if !self.node_changed(api, change) {
+                return Vec::new();
+            }
             return keys_of(api, "apps/daemonsets");
         }
         owner_keys(change, "apps/daemonsets", "/pods", "DaemonSet")

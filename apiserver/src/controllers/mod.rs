@@ -187,7 +187,10 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
         out.push(spawn(api.clone(), statefulset::StatefulSetController));
     }
     if on("daemonset") {
-        out.push(spawn(api.clone(), daemonset::DaemonSetController));
+        out.push(spawn(
+            api.clone(),
+            daemonset::DaemonSetController::default(),
+        ));
     }
     if on("job") {
         out.push(spawn(api.clone(), job::JobController));

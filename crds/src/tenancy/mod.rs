@@ -14,6 +14,22 @@ pub use naming::{
     label_value, short_hash, super_namespace,
 };
 
+/// The `admin-kubeconfig` secret of a root namespace, as vc-manager writes it and the syncer
+/// reads it (for tenants registered by hand, e.g. imported ones and tests).
+pub fn admin_kubeconfig_secret(kubeconfig_yaml: &str) -> k8s_openapi::api::core::v1::Secret {
+    k8s_openapi::api::core::v1::Secret {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(SECRET_ADMIN_KUBECONFIG.into()),
+            ..Default::default()
+        },
+        data: Some(std::collections::BTreeMap::from([(
+            SECRET_ADMIN_KUBECONFIG.to_string(),
+            k8s_openapi::ByteString(kubeconfig_yaml.as_bytes().to_vec()),
+        )])),
+        ..Default::default()
+    }
+}
+
 /// Inputs the contract cannot map.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {

@@ -18,11 +18,7 @@ pub async fn create<K>(client: &Client, namespace: &str, obj: &K) -> Result<(), 
 where
     K: Resource<DynamicType = ()> + Serialize,
 {
-    let body = serde_json::to_vec(obj).map_err(kube::Error::SerdeError)?;
-    let req = request::<K>(namespace)
-        .create(&PostParams::default(), body)
-        .map_err(kube::Error::BuildRequest)?;
-    client.request::<IgnoredAny>(req).await.map(drop)
+    post::<K, K>(client, namespace, None, obj).await
 }
 
 /// `POST` to a subresource (such as `pods/binding`), discarding the reply.
@@ -37,11 +33,7 @@ where
     K: Resource<DynamicType = ()>,
     B: Serialize,
 {
-    let body = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
-    let req = request::<K>(namespace)
-        .create_subresource(subresource, name, &PostParams::default(), body)
-        .map_err(kube::Error::BuildRequest)?;
-    client.request::<IgnoredAny>(req).await.map(drop)
+    post::<K, B>(client, namespace, Some((subresource, name)), body).await
 }
 
 /// `PATCH` the status subresource, discarding the patched object.
@@ -72,6 +64,26 @@ where
     send_patch::<K, P>(client, namespace, name, None, patch).await
 }
 
+/// `POST` to the collection, or to `(subresource, name)` of one object.
+async fn post<K, B>(
+    client: &Client,
+    namespace: &str,
+    subresource: Option<(&str, &str)>,
+    body: &B,
+) -> Result<(), kube::Error>
+where
+    K: Resource<DynamicType = ()>,
+    B: Serialize,
+{
+    let data = serde_json::to_vec(body).map_err(kube::Error::SerdeError)?;
+    let pp = PostParams::default();
+    let req = match subresource {
+        Some((sub, name)) => request::<K>(namespace).create_subresource(sub, name, &pp, data),
+        None => request::<K>(namespace).create(&pp, data),
+    };
+    send(client, req).await
+}
+
 async fn send_patch<K, P>(
     client: &Client,
     namespace: &str,
@@ -87,7 +99,15 @@ where
     let req = match subresource {
         Some(sub) => request::<K>(namespace).patch_subresource(sub, name, &pp, patch),
         None => request::<K>(namespace).patch(name, &pp, patch),
-    }
-    .map_err(kube::Error::BuildRequest)?;
+    };
+    send(client, req).await
+}
+
+/// Sends a built request and skims the reply without decoding it into objects.
+async fn send(
+    client: &Client,
+    req: Result<http::Request<Vec<u8>>, kube::core::request::Error>,
+) -> Result<(), kube::Error> {
+    let req = req.map_err(kube::Error::BuildRequest)?;
     client.request::<IgnoredAny>(req).await.map(drop)
 }

@@ -10,7 +10,6 @@ use apiserver::{ServerBuilder, ServerHandle};
 use crds::tenancy::{self, TenantId};
 use crds::{ClusterPhase, VirtualCluster, VirtualClusterSpec, VirtualClusterStatus};
 use futures::StreamExt;
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{
     Binding, Container, Namespace, Node, NodeAddress, NodeCondition, NodeStatus, ObjectReference,
     Pod, PodCondition, PodIP, PodSpec, PodStatus, Secret, ServiceAccount,
@@ -113,17 +112,7 @@ pub async fn add_tenant(super_client: &Client, name: &str, spec: VirtualClusterS
     .await
     .expect("root namespace");
     let secrets: Api<Secret> = Api::namespaced(super_client.clone(), &id.cluster_key);
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(tenancy::SECRET_ADMIN_KUBECONFIG.into()),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            tenancy::SECRET_ADMIN_KUBECONFIG.to_string(),
-            ByteString(server.kubeconfig_yaml().as_bytes().to_vec()),
-        )])),
-        ..Secret::default()
-    };
+    let secret = tenancy::admin_kubeconfig_secret(server.kubeconfig_yaml());
     secrets
         .create(&PostParams::default(), &secret)
         .await

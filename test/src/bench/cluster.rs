@@ -12,7 +12,6 @@ use apiserver::{ServerBuilder, ServerHandle};
 use crds::tenancy::{self, TenantId};
 use crds::{ClusterPhase, VirtualCluster, VirtualClusterSpec, VirtualClusterStatus};
 use futures::{StreamExt, TryStreamExt};
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Node, Secret, ServiceAccount};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -249,17 +248,7 @@ async fn register(
     )
     .await
     .with_context(|| format!("creating root namespace {}", id.cluster_key))?;
-    let secret = Secret {
-        metadata: ObjectMeta {
-            name: Some(tenancy::SECRET_ADMIN_KUBECONFIG.into()),
-            ..ObjectMeta::default()
-        },
-        data: Some(BTreeMap::from([(
-            tenancy::SECRET_ADMIN_KUBECONFIG.to_string(),
-            ByteString(server.kubeconfig_yaml().as_bytes().to_vec()),
-        )])),
-        ..Secret::default()
-    };
+    let secret = tenancy::admin_kubeconfig_secret(server.kubeconfig_yaml());
     Api::<Secret>::namespaced(super_client.clone(), &id.cluster_key)
         .create(&PostParams::default(), &secret)
         .await

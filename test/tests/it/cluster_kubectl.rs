@@ -42,20 +42,23 @@ async fn kubectl_fidelity_against_a_simulated_cluster() {
     let cluster = SimCluster::start(2).await;
     let k = Kubectl::new(cluster.server.kubeconfig_yaml());
     let run = |args: &[&str]| k.ok(args);
+    let rolled_out = || {
+        run(&[
+            "-n",
+            "shop",
+            "rollout",
+            "status",
+            "deployment/web",
+            "--timeout=60s",
+        ])
+    };
 
     run(&["create", "namespace", "shop"]);
     let manifest = k.dir().join("app.yaml");
     std::fs::write(&manifest, APP).unwrap();
     let out = run(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(out.contains("deployment.apps/web created"), "{out}");
-    run(&[
-        "-n",
-        "shop",
-        "rollout",
-        "status",
-        "deployment/web",
-        "--timeout=60s",
-    ]);
+    rolled_out();
 
     // Upstream's columns.
     let out = run(&["-n", "shop", "get", "pods"]);
@@ -95,14 +98,7 @@ async fn kubectl_fidelity_against_a_simulated_cluster() {
     let out = run(&["apply", "-f", manifest.to_str().unwrap()]);
     assert!(out.contains("deployment.apps/web configured"), "{out}");
     assert!(out.contains("service/web unchanged"), "{out}");
-    run(&[
-        "-n",
-        "shop",
-        "rollout",
-        "status",
-        "deployment/web",
-        "--timeout=60s",
-    ]);
+    rolled_out();
     let env = run(&[
         "-n",
         "shop",
@@ -116,14 +112,7 @@ async fn kubectl_fidelity_against_a_simulated_cluster() {
 
     // Scale, then roll out again.
     run(&["-n", "shop", "scale", "deployment/web", "--replicas=4"]);
-    run(&[
-        "-n",
-        "shop",
-        "rollout",
-        "status",
-        "deployment/web",
-        "--timeout=60s",
-    ]);
+    rolled_out();
     run(&[
         "-n",
         "shop",
@@ -178,14 +167,7 @@ async fn kubectl_fidelity_against_a_simulated_cluster() {
         "jsonpath={.spec.template.spec.containers[0].image}",
     ]);
     assert_eq!(image, "nginx:1.27");
-    run(&[
-        "-n",
-        "shop",
-        "rollout",
-        "status",
-        "deployment/web",
-        "--timeout=60s",
-    ]);
+    rolled_out();
 
     // Server-side apply with two field managers.
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg, namespace: shop}\ndata: {color: red}\n";
