@@ -108,10 +108,12 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]},
         })).await?;
     }
-    let address_ip = if host.parse::<std::net::IpAddr>().is_ok() {
-        host.clone()
-    } else {
-        "127.0.0.1".to_string()
+    // A server on a loopback address advertises it (as upstream would, where validation then
+    // refuses it): these are in-process writes, exempt from the endpoint address checks.
+    let (address_ip, address_type) = match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(_)) => (host.clone(), "IPv6"),
+        Ok(std::net::IpAddr::V4(_)) => (host.clone(), "IPv4"),
+        Err(_) => ("127.0.0.1".to_string(), "IPv4"),
     };
     let ep_def = internal::def(api, "", "endpoints")?;
     let subsets = json!([{"addresses": [{"ip": address_ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
@@ -134,9 +136,13 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
     let endpoints = json!([{"addresses": [address_ip], "conditions": {"ready": true}}]);
     let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
     let updated = internal::update(api, &es_def, actor, "default", "kubernetes", None, |es| {
-        if es.get("endpoints") == Some(&endpoints) && es.get("ports") == Some(&ports) {
+        if es.get("endpoints") == Some(&endpoints)
+            && es.get("ports") == Some(&ports)
+            && es.get("addressType") == Some(&json!(address_type))
+        {
             return false;
         }
+        es["addressType"] = json!(address_type);
         es["endpoints"] = endpoints.clone();
         es["ports"] = ports.clone();
         true
@@ -146,7 +152,7 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
         internal::create(api, &es_def, actor, json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
-            "addressType": "IPv4", "endpoints": endpoints, "ports": ports,
+            "addressType": address_type, "endpoints": endpoints, "ports": ports,
         })).await?;
     }
     Ok(())

@@ -358,10 +358,16 @@ impl ApiError {
                     .collect(),
             ),
         );
+        // Upstream names the group-qualified kind (`GroupKind.String()`): `Deployment.apps`.
+        let qualified = if group.is_empty() {
+            kind.to_string()
+        } else {
+            format!("{kind}.{group}")
+        };
         let mut e = Self::plain(
             422,
             "Invalid",
-            format!("{kind} {name:?} is invalid: {joined}"),
+            format!("{qualified} {name:?} is invalid: {joined}"),
         );
         e.details = Some(Box::new(Value::Object(details)));
         e
@@ -475,5 +481,19 @@ mod tests {
             "Pod \"Bad\" is invalid: [metadata.name: Invalid value: \"Bad\": a lowercase RFC 1123 subdomain, spec.containers: Required value]"
         );
         assert_eq!(e.code, 422);
+        let e = ApiError::invalid(
+            "EndpointSlice",
+            "discovery.k8s.io",
+            "s",
+            vec![Cause::required("addressType", "")],
+        );
+        assert_eq!(
+            e.message,
+            "EndpointSlice.discovery.k8s.io \"s\" is invalid: addressType: Required value"
+        );
+        assert_eq!(
+            e.details.as_deref().and_then(|d| d.get("kind")),
+            Some(&json!("EndpointSlice"))
+        );
     }
 }

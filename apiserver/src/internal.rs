@@ -1,5 +1,6 @@
 //! In-process writes (bootstrap objects and control loops) through the same pipeline as
-//! client requests: defaults, validation, admission, managed fields, events to watchers.
+//! client requests: defaults, validation, admission, managed fields, events to watchers. They
+//! are validated as [`Origin::Server`]: endpoint addresses are not checked (see there).
 
 use serde_json::Value;
 
@@ -9,7 +10,7 @@ use crate::handlers::write::{
     Actor, durable, prepare_new, prepare_update, ready_to_remove, store_error,
 };
 use crate::handlers::{to_served, to_stored};
-use crate::kinds::{self, Ctx};
+use crate::kinds::{self, Ctx, Origin};
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::store::{Expect, StoreError};
@@ -26,7 +27,14 @@ pub fn def(api: &Api, group: &str, resource: &str) -> ApiResult<std::sync::Arc<R
 /// Creates an object as `actor`; returns the stored object.
 pub async fn create(api: &Api, def: &ResourceDef, actor: &Actor, obj: Value) -> ApiResult<Value> {
     let ns = meta::namespace(&obj).to_string();
-    let mut obj = prepare_new(api, def, &ns, obj, crate::handlers::write::Checked::Yes)?;
+    let mut obj = prepare_new(
+        api,
+        def,
+        &ns,
+        obj,
+        crate::handlers::write::Checked::Yes,
+        Origin::Server,
+    )?;
     let ctx = Ctx {
         api,
         def,
@@ -97,6 +105,7 @@ where
             sub,
             dry_run: false,
             checked: crate::handlers::write::Checked::Yes,
+            origin: Origin::Server,
         };
         let new = prepare_update(api, def, actor, mode, &old, new)?;
         if meta::same_content(&old, &new) {

@@ -275,6 +275,7 @@ pub async fn apply_create(
         &ns,
         applied,
         crate::handlers::write::Checked::No,
+        crate::kinds::Origin::Client,
     )?;
     let actor = Actor {
         applying: true,

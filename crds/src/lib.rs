@@ -13,8 +13,9 @@ pub mod virtualcluster;
 pub use clusterversion::{ClusterVersion, ClusterVersionSpec, StatefulSetSvcBundle};
 pub use condition::ClusterCondition;
 pub use virtualcluster::{
-    ClusterPhase, Placement, PlacementToleration, PodPolicy, PodShape, Provisioner, SyncSpec,
-    VirtualCluster, VirtualClusterSpec, VirtualClusterStatus,
+    ClusterPhase, Placement, PlacementToleration, PodPolicy, PodSecurityLevel, PodShape,
+    Provisioner, ServicePolicy, SyncSpec, TenantQuota, TenantQuotaStatus, VirtualCluster,
+    VirtualClusterSpec, VirtualClusterStatus,
 };
 
 /// API group of the tenancy CRDs.

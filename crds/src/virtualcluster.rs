@@ -86,10 +86,71 @@ pub struct VirtualClusterSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
 
-    /// What the tenant's pods may ask for. Default: host namespaces, hostPath and privileged
-    /// containers are forbidden; any CPU/memory shape; no default requests.
+    /// What the tenant's pods may ask for. Default: the Pod Security Standard `baseline`, no
+    /// `system-*` priority classes, any CPU/memory shape, no default requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_policy: Option<PodPolicy>,
+
+    /// What the tenant's services and endpoints may claim in the super cluster. Default:
+    /// ClusterIP and headless services only, endpoints only of the tenant's own pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_policy: Option<ServicePolicy>,
+
+    /// Hard limits on what the tenant may consume in the super cluster, summed over all of its
+    /// namespaces. Default: the syncer's `--default-tenant-quota`, or unlimited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<TenantQuota>,
+}
+
+/// Per-tenant hard limits, shaped like a ResourceQuota's spec.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantQuota {
+    /// Resource name (ResourceQuota's names: `pods`, `requests.cpu`, `limits.memory`,
+    /// `requests.nvidia.com/gpu`, `services.nodeports`, `requests.storage`, …) → quantity.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hard: BTreeMap<String, String>,
+}
+
+/// Observed quota of a tenant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantQuotaStatus {
+    /// The limits in force.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub hard: BTreeMap<String, String>,
+    /// What the tenant's super objects use now.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub used: BTreeMap<String, String>,
+}
+
+/// What a tenant's services and endpoints may claim in the shared super cluster.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePolicy {
+    /// Allow `type: NodePort` (ports on every super node). The super cluster allocates the
+    /// node ports and they are copied back to the tenant service. Default: false.
+    #[serde(default)]
+    pub allow_node_port: bool,
+    /// Allow `type: LoadBalancer` (also implies node ports). Default: false.
+    #[serde(default)]
+    pub allow_load_balancer: bool,
+    /// CIDRs a service may claim as `externalIPs` or `loadBalancerIP`. Default: none.
+    #[serde(
+        default,
+        rename = "allowedExternalIPs",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub allowed_external_ips: Vec<String>,
+    /// DNS names an `ExternalName` service may point at; `*.example.com` allows every name
+    /// below `example.com`. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_external_names: Vec<String>,
+    /// CIDRs that hand-written Endpoints and EndpointSlices may name besides the tenant's own
+    /// pods (e.g. an external database). Loopback, link-local and multicast are never allowed.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_endpoint_cidrs: Vec<String>,
 }
 
 /// How a tenant control plane is provisioned.
@@ -145,9 +206,22 @@ pub struct Placement {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
 
-    /// Tolerations added to every pod of this tenant, e.g. for tainted dedicated nodes.
+    /// Tolerations added to every pod of this tenant, e.g. for tainted dedicated nodes. A
+    /// tenant pod may only carry tolerations these cover (plus the node-condition tolerations
+    /// Kubernetes adds itself).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tolerations: Vec<PlacementToleration>,
+
+    /// Allow node affinity terms on `metadata.name` (`matchFields`), which pin a pod to one
+    /// named node; tenant DaemonSets need this. The scheduler still applies the placement's
+    /// selector and taints. Default: false.
+    #[serde(default)]
+    pub allow_node_pinning: bool,
+
+    /// Schedulers of the super cluster a tenant pod may name in `spec.schedulerName`, besides
+    /// `default-scheduler`. Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scheduler_names: Vec<String>,
 }
 
 /// A toleration (same fields as `core/v1` Toleration).
@@ -183,10 +257,45 @@ impl From<&PlacementToleration> for k8s_openapi::api::core::v1::Toleration {
     }
 }
 
+/// A Pod Security Standards level (as upstream's `pod-security.kubernetes.io/enforce`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum PodSecurityLevel {
+    /// No restrictions.
+    Privileged,
+    /// Prevents known privilege escalations (the default).
+    #[default]
+    Baseline,
+    /// Current pod-hardening best practice.
+    Restricted,
+}
+
+impl PodSecurityLevel {
+    /// The level's name as upstream spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PodSecurityLevel::Privileged => "privileged",
+            PodSecurityLevel::Baseline => "baseline",
+            PodSecurityLevel::Restricted => "restricted",
+        }
+    }
+}
+
 /// What a tenant's pods may ask of the super cluster.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodPolicy {
+    /// Pod Security Standards level every tenant pod must meet; the `allow*` fields below are
+    /// exceptions to it. Default: `baseline`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<PodSecurityLevel>,
+    /// Capabilities containers may add beyond the level's list (e.g. `NET_ADMIN`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_capabilities: Vec<String>,
+    /// Priority classes of the super cluster tenant pods may name. Unset: any class except the
+    /// `system-*` ones; empty: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_classes: Option<Vec<String>>,
     /// Allow `hostNetwork: true`. Default: false.
     #[serde(default)]
     pub allow_host_network: bool,
@@ -280,6 +389,9 @@ pub struct VirtualClusterStatus {
     /// The `metadata.generation` this status was computed for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The tenant's quota and its usage in the super cluster (written by the syncer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quota: Option<TenantQuotaStatus>,
 }
 
 impl VirtualClusterSpec {

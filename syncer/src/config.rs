@@ -1,6 +1,7 @@
 //! Syncer settings: defaults that work as they are, overridable by a YAML/JSON config file and
 //! then by command-line flags.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +77,9 @@ pub struct SyncerConfig {
     pub leader_election_name: String,
     /// Give up a work item after this many failed attempts (it returns with the next change).
     pub max_retries: u32,
+    /// Quota of tenants whose VirtualCluster sets no `spec.quota` (ResourceQuota names →
+    /// quantities, e.g. `pods: "100"`); empty: unlimited.
+    pub default_tenant_quota: BTreeMap<String, String>,
 }
 
 impl Default for SyncerConfig {
@@ -99,6 +103,7 @@ impl Default for SyncerConfig {
             leader_election_namespace: None,
             leader_election_name: "vc-syncer".into(),
             max_retries: 15,
+            default_tenant_quota: BTreeMap::new(),
         }
     }
 }
@@ -140,6 +145,12 @@ impl SyncerConfig {
         positive("leaseRenewSecs", self.lease_renew_secs)?;
         positive("healthIntervalSecs", self.health_interval_secs)?;
         positive("tenantTimeoutSecs", self.tenant_timeout_secs)?;
+        crate::quota::usage::parse_hard(&self.default_tenant_quota).map_err(|e| {
+            ConfigError::Invalid {
+                field: "defaultTenantQuota",
+                reason: e.to_string(),
+            }
+        })?;
         if self.token_ttl_secs < 600 {
             return Err(ConfigError::Invalid {
                 field: "tokenTtlSecs",
@@ -186,6 +197,20 @@ mod tests {
         assert!(matches!(
             SyncerConfig::from_file(&path),
             Err(ConfigError::Parse { .. })
+        ));
+        std::fs::write(&path, "defaultTenantQuota: {pods: \"100\"}\n").expect("write");
+        let cfg = SyncerConfig::from_file(&path).expect("config");
+        assert_eq!(
+            cfg.default_tenant_quota.get("pods").map(String::as_str),
+            Some("100")
+        );
+        std::fs::write(&path, "defaultTenantQuota: {pods: lots}\n").expect("write");
+        assert!(matches!(
+            SyncerConfig::from_file(&path),
+            Err(ConfigError::Invalid {
+                field: "defaultTenantQuota",
+                ..
+            })
         ));
         std::fs::write(&path, "downWorkers: 0\n").expect("write");
         assert!(matches!(

@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod,
     Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::scheduling::v1::PriorityClass;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -17,7 +18,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cache::{Change, Store, WatchSpec, run_watch};
 use crate::config::SyncerConfig;
-use crate::convert::pod::prune_super;
 use crate::convert::{event, secret};
 use crate::metrics::Metrics;
 use crate::queue::{Resource as Res, WorkKey, WorkQueue};
@@ -41,6 +41,8 @@ pub struct SuperCaches {
     pub serviceaccounts: Arc<Store<ServiceAccount>>,
     /// Synced endpoints.
     pub endpoints: Arc<Store<Endpoints>>,
+    /// Endpoint slices the syncer copied down.
+    pub endpointslices: Arc<Store<EndpointSlice>>,
     /// Synced claims.
     pub pvcs: Arc<Store<PersistentVolumeClaim>>,
     /// Synced ingresses.
@@ -74,6 +76,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Stops everything.
     pub cancel: CancellationToken,
+    /// Per-tenant quota ledgers.
+    pub quota: crate::quota::Quotas,
 }
 
 impl Context {
@@ -95,6 +99,7 @@ impl Context {
             up,
             metrics,
             cancel,
+            quota: crate::quota::Quotas::default(),
         }
     }
 
@@ -204,15 +209,19 @@ impl Context {
         self.watch(
             Arc::clone(&s.pods),
             WatchSpec {
-                prune: prune_super,
+                prune: crate::quota::prune_super_pod,
                 ..managed()
             },
-            |ctx, c| match c {
-                Change::Applied(p) => ctx.queue_for(&p.metadata, Res::Pod, false, true),
-                Change::Deleted(p) => ctx.queue_for(&p.metadata, Res::Pod, true, true),
+            |ctx, c| {
+                crate::quota::on_super_pod(ctx, &c);
+                match c {
+                    Change::Applied(p) => ctx.queue_for(&p.metadata, Res::Pod, false, true),
+                    Change::Deleted(p) => ctx.queue_for(&p.metadata, Res::Pod, true, true),
+                }
             },
         );
         self.watch(Arc::clone(&s.services), managed(), |ctx, c| {
+            crate::quota::on_super_service(ctx, &c);
             ctx.queue_for(obj_meta(&c), Res::Service, true, true);
         });
         self.watch(Arc::clone(&s.secrets), managed(), |ctx, c| {
@@ -249,7 +258,11 @@ impl Context {
         self.watch(Arc::clone(&s.endpoints), managed(), |ctx, c| {
             ctx.queue_for(obj_meta(&c), Res::Endpoints, true, false);
         });
+        self.watch(Arc::clone(&s.endpointslices), managed(), |ctx, c| {
+            ctx.queue_for(obj_meta(&c), Res::EndpointSlice, true, false);
+        });
         self.watch(Arc::clone(&s.pvcs), managed(), |ctx, c| {
+            crate::quota::on_super_claim(ctx, &c);
             ctx.queue_for(obj_meta(&c), Res::PersistentVolumeClaim, true, true);
         });
         if self.config.sync_ingresses {

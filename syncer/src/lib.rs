@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod patrol;
 pub mod patroller;
 pub mod queue;
+pub mod quota;
 pub mod reconcile;
 pub mod recorder;
 pub mod registry;

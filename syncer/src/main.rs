@@ -60,6 +60,10 @@ struct Args {
     /// Namespace of the leader-election Lease (default: POD_NAMESPACE, else vc-manager).
     #[arg(long)]
     leader_election_namespace: Option<String>,
+    /// Quota of tenants whose VirtualCluster sets no spec.quota, as ResourceQuota names and
+    /// quantities: `pods=100,requests.cpu=10`.
+    #[arg(long, value_name = "NAME=QUANTITY,...", value_parser = syncer::quota::usage::parse_hard_flag)]
+    default_tenant_quota: Option<std::collections::BTreeMap<String, String>>,
     /// Human-readable logs instead of JSON.
     #[arg(long)]
     text_logs: bool,
@@ -82,7 +86,8 @@ impl Args {
         set!(ops_addr => ops_addr, down_workers => down_workers, up_workers => up_workers,
              tenant_qps => tenant_qps, tenant_burst => tenant_burst, vn_agent_port => vn_agent_port,
              patrol_interval => patrol_interval_secs, vnode_gc_grace => vnode_gc_grace_secs,
-             health_interval => health_interval_secs, token_ttl => token_ttl_secs);
+             health_interval => health_interval_secs, token_ttl => token_ttl_secs,
+             default_tenant_quota => default_tenant_quota);
         if self.sync_ingresses {
             c.sync_ingresses = true;
         }

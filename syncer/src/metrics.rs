@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 /// Metric families could not be registered (duplicate names).
@@ -36,6 +37,14 @@ pub struct Metrics {
     pub virtual_nodes: IntGaugeVec,
     /// `syncer_token_refreshes_total{tenant,result}`: service-account tokens requested.
     pub token_requests: IntCounterVec,
+    /// `syncer_policy_refusals_total{tenant,rule}`: tenant objects refused by the isolation
+    /// profile (rule = the check, e.g. `privileged`, `tolerations`, `externalIPs`).
+    pub policy_refusals: IntCounterVec,
+    /// `syncer_tenant_quota_used{tenant,resource}`: what a tenant's super objects use of a
+    /// limited resource (cores, bytes or objects).
+    pub quota_used: GaugeVec,
+    /// `syncer_tenant_quota_hard{tenant,resource}`: a tenant's limit of a resource.
+    pub quota_hard: GaugeVec,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -107,6 +116,27 @@ impl Metrics {
                 ),
                 &["tenant", "result"],
             )?,
+            policy_refusals: IntCounterVec::new(
+                Opts::new(
+                    "syncer_policy_refusals_total",
+                    "Tenant objects refused by the VirtualCluster's isolation profile, by rule.",
+                ),
+                &["tenant", "rule"],
+            )?,
+            quota_used: GaugeVec::new(
+                Opts::new(
+                    "syncer_tenant_quota_used",
+                    "What a tenant's super objects use of a resource its quota limits.",
+                ),
+                &["tenant", "resource"],
+            )?,
+            quota_hard: GaugeVec::new(
+                Opts::new(
+                    "syncer_tenant_quota_hard",
+                    "A tenant's quota limit of a resource.",
+                ),
+                &["tenant", "resource"],
+            )?,
             registry,
         };
         m.registry.register(Box::new(m.queue_depth.clone()))?;
@@ -119,6 +149,9 @@ impl Metrics {
         m.registry.register(Box::new(m.patrol_duration.clone()))?;
         m.registry.register(Box::new(m.virtual_nodes.clone()))?;
         m.registry.register(Box::new(m.token_requests.clone()))?;
+        m.registry.register(Box::new(m.policy_refusals.clone()))?;
+        m.registry.register(Box::new(m.quota_used.clone()))?;
+        m.registry.register(Box::new(m.quota_hard.clone()))?;
         Ok(m)
     }
 
@@ -132,6 +165,9 @@ impl Metrics {
         forget(&self.patrol_repairs, tenant);
         forget(&self.virtual_nodes, tenant);
         forget(&self.token_requests, tenant);
+        forget(&self.policy_refusals, tenant);
+        forget(&self.quota_used, tenant);
+        forget(&self.quota_hard, tenant);
     }
 
     /// The registry's content in the Prometheus text format.

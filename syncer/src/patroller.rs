@@ -45,6 +45,7 @@ pub fn scan(ctx: &Context) -> std::time::Duration {
         }
         scan_tenant(ctx, &t, owned.get(&*t.key).map_or(&[], Vec::as_slice));
     }
+    crate::quota::backstop::patrol(ctx);
     let took = start.elapsed();
     ctx.metrics.patrol_duration.observe(took.as_secs_f64());
     took
@@ -373,13 +374,16 @@ fn pods(
                 .insert(k, recorded_uid(&p.metadata).map(str::to_string));
         }
     }
-    // Pods that cannot be synced are reported by their reconcile, not re-queued every patrol.
+    // Pods that cannot be synced are reported by their reconcile, not re-queued every patrol;
+    // pods waiting for quota are re-queued by the quota ledger when their turn comes.
     sides.tenant.retain(|k, _| {
         sides.super_.contains_key(k)
-            || t.caches
-                .pods
-                .get(&k.0, &k.1)
-                .is_some_and(|v| crate::convert::pod::validate(tctx, &v).is_ok())
+            || t.caches.pods.get(&k.0, &k.1).is_some_and(|v| {
+                crate::convert::pod::validate(tctx, &v).is_ok()
+                    && !ctx
+                        .quota
+                        .is_waiting(&t.key, crate::quota::Kind::Pod, &k.0, &k.1)
+            })
     });
     let mut memo = lock_memo(t);
     let findings = diff(&sides, |k| {

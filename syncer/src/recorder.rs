@@ -64,6 +64,15 @@ fn involved(ctx: &Context, key: &WorkKey) -> Option<ObjectReference> {
                 .uid
                 .clone(),
         ),
+        Res::EndpointSlice => (
+            "EndpointSlice",
+            "discovery.k8s.io/v1",
+            c.endpointslices
+                .get(&key.namespace, &key.name)?
+                .metadata
+                .uid
+                .clone(),
+        ),
         Res::PersistentVolumeClaim => (
             "PersistentVolumeClaim",
             "v1",

@@ -192,6 +192,8 @@ fn settings(ctx: &Context, vc: &VirtualCluster) -> TenantSettings<governor::cloc
 }
 
 async fn serve(ctx: &Arc<Context>, vc: &VirtualCluster, key: &str) -> Result<(), String> {
+    // Quota changes apply at once (and before the tenant is served, so its first pods count).
+    crate::quota::set_limits(ctx, vc, key);
     let kubeconfig = read_kubeconfig(ctx, key).await?;
     let fingerprint = tenancy::short_hash(&kubeconfig, 16);
     if let Some(t) = ctx.tenant(key) {
@@ -199,6 +201,7 @@ async fn serve(ctx: &Arc<Context>, vc: &VirtualCluster, key: &str) -> Result<(),
             let new_ctx = TenantCtx::from_vc(vc).map_err(|e| e.to_string())?;
             if *t.ctx() != new_ctx {
                 t.set_ctx(new_ctx);
+                t.requeue_down(&ctx.down);
                 let s = settings(ctx, vc);
                 ctx.down.set_tenant(
                     &t.key,

@@ -216,6 +216,7 @@ async fn main_task(
     }
     tasks.spawn(registry::run(Arc::clone(&ctx)));
     tasks.spawn(patroller::run(Arc::clone(&ctx)));
+    tasks.spawn(crate::quota::run(Arc::clone(&ctx)));
     tasks.spawn(vnode::lease_loop(Arc::clone(&ctx)));
     tasks.spawn(vnode::gc_loop(Arc::clone(&ctx)));
     tracing::info!(

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, Namespace, Node, ObjectReference, PersistentVolumeClaim, Pod, Secret,
     Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -53,6 +54,8 @@ pub struct TenantCaches {
     pub serviceaccounts: Arc<Store<ServiceAccount>>,
     /// Endpoints.
     pub endpoints: Arc<Store<Endpoints>>,
+    /// Hand-written endpoint slices (the controllers' own are not kept).
+    pub endpointslices: Arc<Store<EndpointSlice>>,
     /// PersistentVolumeClaims.
     pub pvcs: Arc<Store<PersistentVolumeClaim>>,
     /// Ingresses (only when ingress sync is on).
@@ -218,6 +221,34 @@ impl Tenant {
             && c.nodes.is_synced()
     }
 
+    /// Queues downward work for every tenant object, e.g. after the VirtualCluster's policy
+    /// changed: objects refused before may now be allowed, and the other way round.
+    pub fn requeue_down(&self, down: &WorkQueue) {
+        fn each<K: Resource<DynamicType = ()>>(
+            key: &Arc<str>,
+            res: Res,
+            store: &Store<K>,
+            down: &WorkQueue,
+        ) {
+            for o in store.list() {
+                let m = o.meta();
+                down.add(WorkKey::new(
+                    key,
+                    res,
+                    m.namespace.clone().unwrap_or_default(),
+                    m.name.clone().unwrap_or_default(),
+                ));
+            }
+        }
+        let c = &self.caches;
+        each(&self.key, Res::Namespace, &c.namespaces, down);
+        each(&self.key, Res::Pod, &c.pods, down);
+        each(&self.key, Res::Service, &c.services, down);
+        each(&self.key, Res::Endpoints, &c.endpoints, down);
+        each(&self.key, Res::EndpointSlice, &c.endpointslices, down);
+        each(&self.key, Res::Secret, &c.secrets, down);
+    }
+
     /// Starts one watch per synced resource; changes queue downward work (and upward work for
     /// virtual nodes).
     pub fn start_watches(self: &Arc<Self>, down: &Arc<WorkQueue>, up: &Arc<WorkQueue>) {
@@ -266,6 +297,15 @@ impl Tenant {
             Res::Endpoints,
             down,
             WatchSpec::default(),
+        );
+        self.spawn::<EndpointSlice>(
+            Arc::clone(&c.endpointslices),
+            Res::EndpointSlice,
+            down,
+            WatchSpec {
+                keep: Box::new(convert::endpoints::slice_is_hand_written),
+                ..WatchSpec::default()
+            },
         );
         self.spawn::<PersistentVolumeClaim>(
             Arc::clone(&c.pvcs),

@@ -332,7 +332,24 @@ fn is_ready(vc: &VirtualCluster) -> bool {
             .is_some_and(|c| c.is_true())
 }
 
-/// The `get` table: NAMESPACE, NAME, PHASE, READY, CLUSTERVERSION, CLUSTER-NAMESPACE, AGE.
+/// `used/hard` of a quota resource in `status.quota` (the first of `names` that is limited),
+/// `-` when none is.
+fn quota_cell(status: &crds::VirtualClusterStatus, names: &[&str]) -> String {
+    let Some(q) = status.quota.as_ref() else {
+        return "-".into();
+    };
+    names
+        .iter()
+        .find_map(|n| {
+            let hard = q.hard.get(*n)?;
+            let used = q.used.get(*n).map_or("0", String::as_str);
+            Some(format!("{used}/{hard}"))
+        })
+        .unwrap_or_else(|| "-".into())
+}
+
+/// The `get` table: NAMESPACE, NAME, PHASE, READY, CLUSTERVERSION, PODS and CPU (quota
+/// used/hard), CLUSTER-NAMESPACE, AGE.
 pub fn table(vcs: &[VirtualCluster], now: jiff::Timestamp) -> String {
     let mut rows = vec![[
         "NAMESPACE".to_string(),
@@ -340,6 +357,8 @@ pub fn table(vcs: &[VirtualCluster], now: jiff::Timestamp) -> String {
         "PHASE".into(),
         "READY".into(),
         "CLUSTERVERSION".into(),
+        "PODS".into(),
+        "CPU".into(),
         "CLUSTER-NAMESPACE".into(),
         "AGE".into(),
     ]];
@@ -351,6 +370,8 @@ pub fn table(vcs: &[VirtualCluster], now: jiff::Timestamp) -> String {
             status.phase.map(|p| p.as_str()).unwrap_or("Pending").into(),
             if is_ready(vc) { "True" } else { "False" }.into(),
             vc.spec.cluster_version_name.clone(),
+            quota_cell(&status, &["pods"]),
+            quota_cell(&status, &["requests.cpu", "cpu", "limits.cpu"]),
             status.cluster_namespace.unwrap_or_else(|| "<none>".into()),
             vc.metadata
                 .creation_timestamp
@@ -359,7 +380,7 @@ pub fn table(vcs: &[VirtualCluster], now: jiff::Timestamp) -> String {
                 .unwrap_or_else(|| "<unknown>".into()),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    let widths: Vec<usize> = (0..9)
         .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -494,6 +515,7 @@ mod tests {
             message: Some("m".into()),
             conditions,
             observed_generation: None,
+            quota: None,
         });
         vc
     }
@@ -541,11 +563,32 @@ mod tests {
         v.metadata.creation_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
             now - jiff::SignedDuration::from_secs(600),
         ));
-        let t = table(&[v], now);
+        let t = table(&[v.clone()], now);
         let lines: Vec<&str> = t.lines().collect();
         assert!(lines[0].starts_with("NAMESPACE   NAME   PHASE     READY   CLUSTERVERSION"));
         assert!(lines[1].contains("Running   True    v1.31"), "{t}");
         assert!(lines[1].ends_with("default-abc123-demo   10m"), "{t}");
+        assert!(
+            lines[1].contains("v1.31            -      -     default"),
+            "{t}"
+        );
+        if let Some(s) = v.status.as_mut() {
+            s.quota = Some(crds::TenantQuotaStatus {
+                hard: [("pods", "100"), ("requests.cpu", "10")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
+                used: [("pods", "42"), ("requests.cpu", "2500m")]
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .into(),
+            });
+        }
+        let t = table(&[v], now);
+        assert!(
+            t.lines()
+                .nth(1)
+                .is_some_and(|l| l.contains("42/100   2500m/10")),
+            "{t}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Cause, Target};
 use crate::http::Req;
 use crate::http::response::{self, Body};
-use crate::kinds::{self, Ctx};
+use crate::kinds::{self, Ctx, Origin};
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::store::{Expect, StoreError};
@@ -165,14 +165,15 @@ fn is_dry_run(r: &Req) -> ApiResult<bool> {
     }
 }
 
-/// Builds, defaults, validates and admits a new object (shared by create, create-on-update and
-/// apply).
+/// Builds, defaults, validates and admits a new object (shared by create, create-on-update,
+/// apply and the server's own writes, told apart by `origin`).
 pub fn prepare_new(
     api: &Api,
     def: &ResourceDef,
     path_ns: &str,
     mut obj: Value,
     checked: Checked,
+    origin: Origin,
 ) -> ApiResult<Value> {
     obj = decode(def, obj, checked)?;
     check_namespace(def, path_ns, &mut obj)?;
@@ -233,7 +234,7 @@ pub fn prepare_new(
         ));
     }
     causes.extend(meta_causes(&obj));
-    causes.extend(kinds::validate(def, None, &obj));
+    causes.extend(kinds::validate(def, None, &obj, origin));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&def.kind, &def.group, &name, causes));
     }
@@ -308,7 +309,7 @@ pub async fn create(
     let (mut body, warnings) = crate::managed::decode_request(r, def).await?;
     check_type(def, &mut body)?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = prepare_new(api, def, &ns, body, Checked::Yes)?;
+    let mut obj = prepare_new(api, def, &ns, body, Checked::Yes, Origin::Client)?;
     let ctx = Ctx {
         api,
         def,
@@ -457,7 +458,8 @@ pub async fn apply_change(
                 && allow_create_on_update(def)
                 && sub.is_none()
             {
-                let mut obj = prepare_new(api, def, &ns, body.clone(), Checked::Yes)?;
+                let mut obj =
+                    prepare_new(api, def, &ns, body.clone(), Checked::Yes, Origin::Client)?;
                 let ctx = Ctx {
                     api,
                     def,
@@ -570,6 +572,7 @@ pub async fn apply_change(
                 sub,
                 dry_run,
                 checked,
+                origin: Origin::Client,
             },
             &old,
             new,
@@ -646,6 +649,8 @@ pub struct UpdateMode<'a> {
     pub dry_run: bool,
     /// Whether typed decoding already happened.
     pub checked: Checked,
+    /// A client request or the server's own write.
+    pub origin: Origin,
 }
 
 /// Carries what updates may not change, splits status, validates and admits.
@@ -661,6 +666,7 @@ pub fn prepare_update(
         sub,
         dry_run,
         checked,
+        origin,
     } = mode;
     let name = meta::name(old).to_string();
     let mut new = decode(def, new, checked)?;
@@ -716,7 +722,7 @@ pub fn prepare_update(
         kinds::crd::refresh_status(&mut new, Some(old));
     }
     let mut causes = meta_causes(&new);
-    causes.extend(kinds::validate(def, Some(old), &new));
+    causes.extend(kinds::validate(def, Some(old), &new, origin));
     if meta::is_deleting(old) {
         let added: Vec<String> = meta::finalizers(&new)
             .into_iter()

@@ -2,6 +2,7 @@
 //! registry strategies and admission plugins do it.
 
 pub mod crd;
+pub mod endpoints;
 pub mod event;
 pub mod misc;
 pub mod names;
@@ -122,11 +123,28 @@ pub fn apply_defaults(def: &ResourceDef, obj: &mut Value) {
     }
 }
 
+/// Who writes an object, for the few checks the server's own writers are exempt from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// An API request: every check applies.
+    Client,
+    /// The server itself (bootstrap objects, control loops): endpoint addresses are not
+    /// checked, so the `kubernetes` endpoints of a server on a loopback address, and pods
+    /// whose IP is a node's loopback address, still get endpoints.
+    Server,
+}
+
 /// Validation of a new or updated object (upstream's strategy Validate/ValidateUpdate).
-pub fn validate(def: &ResourceDef, old: Option<&Value>, new: &Value) -> Vec<Cause> {
+pub fn validate(def: &ResourceDef, old: Option<&Value>, new: &Value, origin: Origin) -> Vec<Cause> {
     let mut causes = Vec::new();
     match (def.group.as_str(), def.kind.as_str()) {
         ("", "Pod") => causes.extend(pod::validate(old, new)),
+        ("", "Endpoints") if origin == Origin::Client => {
+            causes.extend(endpoints::validate_endpoints(new))
+        }
+        ("discovery.k8s.io", "EndpointSlice") if origin == Origin::Client => {
+            causes.extend(endpoints::validate_endpoint_slice(new))
+        }
         ("", "Service") => causes.extend(service::validate(old, new)),
         ("apps", _) | ("batch", _) => causes.extend(workload::validate(&def.kind, old, new)),
         ("apiextensions.k8s.io", "CustomResourceDefinition") => {

@@ -3,6 +3,7 @@
 
 mod crd;
 mod crud;
+mod endpoints;
 mod errors;
 mod harness;
 mod kubectl;

@@ -3,14 +3,17 @@
 //!
 //! Nothing here talks to a server; every function takes cached objects and returns objects.
 
+pub mod address;
 pub mod configmap;
 pub mod endpoints;
 pub mod event;
 pub mod ingress;
 pub mod namespace;
 pub mod node;
+pub mod placement;
 pub mod pod;
 pub mod policy;
+pub mod pss;
 pub mod public;
 pub mod pvc;
 pub mod secret;
@@ -20,7 +23,7 @@ pub mod serviceaccount;
 use std::collections::BTreeMap;
 
 use crds::tenancy::{self, ContractError, MetaRules, TenantId};
-use crds::{Placement, PodPolicy, VirtualCluster};
+use crds::{Placement, PodPolicy, ServicePolicy, VirtualCluster};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// Why a tenant object cannot be synced.
@@ -32,14 +35,21 @@ pub enum ConvertError {
     /// The tenant asked for something the syncer does not support (e.g. `spec.nodeName`).
     #[error("{0}")]
     NotSupported(String),
-    /// The VirtualCluster's pod policy forbids it; `rule` names the policy field.
-    #[error("forbidden by the VirtualCluster's podPolicy ({rule}): {detail}")]
+    /// The VirtualCluster's isolation profile forbids it.
+    #[error("{detail} (rule {rule}; allowed only by the VirtualCluster's {allow})")]
     PolicyViolation {
-        /// The policy rule, e.g. `allowHostNetwork`.
+        /// The rule, e.g. `privileged` or `tolerations` (the `rule` label of
+        /// `syncer_policy_refusals_total`).
         rule: &'static str,
-        /// What in the object broke it.
+        /// The VirtualCluster field that would allow it, e.g. `spec.podPolicy.allowPrivileged`.
+        allow: String,
+        /// What in the object broke it, with the field path.
         detail: String,
     },
+    /// Its super name is taken by an object that is not its copy (another tenant object, or
+    /// one the syncer made for itself).
+    #[error("{0}")]
+    NameConflict(String),
     /// The object is malformed for sync (e.g. an unparsable quantity).
     #[error("{0}")]
     Invalid(String),
@@ -53,9 +63,20 @@ impl ConvertError {
     pub fn reason(&self) -> &'static str {
         match self {
             ConvertError::Contract(_) | ConvertError::Invalid(_) => "InvalidSpec",
-            ConvertError::NotSupported(_) => "NotSupported",
+            ConvertError::NotSupported(_) | ConvertError::NameConflict(_) => "NotSupported",
             ConvertError::PolicyViolation { .. } => "PolicyViolation",
             ConvertError::NotReady(_) => "Pending",
+        }
+    }
+
+    /// The rule a refusal counts under in `syncer_policy_refusals_total`; `None` for errors
+    /// that are not refusals.
+    pub fn refusal_rule(&self) -> Option<&'static str> {
+        match self {
+            ConvertError::PolicyViolation { rule, .. } => Some(rule),
+            ConvertError::NotSupported(_) => Some("notSupported"),
+            ConvertError::NameConflict(_) => Some("nameConflict"),
+            _ => None,
         }
     }
 
@@ -76,6 +97,8 @@ pub struct TenantCtx {
     pub placement: Placement,
     /// What the tenant's pods may ask for.
     pub pod_policy: PodPolicy,
+    /// What the tenant's services and endpoints may claim.
+    pub service_policy: ServicePolicy,
     /// The tenant's DNS domain.
     pub cluster_domain: String,
 }
@@ -88,6 +111,7 @@ impl TenantCtx {
             rules: MetaRules::for_vc(vc),
             placement: vc.spec.placement.clone().unwrap_or_default(),
             pod_policy: vc.spec.pod_policy.clone().unwrap_or_default(),
+            service_policy: vc.spec.service_policy.clone().unwrap_or_default(),
             cluster_domain: vc.spec.cluster_domain().to_string(),
         })
     }
@@ -210,6 +234,7 @@ pub(crate) mod testutil {
             rules: MetaRules::default(),
             placement: Placement::default(),
             pod_policy: PodPolicy::default(),
+            service_policy: ServicePolicy::default(),
             cluster_domain: "cluster.local".into(),
         }
     }

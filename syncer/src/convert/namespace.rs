@@ -6,6 +6,11 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{Change, ConvertError, TenantCtx, kv, same_labels_annotations, with_meta_of};
 
+/// Label prefix of upstream's Pod Security admission.
+pub const POD_SECURITY_PREFIX: &str = "pod-security.kubernetes.io/";
+/// The label with which a namespace asks Pod Security admission to enforce a level.
+pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+
 /// The super namespace for tenant namespace `vns`.
 pub fn desired(
     ctx: &TenantCtx,
@@ -29,6 +34,13 @@ pub fn desired(
     );
     // The tenant's own name label would claim a super name it does not have.
     labels.remove("kubernetes.io/metadata.name");
+    // A real super cluster enforces the tenant's pod profile a second time; tenant labels of
+    // the pod-security prefix would otherwise relax it.
+    labels.retain(|k, _| !k.starts_with(POD_SECURITY_PREFIX));
+    labels.insert(
+        POD_SECURITY_ENFORCE.into(),
+        super::pss::enforce_label(&ctx.pod_policy).as_str().into(),
+    );
     labels.extend(ctx.id.labels());
     let mut annotations = ctx.rules.merge_downward(
         &kv(&vns.metadata.annotations),

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
-use super::{ConvertError, TenantCtx, kv, policy, super_meta};
+use super::{ConvertError, TenantCtx, kv, placement, policy, super_meta};
 
 /// Name prefix of the projected service-account volume the tenant's admission adds.
 pub const KUBE_API_ACCESS_PREFIX: &str = "kube-api-access-";
@@ -83,9 +83,10 @@ pub fn validate(ctx: &TenantCtx, vpod: &Pod) -> Result<(), ConvertError> {
                 .into(),
         ));
     }
+    placement::check(&ctx.placement, &ctx.pod_policy, spec)?;
     let mut spec = spec.clone();
     policy::apply_default_requests(&ctx.pod_policy, &mut spec);
-    policy::check(&ctx.pod_policy, &spec)?;
+    policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
     for v in spec.volumes.iter().flatten() {
         let Some(projected) = &v.projected else {
             continue;
@@ -201,14 +202,20 @@ fn place(ctx: &TenantCtx, spec: &mut PodSpec) {
         sel.extend(ctx.placement.node_selector.clone());
     }
     if !ctx.placement.tolerations.is_empty() {
-        let tols = spec.tolerations.get_or_insert_default();
-        for t in &ctx.placement.tolerations {
-            let t = Toleration::from(t);
-            if !tols.contains(&t) {
-                tols.push(t);
-            }
+        spec.tolerations = Some(placed_tolerations(ctx, spec.tolerations.take()));
+    }
+}
+
+/// A pod's tolerations with the placement's added once.
+fn placed_tolerations(ctx: &TenantCtx, tolerations: Option<Vec<Toleration>>) -> Vec<Toleration> {
+    let mut tols = tolerations.unwrap_or_default();
+    for t in &ctx.placement.tolerations {
+        let t = Toleration::from(t);
+        if !tols.contains(&t) {
+            tols.push(t);
         }
     }
+    tols
 }
 
 /// Rewrites pod (anti-)affinity terms so they only ever match this tenant's pods.
@@ -528,6 +535,10 @@ pub struct PodUpdate {
     pub init_images: Vec<(usize, String, String)>,
     /// New activeDeadlineSeconds, when it differs (`Some(None)` clears it).
     pub active_deadline_seconds: Option<Option<i64>>,
+    /// Tolerations the tenant added to the running pod.
+    pub tolerations: Vec<Toleration>,
+    /// Whether the super pod has no tolerations list yet.
+    pub tolerations_absent: bool,
 }
 
 impl PodUpdate {
@@ -558,6 +569,17 @@ impl PodUpdate {
                 ops.push(json!({"op": "replace", "path": format!("/spec/{list}/{i}/image"), "value": image}));
             }
         }
+        if !self.tolerations.is_empty() {
+            if self.tolerations_absent {
+                ops.push(
+                    json!({"op": "add", "path": "/spec/tolerations", "value": self.tolerations}),
+                );
+            } else {
+                for t in &self.tolerations {
+                    ops.push(json!({"op": "add", "path": "/spec/tolerations/-", "value": t}));
+                }
+            }
+        }
         match self.active_deadline_seconds {
             Some(Some(v)) => {
                 ops.push(json!({"op": "add", "path": "/spec/activeDeadlineSeconds", "value": v}))
@@ -573,6 +595,9 @@ impl PodUpdate {
 /// mutable fields only (cheaper than building the whole desired pod).
 pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, ConvertError> {
     let meta = super_meta(ctx, &vpod.metadata, Some(&ppod.metadata))?;
+    let tolerations = vpod.spec.as_ref().and_then(|s| s.tolerations.clone());
+    // A toleration added to a running pod passes the same gate as one set at creation.
+    placement::check_tolerations(&ctx.placement, tolerations.as_deref().unwrap_or_default())?;
     let desired = Pod {
         metadata: meta,
         // Only names and images can change on a running pod; copying whole containers (env,
@@ -591,6 +616,7 @@ pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, 
                 containers: slim(&s.containers),
                 init_containers: s.init_containers.as_deref().map(slim),
                 active_deadline_seconds: s.active_deadline_seconds,
+                tolerations: Some(placed_tolerations(ctx, tolerations)),
                 ..PodSpec::default()
             }
         }),
@@ -631,6 +657,11 @@ pub fn diff(desired: &Pod, existing: &Pod) -> PodUpdate {
     if d.active_deadline_seconds != e.active_deadline_seconds {
         u.active_deadline_seconds = Some(d.active_deadline_seconds);
     }
+    u.tolerations = placement::added_tolerations(
+        d.tolerations.as_deref().unwrap_or_default(),
+        e.tolerations.as_deref().unwrap_or_default(),
+    );
+    u.tolerations_absent = !u.tolerations.is_empty() && e.tolerations.is_none();
     u
 }
 
@@ -647,6 +678,41 @@ fn conditions(pod: &Pod) -> &[PodCondition] {
         .as_ref()
         .and_then(|s| s.conditions.as_deref())
         .unwrap_or_default()
+}
+
+/// The tenant pod's status with `PodScheduled=False` (`reason`, `message`), for a pod the
+/// syncer does not create in the super cluster; `None` when it already says so.
+pub fn unschedulable_status(
+    vpod: &Pod,
+    reason: &str,
+    message: &str,
+    now: jiff::Timestamp,
+) -> Option<PodStatus> {
+    let mut status = vpod.status.clone().unwrap_or_default();
+    let conds = status.conditions.get_or_insert_default();
+    let existing = conds.iter_mut().find(|c| c.type_ == "PodScheduled");
+    if let Some(c) = &existing
+        && c.status == "False"
+        && c.reason.as_deref() == Some(reason)
+        && c.message.as_deref() == Some(message)
+    {
+        return None;
+    }
+    let cond = PodCondition {
+        type_: "PodScheduled".into(),
+        status: "False".into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_transition_time: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now)),
+        last_probe_time: None,
+        observed_generation: None,
+    };
+    match existing {
+        Some(c) => *c = cond,
+        None => conds.push(cond),
+    }
+    status.phase.get_or_insert_with(|| "Pending".into());
+    Some(status)
 }
 
 /// The tenant pod's status after copying up the super pod's; readiness-gate conditions stay the
@@ -823,7 +889,7 @@ mod tests {
             s.host_network = Some(true);
         }
         match validate(&ctx(), &p) {
-            Err(ConvertError::PolicyViolation { rule, .. }) => assert_eq!(rule, "allowHostNetwork"),
+            Err(ConvertError::PolicyViolation { rule, .. }) => assert_eq!(rule, "hostNamespaces"),
             other => panic!("{other:?}"),
         }
     }

@@ -1,56 +1,33 @@
 //! The VirtualCluster's pod policy: what a tenant pod may ask of the super cluster, and the
-//! default requests it gets. Without a policy, host namespaces, hostPath and privileged
-//! containers are forbidden.
+//! default requests it gets. Every pod must meet the policy's Pod Security Standards level
+//! (default `baseline`, evaluated as upstream v1.28 does, see [`super::pss`]) minus the
+//! exceptions the policy grants (host namespaces, hostPath, privileged, extra capabilities),
+//! and fit one of the allowed shapes.
 
 use std::collections::BTreeMap;
 
 use crds::quantity::parse_milli;
-use crds::{PodPolicy, PodShape};
+use crds::{PodPolicy, PodSecurityLevel, PodShape};
 use k8s_openapi::api::core::v1::{Container, PodSpec, ResourceRequirements};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::ConvertError;
+use super::pss::{self, Exceptions};
 
-/// Rejects a pod spec the policy forbids; the error names the rule.
-pub fn check(policy: &PodPolicy, spec: &PodSpec) -> Result<(), ConvertError> {
-    let violation =
-        |rule: &'static str, detail: String| ConvertError::PolicyViolation { rule, detail };
-    if spec.host_network == Some(true) && !policy.allow_host_network {
-        return Err(violation("allowHostNetwork", "hostNetwork: true".into()));
-    }
-    if spec.host_pid == Some(true) && !policy.allow_host_pid {
-        return Err(violation("allowHostPID", "hostPID: true".into()));
-    }
-    if spec.host_ipc == Some(true) && !policy.allow_host_ipc {
-        return Err(violation("allowHostIPC", "hostIPC: true".into()));
-    }
-    if !policy.allow_host_path {
-        for v in spec.volumes.iter().flatten() {
-            if let Some(hp) = &v.host_path {
-                return Err(violation(
-                    "allowHostPath",
-                    format!("volume {:?} is a hostPath of {:?}", v.name, hp.path),
-                ));
-            }
-        }
-    }
-    if !policy.allow_privileged {
-        for c in all_containers(spec) {
-            if c.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
-                return Err(violation(
-                    "allowPrivileged",
-                    format!("container {:?} is privileged", c.name),
-                ));
-            }
-        }
-        for c in spec.ephemeral_containers.iter().flatten() {
-            if c.security_context.as_ref().and_then(|s| s.privileged) == Some(true) {
-                return Err(violation(
-                    "allowPrivileged",
-                    format!("ephemeral container {:?} is privileged", c.name),
-                ));
-            }
-        }
+/// Rejects a pod the policy forbids: first its Pod Security Standards level with the policy's
+/// exceptions (`rule` is the upstream check ID of the first failed check, `detail` upstream's
+/// message listing every failed check), then its allowed shapes.
+pub fn check(policy: &PodPolicy, meta: &ObjectMeta, spec: &PodSpec) -> Result<(), ConvertError> {
+    let level = policy.level.unwrap_or_default();
+    let granted = Exceptions::from_policy(policy);
+    let violations = pss::evaluate_with(level, &granted, meta, spec);
+    if let Some(first) = violations.first() {
+        return Err(ConvertError::PolicyViolation {
+            rule: first.check,
+            allow: allow(level, &granted, meta, spec),
+            detail: pss::message(level, &violations),
+        });
     }
     if !policy.allowed_shapes.is_empty() {
         check_shape(&policy.allowed_shapes, spec)?;
@@ -58,10 +35,79 @@ pub fn check(policy: &PodPolicy, spec: &PodSpec) -> Result<(), ConvertError> {
     Ok(())
 }
 
-fn all_containers(spec: &PodSpec) -> impl Iterator<Item = &Container> {
-    spec.containers
-        .iter()
-        .chain(spec.init_containers.iter().flatten())
+const LEVEL_PRIVILEGED: &str = "spec.podPolicy.level: privileged";
+const LEVEL_BASELINE: &str = "spec.podPolicy.level: baseline";
+
+/// The VirtualCluster change that would admit a pod failing `level`: the exceptions it needs
+/// (or the privileged level), else a baseline level (with the exceptions baseline needs), else
+/// only the privileged level.
+fn allow(
+    level: PodSecurityLevel,
+    granted: &Exceptions,
+    meta: &ObjectMeta,
+    spec: &PodSpec,
+) -> String {
+    let admits = |l: PodSecurityLevel, needed: &Exceptions| {
+        pss::evaluate_with(l, &granted.union(needed), meta, spec).is_empty()
+    };
+    let needed = missing(&pss::requested_exceptions(level, spec), granted);
+    if !needed.is_empty() && admits(level, &needed) {
+        return format!("{} or {LEVEL_PRIVILEGED}", fields(&needed));
+    }
+    if level == PodSecurityLevel::Restricted {
+        let b = PodSecurityLevel::Baseline;
+        let needed = missing(&pss::requested_exceptions(b, spec), granted);
+        if admits(b, &needed) {
+            return if needed.is_empty() {
+                LEVEL_BASELINE.to_string()
+            } else {
+                format!("{LEVEL_BASELINE} and {}", fields(&needed))
+            };
+        }
+    }
+    LEVEL_PRIVILEGED.to_string()
+}
+
+/// The part of `requested` that `granted` lacks.
+fn missing(requested: &Exceptions, granted: &Exceptions) -> Exceptions {
+    Exceptions {
+        host_network: requested.host_network && !granted.host_network,
+        host_pid: requested.host_pid && !granted.host_pid,
+        host_ipc: requested.host_ipc && !granted.host_ipc,
+        host_path: requested.host_path && !granted.host_path,
+        privileged: requested.privileged && !granted.privileged,
+        capabilities: requested
+            .capabilities
+            .iter()
+            .filter(|c| !granted.capabilities.contains(c))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// The VirtualCluster fields granting `ex`, e.g.
+/// `spec.podPolicy.allowHostNetwork and spec.podPolicy.allowedCapabilities: [SYS_ADMIN]`.
+fn fields(ex: &Exceptions) -> String {
+    let mut out: Vec<String> = [
+        (ex.host_network, "allowHostNetwork"),
+        (ex.host_pid, "allowHostPID"),
+        (ex.host_ipc, "allowHostIPC"),
+        (ex.host_path, "allowHostPath"),
+        (ex.privileged, "allowPrivileged"),
+    ]
+    .into_iter()
+    .filter(|(on, _)| *on)
+    .map(|(_, f)| format!("spec.podPolicy.{f}"))
+    .collect();
+    if !ex.capabilities.is_empty() {
+        let mut caps = ex.capabilities.clone();
+        caps.sort();
+        out.push(format!(
+            "spec.podPolicy.allowedCapabilities: [{}]",
+            caps.join(", ")
+        ));
+    }
+    out.join(" and ")
 }
 
 fn check_shape(shapes: &[PodShape], spec: &PodSpec) -> Result<(), ConvertError> {
@@ -85,6 +131,7 @@ fn check_shape(shapes: &[PodShape], spec: &PodSpec) -> Result<(), ConvertError> 
         .collect();
     Err(ConvertError::PolicyViolation {
         rule: "allowedShapes",
+        allow: "spec.podPolicy.allowedShapes".into(),
         detail: format!(
             "the pod needs {} CPU and {} memory, which fits none of the allowed shapes: {}",
             fmt_milli(cpu, "cpu"),
@@ -164,7 +211,9 @@ pub fn apply_default_requests(policy: &PodPolicy, spec: &mut PodSpec) {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::api::core::v1::{HostPathVolumeSource, SecurityContext, Volume};
+    use k8s_openapi::api::core::v1::{
+        Capabilities, HostPathVolumeSource, PodSecurityContext, SecurityContext, Sysctl, Volume,
+    };
 
     use super::*;
 
@@ -194,26 +243,47 @@ mod tests {
         }
     }
 
-    fn rule(r: Result<(), ConvertError>) -> &'static str {
+    fn rule_of(r: Result<(), ConvertError>) -> &'static str {
         match r {
             Err(ConvertError::PolicyViolation { rule, .. }) => rule,
             other => panic!("expected a violation, got {other:?}"),
         }
     }
 
+    fn violation(r: Result<(), ConvertError>) -> (&'static str, String, String) {
+        match r {
+            Err(ConvertError::PolicyViolation {
+                rule,
+                allow,
+                detail,
+            }) => (rule, allow, detail),
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn default_policy_forbids_host_access_and_privilege() {
+    fn default_policy_is_baseline_and_forbids_host_access_and_privilege() {
         let p = PodPolicy::default();
+        let m = ObjectMeta::default();
         let mut s = spec(vec![container("a", None, None)]);
-        assert_eq!(check(&p, &s), Ok(()));
+        assert_eq!(check(&p, &m, &s), Ok(()));
         s.host_network = Some(true);
-        assert_eq!(rule(check(&p, &s)), "allowHostNetwork");
+        let (rule, allow, detail) = violation(check(&p, &m, &s));
+        assert_eq!(rule, "hostNamespaces");
+        assert_eq!(
+            allow,
+            "spec.podPolicy.allowHostNetwork or spec.podPolicy.level: privileged"
+        );
+        assert_eq!(
+            detail,
+            "violates PodSecurity \"baseline:latest\": host namespaces (hostNetwork=true)"
+        );
         s.host_network = None;
         s.host_pid = Some(true);
-        assert_eq!(rule(check(&p, &s)), "allowHostPID");
+        assert_eq!(rule_of(check(&p, &m, &s)), "hostNamespaces");
         s.host_pid = None;
         s.host_ipc = Some(true);
-        assert_eq!(rule(check(&p, &s)), "allowHostIPC");
+        assert_eq!(rule_of(check(&p, &m, &s)), "hostNamespaces");
         s.host_ipc = None;
         s.volumes = Some(vec![Volume {
             name: "root".into(),
@@ -223,7 +293,12 @@ mod tests {
             }),
             ..Volume::default()
         }]);
-        assert_eq!(rule(check(&p, &s)), "allowHostPath");
+        let (rule, allow, _) = violation(check(&p, &m, &s));
+        assert_eq!(rule, "hostPathVolumes");
+        assert_eq!(
+            allow,
+            "spec.podPolicy.allowHostPath or spec.podPolicy.level: privileged"
+        );
         s.volumes = None;
         s.init_containers = Some(vec![Container {
             name: "init".into(),
@@ -233,12 +308,97 @@ mod tests {
             }),
             ..Container::default()
         }]);
-        assert_eq!(rule(check(&p, &s)), "allowPrivileged");
+        let (rule, allow, detail) = violation(check(&p, &m, &s));
+        assert_eq!(rule, "privileged");
+        assert_eq!(
+            allow,
+            "spec.podPolicy.allowPrivileged or spec.podPolicy.level: privileged"
+        );
+        assert!(detail.ends_with(
+            "privileged (container \"init\" must not set securityContext.privileged=true)"
+        ));
         let open = PodPolicy {
             allow_privileged: true,
             ..PodPolicy::default()
         };
-        assert_eq!(check(&open, &s), Ok(()));
+        assert_eq!(check(&open, &m, &s), Ok(()));
+        let any = PodPolicy {
+            level: Some(PodSecurityLevel::Privileged),
+            ..PodPolicy::default()
+        };
+        assert_eq!(check(&any, &m, &s), Ok(()));
+    }
+
+    #[test]
+    fn the_error_lists_every_violation_and_the_fields_that_allow_them() {
+        let p = PodPolicy::default();
+        let mut s = spec(vec![Container {
+            name: "c".into(),
+            security_context: Some(SecurityContext {
+                privileged: Some(true),
+                capabilities: Some(Capabilities {
+                    add: Some(vec!["SYS_ADMIN".into()]),
+                    drop: None,
+                }),
+                ..SecurityContext::default()
+            }),
+            ..Container::default()
+        }]);
+        s.host_network = Some(true);
+        let (rule, allow, detail) = violation(check(&p, &ObjectMeta::default(), &s));
+        assert_eq!(rule, "capabilities_baseline");
+        assert_eq!(
+            allow,
+            "spec.podPolicy.allowHostNetwork and spec.podPolicy.allowPrivileged and \
+             spec.podPolicy.allowedCapabilities: [SYS_ADMIN] or spec.podPolicy.level: privileged"
+        );
+        assert_eq!(
+            detail,
+            "violates PodSecurity \"baseline:latest\": non-default capabilities (container \"c\" \
+             must not include \"SYS_ADMIN\" in securityContext.capabilities.add), host namespaces \
+             (hostNetwork=true), privileged (container \"c\" must not set \
+             securityContext.privileged=true)"
+        );
+        // A check no field waives can only be allowed by a looser level.
+        let mut s = spec(vec![container("a", None, None)]);
+        s.security_context = Some(PodSecurityContext {
+            sysctls: Some(vec![Sysctl {
+                name: "kernel.msgmax".into(),
+                value: "1".into(),
+            }]),
+            ..PodSecurityContext::default()
+        });
+        let (rule, allow, _) = violation(check(&p, &ObjectMeta::default(), &s));
+        assert_eq!(rule, "sysctls");
+        assert_eq!(allow, "spec.podPolicy.level: privileged");
+    }
+
+    #[test]
+    fn restricted_only_checks_are_allowed_by_baseline() {
+        let p = PodPolicy {
+            level: Some(PodSecurityLevel::Restricted),
+            ..PodPolicy::default()
+        };
+        let s = spec(vec![container("a", None, None)]);
+        let (rule, allow, detail) = violation(check(&p, &ObjectMeta::default(), &s));
+        assert_eq!(rule, "allowPrivilegeEscalation");
+        assert_eq!(allow, "spec.podPolicy.level: baseline");
+        assert!(detail.starts_with("violates PodSecurity \"restricted:latest\": "));
+        // hostPath under restricted needs both the exception and (here) the baseline level.
+        let mut s = s;
+        s.volumes = Some(vec![Volume {
+            name: "root".into(),
+            host_path: Some(HostPathVolumeSource {
+                path: "/".into(),
+                type_: None,
+            }),
+            ..Volume::default()
+        }]);
+        let (_, allow, _) = violation(check(&p, &ObjectMeta::default(), &s));
+        assert_eq!(
+            allow,
+            "spec.podPolicy.level: baseline and spec.podPolicy.allowHostPath"
+        );
     }
 
     #[test]
@@ -262,20 +422,26 @@ mod tests {
             container("a", Some("500m"), Some("512Mi")),
             container("b", Some("500m"), Some("512Mi")),
         ]);
-        assert_eq!(check(&p, &fits), Ok(()));
+        assert_eq!(check(&p, &ObjectMeta::default(), &fits), Ok(()));
         let tall = spec(vec![container("a", Some("400m"), Some("6Gi"))]);
-        assert_eq!(check(&p, &tall), Ok(()));
+        assert_eq!(check(&p, &ObjectMeta::default(), &tall), Ok(()));
         let too_big = spec(vec![
             container("a", Some("800m"), Some("1Gi")),
             container("b", Some("300m"), None),
         ]);
-        assert_eq!(rule(check(&p, &too_big)), "allowedShapes");
+        assert_eq!(
+            rule_of(check(&p, &ObjectMeta::default(), &too_big)),
+            "allowedShapes"
+        );
         // Limits count where larger than requests.
         let mut limited = spec(vec![container("a", Some("100m"), Some("100Mi"))]);
         if let Some(r) = limited.containers[0].resources.as_mut() {
             r.limits = Some(BTreeMap::from([("cpu".to_string(), Quantity("2".into()))]));
         }
-        assert_eq!(rule(check(&p, &limited)), "allowedShapes");
+        assert_eq!(
+            rule_of(check(&p, &ObjectMeta::default(), &limited)),
+            "allowedShapes"
+        );
     }
 
     #[test]
@@ -300,7 +466,10 @@ mod tests {
             ..PodPolicy::default()
         };
         let s = spec(vec![container("a", Some("lots"), None)]);
-        assert!(matches!(check(&p, &s), Err(ConvertError::Invalid(_))));
+        assert!(matches!(
+            check(&p, &ObjectMeta::default(), &s),
+            Err(ConvertError::Invalid(_))
+        ));
     }
 
     #[test]

@@ -46,9 +46,12 @@ pub fn super_name(vsec: &Secret) -> String {
     bounded(format!("{name}-{}", short_hash(uid, 5)), uid)
 }
 
+/// Name prefix of the super secrets holding pods' tenant tokens; tenant secrets may not use it.
+pub const TOKEN_SECRET_PREFIX: &str = "vc-sa-token-";
+
 /// The super secret holding the tenant token of service account `sa` for pods.
 pub fn token_secret_name(sa: &str) -> String {
-    bounded(format!("vc-sa-token-{sa}"), sa)
+    bounded(format!("{TOKEN_SECRET_PREFIX}{sa}"), sa)
 }
 
 /// The super copy of tenant secret `vsec`.

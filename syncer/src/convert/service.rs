@@ -2,10 +2,10 @@
 //! as an annotation on the super copy and the super clusterIP goes back up as an annotation.
 
 use crds::tenancy;
-use k8s_openapi::api::core::v1::{Service, ServiceSpec, ServiceStatus};
+use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec, ServiceStatus};
 
 use super::{
-    Change, ConvertError, TenantCtx, kv, same_labels_annotations, super_meta, with_meta_of,
+    Change, ConvertError, TenantCtx, address, kv, same_labels_annotations, super_meta, with_meta_of,
 };
 
 /// Whether a service selects pods (otherwise its endpoints are synced as they are).
@@ -21,12 +21,83 @@ pub fn is_headless(svc: &Service) -> bool {
     svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) == Some("None")
 }
 
+/// Rejects a service that claims more of the super cluster than the VC's `servicePolicy`
+/// allows: node ports, load balancers, external IPs, external names.
+pub fn check(ctx: &TenantCtx, vsvc: &Service) -> Result<(), ConvertError> {
+    let Some(spec) = vsvc.spec.as_ref() else {
+        return Ok(());
+    };
+    let policy = &ctx.service_policy;
+    let violation = |rule: &'static str, allow: &str, detail: String| {
+        Err(ConvertError::PolicyViolation {
+            rule,
+            allow: allow.into(),
+            detail,
+        })
+    };
+    match spec.type_.as_deref().unwrap_or("ClusterIP") {
+        "NodePort" if !policy.allow_node_port => {
+            return violation(
+                "nodePort",
+                "spec.servicePolicy.allowNodePort",
+                "spec.type: NodePort opens ports on every super-cluster node".into(),
+            );
+        }
+        "LoadBalancer" if !policy.allow_load_balancer => {
+            return violation(
+                "loadBalancer",
+                "spec.servicePolicy.allowLoadBalancer",
+                "spec.type: LoadBalancer asks the super cluster for a load balancer".into(),
+            );
+        }
+        "ExternalName" => {
+            let name = spec.external_name.as_deref().unwrap_or_default();
+            if !address::name_allowed(name, &policy.allowed_external_names) {
+                return violation(
+                    "externalName",
+                    "spec.servicePolicy.allowedExternalNames",
+                    format!("spec.externalName {name:?} is not a name the VirtualCluster allows"),
+                );
+            }
+        }
+        _ => {}
+    }
+    let nets = address::parse_cidrs(
+        "spec.servicePolicy.allowedExternalIPs",
+        &policy.allowed_external_ips,
+    )?;
+    let claimed = spec
+        .external_ips
+        .iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, ip)| (format!("spec.externalIPs[{i}]"), ip.as_str()))
+        .chain(
+            spec.load_balancer_ip
+                .as_deref()
+                .filter(|ip| !ip.is_empty())
+                .map(|ip| ("spec.loadBalancerIP".to_string(), ip)),
+        );
+    for (path, text) in claimed {
+        let ip = address::parse_ip(&path, text)?;
+        if !address::in_nets(ip, &nets) {
+            return violation(
+                "externalIPs",
+                "spec.servicePolicy.allowedExternalIPs",
+                format!("{path} {text} claims an address the VirtualCluster does not allow"),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The super service for tenant service `vsvc`.
 pub fn desired(
     ctx: &TenantCtx,
     vsvc: &Service,
     existing: Option<&Service>,
 ) -> Result<Service, ConvertError> {
+    check(ctx, vsvc)?;
     let mut meta = super_meta(ctx, &vsvc.metadata, existing.map(|e| &e.metadata))?;
     let mut spec = vsvc.spec.clone().unwrap_or_default();
     let tenant_ip = spec
@@ -132,6 +203,31 @@ pub fn super_cluster_ip(psvc: &Service) -> Option<&str> {
         .filter(|ip| !ip.is_empty() && *ip != "None")
 }
 
+/// The tenant service's ports with the node ports the super cluster allocated, when they
+/// differ from what the tenant shows (ports match by port number and protocol).
+pub fn node_ports_up(vsvc: &Service, psvc: &Service) -> Option<Vec<ServicePort>> {
+    let vports = vsvc.spec.as_ref()?.ports.as_ref()?;
+    let pports = psvc.spec.as_ref()?.ports.as_ref()?;
+    let proto = |p: &ServicePort| p.protocol.clone().unwrap_or_else(|| "TCP".into());
+    let mut changed = false;
+    let out: Vec<ServicePort> = vports
+        .iter()
+        .map(|v| {
+            let allocated = pports
+                .iter()
+                .find(|p| p.port == v.port && proto(p) == proto(v))
+                .and_then(|p| p.node_port);
+            let mut v = v.clone();
+            if allocated.is_some() && allocated != v.node_port {
+                v.node_port = allocated;
+                changed = true;
+            }
+            v
+        })
+        .collect();
+    changed.then_some(out)
+}
+
 /// The tenant service's metadata and status after back-populating the super clusterIP, the
 /// transparent annotations and the load-balancer status; `None` when nothing changes.
 pub fn up(ctx: &TenantCtx, vsvc: &Service, psvc: &Service) -> Option<(Service, bool)> {
@@ -170,7 +266,7 @@ pub fn up(ctx: &TenantCtx, vsvc: &Service, psvc: &Service) -> Option<(Service, b
 mod tests {
     use std::collections::BTreeMap;
 
-    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus, ServicePort};
+    use k8s_openapi::api::core::v1::{LoadBalancerIngress, LoadBalancerStatus};
 
     use super::super::testutil::{ctx, vmeta};
     use super::*;
@@ -197,9 +293,73 @@ mod tests {
         }
     }
 
+    fn open_ctx() -> TenantCtx {
+        let mut c = ctx();
+        c.service_policy.allow_node_port = true;
+        c
+    }
+
+    fn rule(r: Result<(), ConvertError>) -> &'static str {
+        match r {
+            Err(ConvertError::PolicyViolation { rule, .. }) => rule,
+            other => panic!("expected a violation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn service_policy_gates_what_reaches_the_super_cluster() {
+        let c = ctx();
+        assert_eq!(rule(check(&c, &vsvc())), "nodePort");
+        let mut s = vsvc();
+        let spec = s.spec.as_mut().expect("spec");
+        spec.type_ = Some("LoadBalancer".into());
+        assert_eq!(rule(check(&c, &s)), "loadBalancer");
+        let mut s = vsvc();
+        let spec = s.spec.as_mut().expect("spec");
+        spec.type_ = None;
+        spec.external_ips = Some(vec!["10.96.0.1".into()]);
+        assert_eq!(rule(check(&c, &s)), "externalIPs");
+        let mut allowed = ctx();
+        allowed.service_policy.allowed_external_ips = vec!["192.0.2.0/24".into()];
+        assert_eq!(rule(check(&allowed, &s)), "externalIPs");
+        if let Some(spec) = s.spec.as_mut() {
+            spec.external_ips = Some(vec!["192.0.2.7".into()]);
+        }
+        assert_eq!(check(&allowed, &s), Ok(()));
+        let mut s = vsvc();
+        let spec = s.spec.as_mut().expect("spec");
+        spec.type_ = Some("ExternalName".into());
+        spec.external_name = Some("kubernetes.default.svc.cluster.local".into());
+        assert_eq!(rule(check(&c, &s)), "externalName");
+        let mut names = ctx();
+        names.service_policy.allowed_external_names = vec!["*.example.com".into()];
+        if let Some(spec) = s.spec.as_mut() {
+            spec.external_name = Some("db.example.com".into());
+        }
+        assert_eq!(check(&names, &s), Ok(()));
+        // A refused service never becomes a super object.
+        assert!(desired(&c, &vsvc(), None).is_err());
+    }
+
+    #[test]
+    fn allocated_node_ports_go_back_up() {
+        let v = vsvc();
+        let mut p = desired(&open_ctx(), &v, None).expect("desired");
+        if let Some(ports) = p.spec.as_mut().and_then(|s| s.ports.as_mut()) {
+            ports[0].node_port = Some(30000);
+        }
+        let up = node_ports_up(&v, &p).expect("differs");
+        assert_eq!(up[0].node_port, Some(30000));
+        let mut v2 = v.clone();
+        if let Some(s) = v2.spec.as_mut() {
+            s.ports = Some(up);
+        }
+        assert_eq!(node_ports_up(&v2, &p), None);
+    }
+
     #[test]
     fn super_allocates_ips_and_ports() {
-        let d = desired(&ctx(), &vsvc(), None).expect("desired");
+        let d = desired(&open_ctx(), &vsvc(), None).expect("desired");
         let s = d.spec.as_ref().expect("spec");
         assert_eq!(s.cluster_ip, None);
         assert_eq!(s.cluster_ips, None);
@@ -222,13 +382,13 @@ mod tests {
         if let Some(s) = v.spec.as_mut() {
             s.cluster_ip = Some("None".into());
         }
-        let d = desired(&ctx(), &v, None).expect("desired");
+        let d = desired(&open_ctx(), &v, None).expect("desired");
         assert_eq!(d.spec.expect("spec").cluster_ip.as_deref(), Some("None"));
     }
 
     #[test]
     fn diff_keeps_allocations_and_ignores_defaults() {
-        let d = desired(&ctx(), &vsvc(), None).expect("desired");
+        let d = desired(&open_ctx(), &vsvc(), None).expect("desired");
         let mut existing = d.clone();
         existing.metadata.uid = Some("p".into());
         if let Some(s) = existing.spec.as_mut() {
@@ -249,7 +409,7 @@ mod tests {
                 ..ServicePort::default()
             });
         }
-        let d2 = desired(&ctx(), &v2, Some(&existing)).expect("desired");
+        let d2 = desired(&open_ctx(), &v2, Some(&existing)).expect("desired");
         match diff(&d2, &existing) {
             Change::Update(s) => {
                 let spec = s.spec.expect("spec");
@@ -264,7 +424,7 @@ mod tests {
     #[test]
     fn up_back_populates_ip_and_lb() {
         let v = vsvc();
-        let mut p = desired(&ctx(), &v, None).expect("desired");
+        let mut p = desired(&open_ctx(), &v, None).expect("desired");
         if let Some(s) = p.spec.as_mut() {
             s.cluster_ip = Some("10.96.0.44".into());
         }

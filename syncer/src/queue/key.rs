@@ -20,6 +20,8 @@ pub enum Resource {
     ServiceAccount,
     /// `core/v1` Endpoints (selector-less services only).
     Endpoints,
+    /// `discovery.k8s.io/v1` EndpointSlice (hand-written ones only).
+    EndpointSlice,
     /// `core/v1` PersistentVolumeClaim.
     PersistentVolumeClaim,
     /// `networking.k8s.io/v1` Ingress.
@@ -38,7 +40,7 @@ pub enum Resource {
 
 impl Resource {
     /// Every resource, in a stable order.
-    pub const ALL: [Resource; 14] = [
+    pub const ALL: [Resource; 15] = [
         Resource::Namespace,
         Resource::Pod,
         Resource::Service,
@@ -46,6 +48,7 @@ impl Resource {
         Resource::ConfigMap,
         Resource::ServiceAccount,
         Resource::Endpoints,
+        Resource::EndpointSlice,
         Resource::PersistentVolumeClaim,
         Resource::Ingress,
         Resource::Event,
@@ -65,6 +68,7 @@ impl Resource {
             Resource::ConfigMap => "configmaps",
             Resource::ServiceAccount => "serviceaccounts",
             Resource::Endpoints => "endpoints",
+            Resource::EndpointSlice => "endpointslices",
             Resource::PersistentVolumeClaim => "persistentvolumeclaims",
             Resource::Ingress => "ingresses",
             Resource::Event => "events",

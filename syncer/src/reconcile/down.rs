@@ -5,9 +5,13 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::{Api, Resource, ResourceExt};
@@ -63,6 +67,11 @@ pub trait DownSync:
     fn adopt_existing(_v: &Self) -> bool {
         false
     }
+    /// Rejects a tenant object for reasons only the caches know (e.g. endpoint addresses that
+    /// are not the tenant's own pods).
+    fn admit(_ctx: &Context, _t: &Tenant, _v: &Self) -> Result<(), ConvertError> {
+        Ok(())
+    }
 }
 
 impl DownSync for Service {
@@ -95,6 +104,17 @@ impl DownSync for Secret {
     }
     fn super_name(v: &Self) -> String {
         secret::super_name(v)
+    }
+    fn admit(_ctx: &Context, _t: &Tenant, v: &Self) -> Result<(), ConvertError> {
+        let name = Self::super_name(v);
+        if name.starts_with(secret::TOKEN_SECRET_PREFIX) {
+            return Err(ConvertError::NameConflict(format!(
+                "secret names starting with {:?} are reserved for the tokens the syncer issues \
+                 to pods in the super cluster; rename the secret",
+                secret::TOKEN_SECRET_PREFIX
+            )));
+        }
+        Ok(())
     }
     fn super_copies(s: &SuperCaches, super_ns: &str, name: &str) -> Vec<Arc<Self>> {
         s.secrets
@@ -175,11 +195,102 @@ impl DownSync for Endpoints {
     fn wanted(t: &Tenant, v: &Self) -> bool {
         // Only selector-less services: the super endpoints controller serves the others.
         let ns = v.namespace().unwrap_or_default();
+        if ns == "default" && v.name_any() == "kubernetes" {
+            return api_server_endpoints(t, v);
+        }
         t.caches
             .services
             .get(&ns, &v.name_any())
             .is_some_and(|s| !service::has_selector(&s))
     }
+    fn admit(ctx: &Context, t: &Tenant, v: &Self) -> Result<(), ConvertError> {
+        let addresses = endpoints::endpoints_addresses(v);
+        check_endpoint_addresses(ctx, t, &addresses)
+    }
+}
+
+impl DownSync for EndpointSlice {
+    fn tenant_store(t: &Tenant) -> &Arc<Store<Self>> {
+        &t.caches.endpointslices
+    }
+    fn super_store(s: &SuperCaches) -> &Arc<Store<Self>> {
+        &s.endpointslices
+    }
+    fn desired(ctx: &TenantCtx, v: &Self, e: Option<&Self>) -> Result<Self, ConvertError> {
+        endpoints::slice_desired(ctx, v, e)
+    }
+    fn diff(d: &Self, e: &Self) -> Change<Self> {
+        endpoints::slice_diff(d, e)
+    }
+    fn wanted(_t: &Tenant, v: &Self) -> bool {
+        endpoints::slice_is_hand_written(v)
+    }
+    fn admit(ctx: &Context, t: &Tenant, v: &Self) -> Result<(), ConvertError> {
+        if v.address_type == "FQDN" {
+            return Err(ConvertError::NotSupported(
+                "FQDN EndpointSlices are not synced: the super cluster's proxies ignore them; \
+                 use an ExternalName service (spec.servicePolicy.allowedExternalNames)"
+                    .into(),
+            ));
+        }
+        let addresses = endpoints::slice_addresses(v);
+        check_endpoint_addresses(ctx, t, &addresses)
+    }
+}
+
+/// Whether the tenant's `default/kubernetes` endpoints name its API server at the address the
+/// syncer knows and super pods can reach; only then do they get a super copy (pods reach the
+/// tenant API server through their host aliases and env either way).
+fn api_server_endpoints(t: &Tenant, v: &Endpoints) -> bool {
+    let Some(api) = t.api_endpoint() else {
+        return false;
+    };
+    let Ok(ip) = api.ip.parse::<IpAddr>() else {
+        return false;
+    };
+    let addresses = endpoints::endpoints_addresses(v);
+    crate::convert::address::special_range(ip).is_none()
+        && !addresses.is_empty()
+        && addresses.iter().all(|(_, a)| a.parse::<IpAddr>() == Ok(ip))
+}
+
+fn check_endpoint_addresses(
+    ctx: &Context,
+    t: &Tenant,
+    addresses: &[(String, String)],
+) -> Result<(), ConvertError> {
+    let api_ip = t.api_endpoint().and_then(|a| a.ip.parse::<IpAddr>().ok());
+    let own = own_pod_ips(ctx, t);
+    let is_own = |ip: IpAddr| own.contains(&ip) || Some(ip) == api_ip;
+    endpoints::check_addresses(&t.ctx(), addresses, &is_own)
+}
+
+/// The IPs of the tenant's super pods (host-network pods excluded: their IP is the node's).
+fn own_pod_ips(ctx: &Context, t: &Tenant) -> HashSet<IpAddr> {
+    let tctx = t.ctx();
+    let mut ips = HashSet::new();
+    for ns in t.caches.namespaces.list() {
+        let Ok(super_ns) = tctx.super_ns(&ns.name_any()) else {
+            continue;
+        };
+        for p in ctx.supers.pods.list_namespace(&super_ns) {
+            if !owned_by(&p.metadata, &t.key)
+                || p.spec.as_ref().and_then(|s| s.host_network) == Some(true)
+            {
+                continue;
+            }
+            let Some(status) = p.status.as_ref() else {
+                continue;
+            };
+            let listed = status.pod_ips.iter().flatten().map(|i| i.ip.as_str());
+            for ip in status.pod_ip.as_deref().into_iter().chain(listed) {
+                if let Ok(ip) = ip.parse() {
+                    ips.insert(ip);
+                }
+            }
+        }
+    }
+    ips
 }
 
 impl DownSync for PersistentVolumeClaim {
@@ -226,6 +337,7 @@ pub async fn dispatch(ctx: &Context, tenant: &Tenant, key: &WorkKey, res: Res) -
         Res::ConfigMap => sync::<ConfigMap>(ctx, tenant, key).await,
         Res::ServiceAccount => sync::<ServiceAccount>(ctx, tenant, key).await,
         Res::Endpoints => sync::<Endpoints>(ctx, tenant, key).await,
+        Res::EndpointSlice => sync::<EndpointSlice>(ctx, tenant, key).await,
         Res::PersistentVolumeClaim => sync::<PersistentVolumeClaim>(ctx, tenant, key).await,
         Res::Ingress => sync::<Ingress>(ctx, tenant, key).await,
         _ => Ok(Synced::Unchanged),
@@ -256,6 +368,7 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
         }
         return Ok(deleted);
     };
+    K::admit(ctx, tenant, &v)?;
     let pname = K::super_name(&v);
     let Some(p) = K::super_store(&ctx.supers).get(&super_ns, &pname) else {
         if tenant.is_adopted(key.resource, &key.namespace, &key.name) {
@@ -276,6 +389,14 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
             "super {} {super_ns}/{pname} exists and does not belong to this tenant",
             K::kind(&())
         )));
+    }
+    if recorded_uid(p.meta()) != v.meta().uid.as_deref() && is_syncer_own(p.meta()) {
+        return Err(ConvertError::NameConflict(format!(
+            "the super {} {super_ns}/{pname} is one the syncer keeps for itself; rename the \
+             tenant object",
+            K::kind(&())
+        ))
+        .into());
     }
     if recorded_uid(p.meta()) != v.meta().uid.as_deref() {
         delete_super::<K>(ctx, &super_ns, &p).await?;
@@ -302,6 +423,15 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
             )))
         }
     }
+}
+
+/// Whether a super object is one the syncer made for its own purposes (pod token secrets,
+/// root namespaces), which no tenant object may replace.
+pub fn is_syncer_own(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.annotations.as_ref().is_some_and(|a| {
+        a.contains_key(secret::ANNOTATION_TOKEN_SA)
+            || a.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS)
+    })
 }
 
 /// Creates a super object.

@@ -54,8 +54,18 @@ impl SyncError {
     pub fn reason(&self) -> &'static str {
         match self {
             SyncError::Convert(e) => e.reason(),
-            SyncError::Conflict(_) => "SyncConflict",
+            SyncError::Conflict(_) => "NotSupported",
             _ => "SyncFailed",
+        }
+    }
+
+    /// The rule a refusal counts under in `syncer_policy_refusals_total`; `None` for errors
+    /// that are not refusals of the object.
+    pub fn refusal_rule(&self) -> Option<&'static str> {
+        match self {
+            SyncError::Convert(e) => e.refusal_rule(),
+            SyncError::Conflict(_) => Some("nameConflict"),
+            _ => None,
         }
     }
 
@@ -133,11 +143,45 @@ pub fn is_conflict(e: &SyncError) -> bool {
     matches!(e, SyncError::Kube(kube::Error::Api(s)) if s.code == 409)
 }
 
+/// Refuses downward work in a tenant namespace whose super namespace belongs to another
+/// tenant namespace (two long names that shorten to the same super name): nothing may be
+/// written into, or deleted from, someone else's namespace.
+fn check_super_namespace(
+    ctx: &Context,
+    tenant: &crate::tenant::Tenant,
+    tenant_ns: &str,
+) -> Result<(), SyncError> {
+    let super_ns = tenant
+        .ctx()
+        .super_ns(tenant_ns)
+        .map_err(ConvertError::from)?;
+    let Some(p) = ctx.supers.namespaces.get("", &super_ns) else {
+        return Ok(());
+    };
+    let origin = p.metadata.annotations.as_ref().and_then(|a| {
+        Some((
+            a.get(crds::tenancy::ANNOTATION_CLUSTER)?.as_str(),
+            a.get(crds::tenancy::ANNOTATION_NAMESPACE)?.as_str(),
+        ))
+    });
+    match origin {
+        Some((cluster, ns)) if cluster == &*tenant.key && ns == tenant_ns => Ok(()),
+        _ => Err(ConvertError::NameConflict(format!(
+            "tenant namespace {tenant_ns:?} maps to super namespace {super_ns}, which belongs to \
+             another namespace; shorten or rename the namespace"
+        ))
+        .into()),
+    }
+}
+
 /// Reconciles one work item.
 pub async fn process(ctx: &Context, dir: Direction, key: &WorkKey) -> SyncResult {
     let Some(tenant) = ctx.tenant(&key.tenant) else {
         return Ok(Synced::Unchanged);
     };
+    if dir == Direction::Down && key.resource.is_namespaced() {
+        check_super_namespace(ctx, &tenant, &key.namespace)?;
+    }
     match (dir, key.resource) {
         (Direction::Down, Res::Namespace) => namespace::down(ctx, &tenant, key).await,
         (Direction::Down, Res::Pod) => pod::down(ctx, &tenant, key).await,

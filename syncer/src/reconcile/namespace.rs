@@ -23,8 +23,15 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
     let p = ctx.supers.namespaces.get("", &pname);
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let Some(v) = v else {
+        let same_origin = |p: &Namespace| {
+            p.metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(crds::tenancy::ANNOTATION_NAMESPACE))
+                .is_none_or(|o| *o == key.name)
+        };
         return match p {
-            Some(p) if owned_by(&p.metadata, &tenant.key) => {
+            Some(p) if owned_by(&p.metadata, &tenant.key) && same_origin(&p) => {
                 delete(ctx, &p).await?;
                 Ok(Synced::Deleted)
             }
@@ -45,6 +52,20 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         return Err(SyncError::Waiting(format!(
             "super namespace {pname} is still terminating"
         )));
+    }
+    let origin_ns = p
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(crds::tenancy::ANNOTATION_NAMESPACE));
+    if origin_ns.is_some_and(|o| *o != key.name) {
+        return Err(ConvertError::NameConflict(format!(
+            "tenant namespace {:?} maps to super namespace {pname}, which already holds tenant \
+             namespace {:?} (long names are shortened with a hash); rename the namespace",
+            key.name,
+            origin_ns.cloned().unwrap_or_default()
+        ))
+        .into());
     }
     if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
         delete(ctx, &p).await?;

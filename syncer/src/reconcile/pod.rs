@@ -14,6 +14,7 @@ use crate::context::Context;
 use crate::convert::pod::{self as cpod, PodInputs, ServiceEnv};
 use crate::convert::{self, ConvertError, TenantCtx, owned_by, recorded_uid, secret, service};
 use crate::queue::WorkKey;
+use crate::quota::Kind;
 use crate::tenant::Tenant;
 
 /// Level-based downward sync of one tenant pod.
@@ -31,12 +32,14 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
         .get(&super_ns, &key.name)
         .filter(|p| owned_by(&p.metadata, &tenant.key));
     let Some(v) = v else {
+        crate::quota::forget(ctx, &tenant.key, Kind::Pod, &key.namespace, &key.name);
         return match p {
             Some(p) => delete_super(ctx, &super_ns, &p, None).await,
             None => Ok(Synced::Unchanged),
         };
     };
     if v.metadata.deletion_timestamp.is_some() {
+        crate::quota::forget(ctx, &tenant.key, Kind::Pod, &key.namespace, &key.name);
         return match p {
             Some(p) if p.metadata.deletion_timestamp.is_none() => {
                 let grace = v.metadata.deletion_grace_period_seconds;
@@ -62,9 +65,22 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             // It ran in the super cluster and its super pod is gone: deleted or evicted there.
             return force_delete_tenant(ctx, tenant, &v).await;
         }
-        cpod::validate(&tctx, &v)?;
+        if let Err(e) = cpod::validate(&tctx, &v) {
+            let reason = e.reason();
+            mark_unschedulable(ctx, tenant, &v, reason, &e.to_string()).await?;
+            return Err(e.into());
+        }
         let d = desired(ctx, tenant, &tctx, &v).await?;
-        super_call(lean::create(&ctx.client, &super_ns, &d)).await?;
+        // The tenant's quota admits it, or it waits in line (marked unschedulable).
+        if let Some(held) = crate::quota::admit_pod(ctx, tenant, key, &v, &d).await? {
+            return Ok(held);
+        }
+        let created = super_call(lean::create(&ctx.client, &super_ns, &d)).await;
+        if let Err(e) = &created {
+            let uid = v.metadata.uid.as_deref().unwrap_or_default();
+            crate::quota::create_failed(ctx, &tenant.key, Kind::Pod, uid, e);
+        }
+        created?;
         return Ok(Synced::Created);
     };
     if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
@@ -307,4 +323,21 @@ async fn patch_status(
     )
     .await?;
     Ok(())
+}
+
+/// Marks a tenant pod that is not created in the super cluster the way the scheduler marks an
+/// unschedulable pod: `PodScheduled=False` with `reason` and `message`. Writes only when the
+/// condition differs.
+pub async fn mark_unschedulable(
+    ctx: &Context,
+    tenant: &Tenant,
+    v: &Pod,
+    reason: &str,
+    message: &str,
+) -> Result<(), SyncError> {
+    let Some(status) = cpod::unschedulable_status(v, reason, message, jiff::Timestamp::now())
+    else {
+        return Ok(());
+    };
+    patch_status(ctx, tenant, v, &status).await
 }

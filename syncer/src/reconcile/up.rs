@@ -57,10 +57,27 @@ async fn service_up(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult
     ) else {
         return Ok(Synced::Unchanged);
     };
-    let Some((out, lb_changed)) = service::up(&tctx, &v, &p) else {
-        return Ok(Synced::Unchanged);
-    };
     let api: Api<Service> = Api::namespaced(tenant.client.clone(), &key.namespace);
+    // The super cluster owns the node-port space: the tenant sees the ports really allocated.
+    let node_ports = service::node_ports_up(&v, &p);
+    if let Some(ports) = &node_ports {
+        let body = serde_json::json!({
+            "metadata": {"uid": v.metadata.uid},
+            "spec": {"ports": ports},
+        });
+        tenant_call(
+            ctx,
+            api.patch(&key.name, &PatchParams::default(), &Patch::Merge(&body)),
+        )
+        .await?;
+    }
+    let Some((out, lb_changed)) = service::up(&tctx, &v, &p) else {
+        return Ok(if node_ports.is_some() {
+            Synced::Updated
+        } else {
+            Synced::Unchanged
+        });
+    };
     let body = serde_json::json!({
         "metadata": {"uid": v.metadata.uid, "annotations": out.metadata.annotations},
     });

@@ -39,6 +39,14 @@ pub async fn run(ctx: Arc<Context>, queue: Arc<WorkQueue>) {
                     .operations
                     .with_label_values(&[labels[0], labels[1], labels[2], result])
                     .inc();
+                if let Some(rule) = err.refusal_rule()
+                    && dir == Direction::Down
+                {
+                    ctx.metrics
+                        .policy_refusals
+                        .with_label_values(&[labels[0], rule])
+                        .inc();
+                }
                 if finished == Finished::GaveUp {
                     tracing::warn!(%key, direction = dir.as_str(), error = %err, "sync failed; not retrying until the object changes");
                     if dir == Direction::Down {

@@ -35,14 +35,6 @@ async fn three_tenants(super_client: &Client) -> Vec<TenantEnv> {
     out
 }
 
-async fn running_bound(client: &Client, ns: &str, name: &str) -> Option<Pod> {
-    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
-    let p = api.get_opt(name).await.ok()??;
-    let running = p.status.as_ref()?.phase.as_deref() == Some("Running");
-    let bound = p.spec.as_ref()?.node_name.is_some();
-    (running && bound).then_some(p)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn colliding_tenants_sync_both_ways() {
     common::process::install_crypto_provider();

@@ -59,6 +59,15 @@ pub async fn super_cluster() -> ServerHandle {
     srv
 }
 
+/// The tenant pod once it is bound and Running.
+pub async fn running_bound(client: &Client, ns: &str, name: &str) -> Option<Pod> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let p = api.get_opt(name).await.ok()??;
+    let running = p.status.as_ref()?.phase.as_deref() == Some("Running");
+    let bound = p.spec.as_ref()?.node_name.is_some();
+    (running && bound).then_some(p)
+}
+
 /// A namespace object.
 pub fn namespace(name: &str, annotations: BTreeMap<String, String>) -> Namespace {
     Namespace {

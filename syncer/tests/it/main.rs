@@ -3,3 +3,5 @@
 
 mod e2e;
 mod harness;
+mod isolation;
+mod quota;

@@ -282,18 +282,14 @@ async fn write_status(
     ctx: &Context,
     status: &VirtualClusterStatus,
 ) -> Result<(), Error> {
-    if vc.status.as_ref() == Some(status) {
+    let Some(body) = status_patch(vc, status) else {
         return Ok(());
-    }
+    };
     let ns = vc.metadata.namespace.as_deref().unwrap_or_default();
     let name = vc.name_any();
     let api: Api<VirtualCluster> = Api::namespaced(ctx.client.clone(), ns);
     match api
-        .patch_status(
-            &name,
-            &PatchParams::default(),
-            &Patch::Merge(json!({ "status": status })),
-        )
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(body))
         .await
     {
         Ok(_) => Ok(()),
@@ -301,6 +297,19 @@ async fn write_status(
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
         Err(e) => Err(Error::kube(format!("writing status of {ns}/{name}"))(e)),
     }
+}
+
+/// The merge patch that writes vc-manager's part of `status`, `None` when it is already so.
+/// `status.quota` belongs to the syncer: it is neither compared nor sent (a copy read before the
+/// syncer's last update would overwrite newer usage).
+fn status_patch(vc: &VirtualCluster, status: &VirtualClusterStatus) -> Option<serde_json::Value> {
+    let mut mine = status.clone();
+    mine.quota = None;
+    let mut current = vc.status.clone();
+    if let Some(c) = current.as_mut() {
+        c.quota = None;
+    }
+    (current.as_ref() != Some(&mine)).then(|| json!({ "status": mine }))
 }
 
 /// Retries a reconcile that errored with exponential backoff per VirtualCluster.
@@ -348,4 +357,32 @@ pub async fn run_controller(
             }
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_writes_leave_the_syncers_quota_alone() {
+        let mut vc = VirtualCluster::new("a", crds::VirtualClusterSpec::default());
+        let quota = crds::TenantQuotaStatus {
+            hard: [("pods".to_string(), "10".to_string())].into(),
+            used: [("pods".to_string(), "3".to_string())].into(),
+        };
+        vc.status = Some(VirtualClusterStatus {
+            phase: Some(crds::ClusterPhase::Running),
+            quota: Some(quota.clone()),
+            ..VirtualClusterStatus::default()
+        });
+        // The same status apart from a stale quota: nothing to write.
+        let mut stale = vc.status.clone().unwrap_or_default();
+        stale.quota = None;
+        assert_eq!(status_patch(&vc, &stale), None);
+        // A new phase is written without any quota.
+        stale.phase = Some(crds::ClusterPhase::Failed);
+        let body = status_patch(&vc, &stale).unwrap_or_default();
+        assert_eq!(body["status"]["phase"], "Failed");
+        assert!(body["status"].get("quota").is_none(), "{body}");
+    }
 }
