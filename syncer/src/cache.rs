@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher;
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
@@ -203,14 +202,19 @@ pub async fn run_watch<K, H>(
         cfg = cfg.fields(f);
     }
     let kind = K::kind(&()).to_string();
-    let mut stream = watcher(api, cfg).default_backoff().boxed();
+    let start = || watcher(api.clone(), cfg.clone()).boxed();
+    let mut stream = start();
     let mut buffer: Vec<K> = Vec::new();
+    let mut failures = 0u32;
     loop {
         let event = tokio::select! {
             _ = cancel.cancelled() => return,
             e = stream.next() => e,
         };
         let Some(event) = event else { return };
+        if event.is_ok() {
+            failures = 0;
+        }
         match event {
             Ok(watcher::Event::Init) => buffer.clear(),
             Ok(watcher::Event::InitApply(mut obj)) => {
@@ -250,10 +254,42 @@ pub async fn run_watch<K, H>(
                 let old = store.remove(&ns, &obj.name_any());
                 handler(Change::Deleted(old.as_deref().unwrap_or(&obj)));
             }
+            Err(e) if history_expired(&e) => {
+                // The server has no history at our resourceVersion (it restarted or compacted):
+                // only a fresh list can catch up, and waiting would delay every change.
+                tracing::info!(kind, "watch history expired (410 Gone); relisting now");
+                stream = start();
+            }
             Err(e) => {
-                tracing::warn!(kind, error = %e, "watch failed; retrying with backoff");
+                failures += 1;
+                let delay = WATCH_BACKOFF.delay(failures);
+                tracing::warn!(kind, error = %e, retry_in = ?delay, "watch failed; retrying");
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(delay) => {}
+                }
             }
         }
+    }
+}
+
+/// Retry delays of a failing watch: short, so a tenant API server that comes back is followed
+/// within seconds (its health probe reports it healthy about as soon).
+const WATCH_BACKOFF: crate::queue::Backoff = crate::queue::Backoff {
+    base: std::time::Duration::from_millis(200),
+    cap: std::time::Duration::from_secs(5),
+    max_retries: u32::MAX,
+};
+
+/// Whether a watch error means the server no longer has the history we asked for (410 Gone),
+/// either as a watch event or as the answer to starting the watch.
+pub fn history_expired(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::WatchError(s) => s.code == 410,
+        watcher::Error::WatchStartFailed(kube::Error::Api(s))
+        | watcher::Error::WatchFailed(kube::Error::Api(s))
+        | watcher::Error::InitialListFailed(kube::Error::Api(s)) => s.code == 410,
+        _ => false,
     }
 }
 
@@ -273,6 +309,28 @@ mod tests {
             },
             ..ConfigMap::default()
         }
+    }
+
+    #[test]
+    fn gone_means_relist() {
+        let gone = kube::core::Status {
+            code: 410,
+            ..kube::core::Status::default()
+        };
+        assert!(history_expired(&watcher::Error::WatchError(Box::new(
+            gone.clone()
+        ))));
+        assert!(history_expired(&watcher::Error::WatchStartFailed(
+            kube::Error::Api(Box::new(gone))
+        )));
+        let other = kube::core::Status {
+            code: 500,
+            ..kube::core::Status::default()
+        };
+        assert!(!history_expired(&watcher::Error::WatchError(Box::new(
+            other
+        ))));
+        assert!(!history_expired(&watcher::Error::NoResourceVersion));
     }
 
     #[test]

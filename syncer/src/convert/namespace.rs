@@ -9,7 +9,16 @@ use super::{Change, ConvertError, TenantCtx, kv, same_labels_annotations, with_m
 /// Label prefix of upstream's Pod Security admission.
 pub const POD_SECURITY_PREFIX: &str = "pod-security.kubernetes.io/";
 /// The label with which a namespace asks Pod Security admission to enforce a level.
-pub const POD_SECURITY_ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+pub const POD_SECURITY_ENFORCE: &str = super::pss::ENFORCE_LABEL;
+
+/// Namespace annotations read by upstream admission plugins (PodTolerationRestriction,
+/// PodNodeSelector and OpenShift's equivalent); never copied from a tenant.
+pub const ADMISSION_ANNOTATIONS: [&str; 4] = [
+    "scheduler.alpha.kubernetes.io/defaultTolerations",
+    "scheduler.alpha.kubernetes.io/tolerationsWhitelist",
+    "scheduler.alpha.kubernetes.io/node-selector",
+    "openshift.io/node-selector",
+];
 
 /// The super namespace for tenant namespace `vns`.
 pub fn desired(
@@ -41,11 +50,19 @@ pub fn desired(
         POD_SECURITY_ENFORCE.into(),
         super::pss::enforce_label(&ctx.pod_policy).as_str().into(),
     );
+    // The version our checks implement, so a newer super cluster judges by the same rules.
+    labels.insert(
+        super::pss::ENFORCE_VERSION_LABEL.into(),
+        super::pss::POLICY_VERSION.into(),
+    );
     labels.extend(ctx.id.labels());
     let mut annotations = ctx.rules.merge_downward(
         &kv(&vns.metadata.annotations),
         existing_meta.and_then(|m| m.annotations.as_ref()),
     );
+    // Namespace annotations that configure the super cluster's admission would let a tenant
+    // add tolerations or node selectors to its pods behind the syncer's back.
+    annotations.retain(|k, _| !ADMISSION_ANNOTATIONS.iter().any(|a| k == a));
     annotations.extend(ctx.id.namespace_annotations(uid, name));
     Ok(Namespace {
         metadata: ObjectMeta {
@@ -75,6 +92,46 @@ pub fn diff(desired: &Namespace, existing: &Namespace) -> Change<Namespace> {
         spec: existing.spec.clone(),
         status: None,
     })
+}
+
+#[cfg(test)]
+mod admission_tests {
+    use std::collections::BTreeMap;
+
+    use super::super::testutil::ctx;
+    use super::*;
+
+    #[test]
+    fn tenant_cannot_configure_super_admission() {
+        let v = Namespace {
+            metadata: ObjectMeta {
+                name: Some("app".into()),
+                uid: Some("u".into()),
+                labels: Some(BTreeMap::from([(
+                    "pod-security.kubernetes.io/enforce".into(),
+                    "privileged".into(),
+                )])),
+                annotations: Some(BTreeMap::from([
+                    (
+                        "scheduler.alpha.kubernetes.io/defaultTolerations".into(),
+                        r#"[{"operator":"Exists"}]"#.into(),
+                    ),
+                    ("team".into(), "a".into()),
+                ])),
+                ..ObjectMeta::default()
+            },
+            ..Namespace::default()
+        };
+        let d = desired(&ctx(), &v, None).expect("desired");
+        let labels = kv(&d.metadata.labels);
+        assert_eq!(
+            labels.get(POD_SECURITY_ENFORCE).map(String::as_str),
+            Some("baseline")
+        );
+        let ann = kv(&d.metadata.annotations);
+        assert!(!ann.contains_key("scheduler.alpha.kubernetes.io/defaultTolerations"));
+        assert_eq!(ann.get("team").map(String::as_str), Some("a"));
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crds::tenancy;
 use k8s_openapi::api::core::v1::{
-    Affinity, Binding, Container, EnvVar, HostAlias, KeyToPath, ObjectReference, Pod,
-    PodAffinityTerm, PodCondition, PodDNSConfig, PodDNSConfigOption, PodSpec, PodStatus,
-    SecretVolumeSource, ServicePort, Toleration, Volume,
+    Affinity, Binding, Container, EnvVar, EphemeralContainer, HostAlias, KeyToPath,
+    ObjectReference, Pod, PodAffinityTerm, PodCondition, PodDNSConfig, PodDNSConfigOption, PodSpec,
+    PodStatus, SecretVolumeSource, ServicePort, Toleration, Volume,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 
@@ -84,8 +84,14 @@ pub fn validate(ctx: &TenantCtx, vpod: &Pod) -> Result<(), ConvertError> {
         ));
     }
     placement::check(&ctx.placement, &ctx.pod_policy, spec)?;
-    let mut spec = spec.clone();
-    policy::apply_default_requests(&ctx.pod_policy, &mut spec);
+    // Default requests only matter to the shape check; most pods need no copy.
+    let spec = if ctx.pod_policy.default_requests.is_empty() {
+        std::borrow::Cow::Borrowed(spec)
+    } else {
+        let mut owned = spec.clone();
+        policy::apply_default_requests(&ctx.pod_policy, &mut owned);
+        std::borrow::Cow::Owned(owned)
+    };
     policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
     for v in spec.volumes.iter().flatten() {
         let Some(projected) = &v.projected else {
@@ -625,6 +631,38 @@ pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, 
     Ok(diff(&desired, ppod))
 }
 
+/// Ephemeral containers the tenant added to a running pod (`kubectl debug`) that its super
+/// copy lacks, after the same Pod Security check as at creation; `None` when there are none.
+pub fn ephemeral_update(
+    ctx: &TenantCtx,
+    vpod: &Pod,
+    ppod: &Pod,
+) -> Result<Option<Vec<EphemeralContainer>>, ConvertError> {
+    let Some(vspec) = vpod.spec.as_ref() else {
+        return Ok(None);
+    };
+    let existing: BTreeSet<&str> = ppod
+        .spec
+        .iter()
+        .flat_map(|s| s.ephemeral_containers.iter().flatten())
+        .map(|c| c.name.as_str())
+        .collect();
+    let added: Vec<EphemeralContainer> = vspec
+        .ephemeral_containers
+        .iter()
+        .flatten()
+        .filter(|c| !existing.contains(c.name.as_str()))
+        .cloned()
+        .collect();
+    if added.is_empty() {
+        return Ok(None);
+    }
+    let mut spec = vspec.clone();
+    policy::apply_default_requests(&ctx.pod_policy, &mut spec);
+    policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
+    Ok(Some(added))
+}
+
 fn image_changes(desired: &[Container], existing: &[Container]) -> Vec<(usize, String, String)> {
     existing
         .iter()
@@ -820,8 +858,8 @@ pub fn prune_tenant(pod: &mut Pod) {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::{
-        PodAffinity, PodAntiAffinity, PodReadinessGate, ProjectedVolumeSource,
-        ServiceAccountTokenProjection, VolumeProjection, WeightedPodAffinityTerm,
+        Capabilities, PodAffinity, PodAntiAffinity, PodReadinessGate, ProjectedVolumeSource,
+        SecurityContext, ServiceAccountTokenProjection, VolumeProjection, WeightedPodAffinityTerm,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
 
@@ -1248,6 +1286,42 @@ mod tests {
             ops.iter()
                 .any(|o| o["path"] == "/spec/containers/0/image" && o["value"] == "nginx:2")
         );
+    }
+
+    #[test]
+    fn debug_containers_follow_after_the_same_check() {
+        let d = desired(&ctx(), &vpod(), PodInputs::default(), None).expect("desired");
+        let debug = |caps: Option<Vec<String>>| EphemeralContainer {
+            name: "debugger".into(),
+            image: Some("busybox".into()),
+            security_context: caps.map(|add| SecurityContext {
+                capabilities: Some(Capabilities {
+                    add: Some(add),
+                    drop: None,
+                }),
+                ..SecurityContext::default()
+            }),
+            ..EphemeralContainer::default()
+        };
+        let mut v = vpod();
+        assert_eq!(ephemeral_update(&ctx(), &v, &d), Ok(None));
+        if let Some(s) = v.spec.as_mut() {
+            s.ephemeral_containers = Some(vec![debug(None)]);
+        }
+        let added = ephemeral_update(&ctx(), &v, &d)
+            .expect("allowed")
+            .expect("added");
+        assert_eq!(added[0].name, "debugger");
+        if let Some(s) = v.spec.as_mut() {
+            s.ephemeral_containers = Some(vec![debug(Some(vec!["SYS_ADMIN".into()]))]);
+        }
+        assert!(matches!(
+            ephemeral_update(&ctx(), &v, &d),
+            Err(ConvertError::PolicyViolation {
+                rule: "capabilities_baseline",
+                ..
+            })
+        ));
     }
 
     #[test]

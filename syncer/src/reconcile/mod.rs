@@ -24,7 +24,7 @@ pub enum SyncError {
     #[error(transparent)]
     Convert(#[from] ConvertError),
     /// An API call failed.
-    #[error("{0}")]
+    #[error("{}", api_error_message(.0))]
     Kube(#[from] kube::Error),
     /// An API call took too long.
     #[error("request to the {0} API server timed out")]
@@ -79,6 +79,17 @@ impl SyncError {
             SyncError::Timeout(_) => "timeout",
             SyncError::Conflict(_) => "conflict",
         }
+    }
+}
+
+/// A failed API call in words a tenant reads in an event: the server's own message and
+/// reason for API errors (not a debug dump of the Status), the error otherwise.
+pub fn api_error_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => {
+            format!("{} ({}, HTTP {})", s.message, s.reason, s.code)
+        }
+        other => other.to_string(),
     }
 }
 

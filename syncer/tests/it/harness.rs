@@ -106,6 +106,16 @@ pub async fn add_tenant(super_client: &Client, name: &str, spec: VirtualClusterS
         .start()
         .await
         .expect("tenant server");
+    register_tenant(super_client, name, spec, server).await
+}
+
+/// Registers a running tenant API server as a Running VirtualCluster.
+pub async fn register_tenant(
+    super_client: &Client,
+    name: &str,
+    spec: VirtualClusterSpec,
+    server: ServerHandle,
+) -> TenantEnv {
     let client = server.client();
     let vcs: Api<VirtualCluster> = Api::namespaced(super_client.clone(), VC_NAMESPACE);
     let vc = vcs
