@@ -2,13 +2,12 @@
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Authenticator;
 use crate::ipalloc::ServiceAllocator;
 use crate::metrics::Metrics;
-use crate::registry::{Registry, ResourceDef};
+use crate::registry::{Registry, Shared};
 use crate::store::Store;
 use crate::tokens::TokenSigner;
 
@@ -39,7 +38,7 @@ pub struct Api {
     pub kubelet: Option<common::kubelet_proxy::KubeletProxy>,
     /// Cancelled when the server shuts down.
     pub shutdown: CancellationToken,
-    allocator: Mutex<ServiceAllocator>,
+    shared: Shared,
     /// OpenAPI documents for a registry generation, built on first request.
     pub openapi: Mutex<Option<(u64, Arc<crate::openapi::OpenApi>)>>,
     /// Woken after every write, for the in-process control loops.
@@ -82,16 +81,17 @@ impl Api {
         kubelet: Option<common::kubelet_proxy::KubeletProxy>,
     ) -> Self {
         let (changes, _) = tokio::sync::broadcast::channel(4096);
+        let shared = Shared::new(service_range);
         Api {
             store,
-            registry: Registry::new(),
+            registry: Registry::new(&shared),
             auth,
             settings,
             tokens,
             metrics: Metrics::new(),
             kubelet,
             shutdown: CancellationToken::new(),
-            allocator: Mutex::new(ServiceAllocator::new(service_range)),
+            shared,
             changes,
             openapi: Mutex::new(None),
         }
@@ -99,67 +99,14 @@ impl Api {
 
     /// The service IP/port allocator.
     pub fn allocator(&self) -> MutexGuard<'_, ServiceAllocator> {
-        self.allocator.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared
+            .services
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether storage accepts writes.
     pub fn store_healthy(&self) -> bool {
         self.store.durable().borrow().failed.is_none()
-    }
-
-    /// Rebuilds state derived from stored objects: CRD-served resources and allocations.
-    pub fn load_derived(&self) {
-        self.refresh_crds();
-        let services = self.store.list("/services", None, None, None, |_, _| true);
-        for so in services.items {
-            if let Ok(v) = so.value() {
-                crate::kinds::service::mark(self, &v);
-            }
-        }
-    }
-
-    /// Re-reads every CRD and serves the established ones.
-    pub fn refresh_crds(&self) {
-        let crds = self.store.list(
-            "apiextensions.k8s.io/customresourcedefinitions",
-            None,
-            None,
-            None,
-            |_, _| true,
-        );
-        let defs: Vec<Arc<ResourceDef>> = crds
-            .items
-            .iter()
-            .filter_map(|so| so.value().ok())
-            .filter(crate::registry::crd::is_established)
-            .flat_map(|crd| crate::registry::crd::defs_from_crd(&crd))
-            .map(Arc::new)
-            .collect();
-        self.registry.set_custom(defs);
-    }
-
-    /// Bookkeeping after a committed write: derived state and control-loop wake-ups.
-    pub fn after_write(&self, def: &ResourceDef, old: Option<&Value>, new: Option<&Value>) {
-        if def.group == "apiextensions.k8s.io" && def.kind == "CustomResourceDefinition" {
-            self.refresh_crds();
-        }
-        if def.group.is_empty() && def.kind == "Service" {
-            match (old, new) {
-                (Some(o), None) => crate::kinds::service::release(self, o),
-                (Some(o), Some(n)) => crate::kinds::service::release_dropped(self, o, n),
-                _ => {}
-            }
-        }
-        let obj = new.or(old);
-        if let Some(o) = obj {
-            let _ = self.changes.send(Change {
-                storage: def.storage.clone(),
-                namespace: crate::meta::namespace(o).to_string(),
-                name: crate::meta::name(o).to_string(),
-                uid: crate::meta::uid(o).to_string(),
-                controller: crate::controllers::controller_of(o).map(|(k, n, _)| (k, n)),
-                deleted: new.is_none(),
-            });
-        }
     }
 }

@@ -5,16 +5,16 @@ use serde_json::{Value, json};
 
 use crate::api::Api;
 use crate::error::ApiResult;
-use crate::handlers::write::Actor;
-use crate::internal;
+use crate::storage;
+use crate::storage::Actor;
 
 /// Creates what is missing and updates the `kubernetes` endpoints to the current address.
 pub async fn run(api: &Api) -> ApiResult<()> {
     let actor = Actor::system("kube-apiserver");
-    let ns_def = internal::def(api, "", "namespaces")?;
+    let ns_def = storage::def(api, "", "namespaces")?;
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        if internal::get(api, &ns_def, "", ns).is_none() {
-            internal::create(
+        if storage::get(api, &ns_def, "", ns).is_none() {
+            storage::create(
                 api,
                 &ns_def,
                 &actor,
@@ -23,7 +23,7 @@ pub async fn run(api: &Api) -> ApiResult<()> {
             .await?;
         }
     }
-    let pc_def = internal::def(api, "scheduling.k8s.io", "priorityclasses")?;
+    let pc_def = storage::def(api, "scheduling.k8s.io", "priorityclasses")?;
     for (name, value, desc) in [
         (
             "system-node-critical",
@@ -36,17 +36,17 @@ pub async fn run(api: &Api) -> ApiResult<()> {
             "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
         ),
     ] {
-        if internal::get(api, &pc_def, "", name).is_none() {
-            internal::create(api, &pc_def, &actor, json!({
+        if storage::get(api, &pc_def, "", name).is_none() {
+            storage::create(api, &pc_def, &actor, json!({
                 "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
                 "metadata": {"name": name}, "value": value, "description": desc, "globalDefault": false,
             })).await?;
         }
     }
-    let cr_def = internal::def(api, "rbac.authorization.k8s.io", "clusterroles")?;
+    let cr_def = storage::def(api, "rbac.authorization.k8s.io", "clusterroles")?;
     for (name, rules) in default_cluster_roles() {
-        if internal::get(api, &cr_def, "", name).is_none() {
-            internal::create(api, &cr_def, &actor, json!({
+        if storage::get(api, &cr_def, "", name).is_none() {
+            storage::create(api, &cr_def, &actor, json!({
                 "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
                 "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
                              "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
@@ -54,9 +54,9 @@ pub async fn run(api: &Api) -> ApiResult<()> {
             })).await?;
         }
     }
-    let crb_def = internal::def(api, "rbac.authorization.k8s.io", "clusterrolebindings")?;
-    if internal::get(api, &crb_def, "", "cluster-admin").is_none() {
-        internal::create(api, &crb_def, &actor, json!({
+    let crb_def = storage::def(api, "rbac.authorization.k8s.io", "clusterrolebindings")?;
+    if storage::get(api, &crb_def, "", "cluster-admin").is_none() {
+        storage::create(api, &crb_def, &actor, json!({
             "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
             "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
@@ -99,9 +99,9 @@ fn default_cluster_roles() -> Vec<(&'static str, Value)> {
 async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
     let (host, port) = split_host_port(&api.settings.advertise);
     let ip = api.allocator().first_ip().to_string();
-    let svc_def = internal::def(api, "", "services")?;
-    if internal::get(api, &svc_def, "default", "kubernetes").is_none() {
-        internal::create(api, &svc_def, actor, json!({
+    let svc_def = storage::def(api, "", "services")?;
+    if storage::get(api, &svc_def, "default", "kubernetes").is_none() {
+        storage::create(api, &svc_def, actor, json!({
             "apiVersion": "v1", "kind": "Service",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
             "spec": {"type": "ClusterIP", "clusterIP": ip, "sessionAffinity": "None",
@@ -115,9 +115,9 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
         Ok(std::net::IpAddr::V4(_)) => (host.clone(), "IPv4"),
         Err(_) => ("127.0.0.1".to_string(), "IPv4"),
     };
-    let ep_def = internal::def(api, "", "endpoints")?;
+    let ep_def = storage::def(api, "", "endpoints")?;
     let subsets = json!([{"addresses": [{"ip": address_ip}], "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}]);
-    let updated = internal::update(api, &ep_def, actor, "default", "kubernetes", None, |ep| {
+    let updated = storage::update(api, &ep_def, actor, "default", "kubernetes", None, |ep| {
         if ep.get("subsets") == Some(&subsets) {
             return false;
         }
@@ -126,16 +126,16 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
     })
     .await?;
     if updated.is_none() {
-        internal::create(api, &ep_def, actor, json!({
+        storage::create(api, &ep_def, actor, json!({
             "apiVersion": "v1", "kind": "Endpoints",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
             "subsets": subsets,
         })).await?;
     }
-    let es_def = internal::def(api, "discovery.k8s.io", "endpointslices")?;
+    let es_def = storage::def(api, "discovery.k8s.io", "endpointslices")?;
     let endpoints = json!([{"addresses": [address_ip], "conditions": {"ready": true}}]);
     let ports = json!([{"name": "https", "port": port, "protocol": "TCP"}]);
-    let updated = internal::update(api, &es_def, actor, "default", "kubernetes", None, |es| {
+    let updated = storage::update(api, &es_def, actor, "default", "kubernetes", None, |es| {
         if es.get("endpoints") == Some(&endpoints)
             && es.get("ports") == Some(&ports)
             && es.get("addressType") == Some(&json!(address_type))
@@ -149,7 +149,7 @@ async fn kubernetes_service(api: &Api, actor: &Actor) -> ApiResult<()> {
     })
     .await?;
     if updated.is_none() {
-        internal::create(api, &es_def, actor, json!({
+        storage::create(api, &es_def, actor, json!({
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"kubernetes.io/service-name": "kubernetes"}},
             "addressType": address_type, "endpoints": endpoints, "ports": ports,

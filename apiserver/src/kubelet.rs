@@ -15,6 +15,7 @@ use crate::error::{ApiError, ApiResult, Target};
 use crate::http::Req;
 use crate::http::response::Body;
 use crate::registry::ResourceDef;
+use crate::registry::def::KubeletRoute;
 
 /// Default kubelet port.
 const KUBELET_PORT: u16 = 10250;
@@ -121,10 +122,10 @@ pub async fn proxy(
         .split_once('?')
         .map(|(_, q)| q.to_string())
         .unwrap_or_default();
-    let (upstream, path) = if def.kind == "Node" {
+    let (upstream, path) = if def.kubelet == Some(KubeletRoute::Node) {
         let rest = r.info.proxy_rest.clone().unwrap_or_default();
         (kubelet_of(api, &name)?, format!("/{rest}"))
-    } else if def.kind == "Pod" {
+    } else if def.kubelet == Some(KubeletRoute::Pod) {
         let ns = r.info.namespace.clone().unwrap_or_default();
         let pod = api
             .store

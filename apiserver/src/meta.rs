@@ -192,3 +192,20 @@ pub fn spec_changed(a: &Value, b: &Value) -> bool {
             .filter(|(k, _)| outside(k))
             .any(|(k, v)| bo.get(k) != Some(v))
 }
+
+/// The owner of `obj` with `controller: true`, as (kind, name, uid).
+pub fn controller_of(obj: &serde_json::Value) -> Option<(String, String, String)> {
+    crate::meta::owner_references(obj)
+        .into_iter()
+        .find_map(|o| {
+            (o.get("controller").and_then(serde_json::Value::as_bool) == Some(true)).then(|| {
+                let s = |k: &str| {
+                    o.get(k)
+                        .and_then(serde_json::Value::as_str)
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                (s("kind"), s("name"), s("uid"))
+            })
+        })
+}

@@ -8,9 +8,9 @@ use prometheus::{
     TextEncoder,
 };
 
-use crate::api::Api;
 use crate::http::request::{self, Route};
 use crate::http::response::{self, Body};
+use crate::store::Store;
 
 /// The server's metrics.
 pub struct Metrics {
@@ -102,8 +102,8 @@ impl Metrics {
     }
 
     /// `/metrics` in the Prometheus text format.
-    pub fn render(&self, api: &Api) -> Response<Body> {
-        for (res, n) in api.store.counts() {
+    pub fn render(&self, store: &Store) -> Response<Body> {
+        for (res, n) in store.counts() {
             self.objects
                 .with_label_values(&[res.as_str()])
                 .set(i64::try_from(n).unwrap_or(i64::MAX));

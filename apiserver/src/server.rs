@@ -192,7 +192,11 @@ impl ServerBuilder {
             source,
         })?;
         let store = match &self.data_dir {
-            Some(d) => Store::sqlite(d, self.watch_cache_size)?,
+            Some(d) => Store::sqlite(
+                d,
+                self.watch_cache_size,
+                &crate::registry::index_fields_for_storage,
+            )?,
             None => Store::memory(self.watch_cache_size),
         };
         let (mut dns, mut ips) = crate::pki::default_sans();
@@ -249,7 +253,7 @@ impl ServerBuilder {
             service_range,
             kubelet,
         ));
-        api.load_derived();
+        crate::storage::load_derived(&api);
         crate::bootstrap::run(&api)
             .await
             .map_err(|e| StartError::Bootstrap(e.to_string()))?;
@@ -381,7 +385,7 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api
                 let api = api.clone();
                 let user = user.clone();
                 async move {
-                    Ok::<_, std::convert::Infallible>(crate::http::serve(api, req, user).await)
+                    Ok::<_, std::convert::Infallible>(crate::router::serve(api, req, user).await)
                 }
             });
             let builder = auto::Builder::new(TokioExecutor::new());

@@ -5,15 +5,14 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use http::{Response, StatusCode};
+
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair};
 use serde_json::{Value, json};
 
-use crate::api::Api;
 use crate::auth::{TokenVerifier, User};
 use crate::error::ApiError;
-use crate::http::response::{self, Body, Encoding};
+
 use crate::store::Store;
 
 /// Default issuer (upstream's default `--service-account-issuer` in most installers).
@@ -246,22 +245,4 @@ impl TokenSigner {
             ],
         ))
     }
-}
-
-/// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
-pub fn oidc(api: &Api, path: &str) -> Response<Body> {
-    let Some(signer) = api.tokens.as_ref() else {
-        return response::error(&ApiError::no_route());
-    };
-    if path == "/openid/v1/jwks" {
-        return response::object(StatusCode::OK, &signer.jwks(), Encoding::Json);
-    }
-    let doc = json!({
-        "issuer": signer.issuer,
-        "jwks_uri": format!("https://{}/openid/v1/jwks", api.settings.advertise),
-        "response_types_supported": ["id_token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["ES256"],
-    });
-    response::object(StatusCode::OK, &doc, Encoding::Json)
 }

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use super::ApplyError;
+use super::error::ApplyError;
 
 /// One step of a path. The order (field < key < value < index) is structured-merge-diff's.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]

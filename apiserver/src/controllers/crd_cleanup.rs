@@ -3,14 +3,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Controller, Key, Requeue, keys_of};
+use super::runtime::{Controller, Key, Requeue, keys_of};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
 use crate::kinds::crd::CLEANUP_FINALIZER;
-use crate::registry::crd::defs_from_crd;
-use crate::{internal, meta};
+use crate::registry::custom::defs_from_crd;
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
 
@@ -35,8 +35,8 @@ impl Controller for CrdCleanup {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "apiextensions.k8s.io", "customresourcedefinitions")?;
-        let Some(crd) = internal::get(&api, &def, "", &key.1) else {
+        let def = storage::def(&api, "apiextensions.k8s.io", "customresourcedefinitions")?;
+        let Some(crd) = storage::get(&api, &def, "", &key.1) else {
             return Ok(None);
         };
         if !meta::is_deleting(&crd)
@@ -81,7 +81,7 @@ impl Controller for CrdCleanup {
         {
             return Ok(Some(Duration::from_millis(500)));
         }
-        internal::update(
+        storage::update(
             &api,
             &def,
             &Actor::system("apiextensions-controller"),

@@ -10,13 +10,14 @@ use jiff::{ToSpan, Zoned};
 use serde_json::{Value, json};
 
 use super::replicaset::owner_ref;
-use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::cron::Schedule;
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
-use crate::{internal, meta};
+use crate::meta::controller_of;
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 /// Annotation upstream puts on each job with the time it was scheduled for.
 const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -40,9 +41,9 @@ impl Controller for CronJobController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "batch", "cronjobs")?;
-        let job_def = internal::def(&api, "batch", "jobs")?;
-        let Some(cj) = internal::get(&api, &def, &key.0, &key.1) else {
+        let def = storage::def(&api, "batch", "cronjobs")?;
+        let job_def = storage::def(&api, "batch", "jobs")?;
+        let Some(cj) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
         if meta::is_deleting(&cj) {
@@ -78,7 +79,7 @@ impl Controller for CronJobController {
                         delete_job(&api, &job_def, j).await?;
                     }
                 }
-                let job = internal::create(
+                let job = storage::create(
                     &api,
                     &job_def,
                     &Actor::system("cronjob-controller"),
@@ -272,5 +273,5 @@ async fn write_status(
     if let Some(t) = last_success {
         status["lastSuccessfulTime"] = json!(t);
     }
-    super::write_status(api, def, cj, "cronjob-controller", status).await
+    super::runtime::write_status(api, def, cj, "cronjob-controller", status).await
 }

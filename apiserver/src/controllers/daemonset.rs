@@ -12,10 +12,10 @@ use serde_json::{Value, json};
 
 use super::deployment::template_hash;
 use super::replicaset::{create_pod, is_active, is_ready, owned_pods};
-use super::{Controller, Key, Requeue, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::{internal, meta};
+use crate::{meta, storage};
 
 /// Label with the template revision a daemon pod was made from.
 const REVISION_LABEL: &str = "controller-revision-hash";
@@ -70,8 +70,8 @@ impl Controller for DaemonSetController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "apps", "daemonsets")?;
-        let Some(ds) = internal::get(&api, &def, &key.0, &key.1) else {
+        let def = storage::def(&api, "apps", "daemonsets")?;
+        let Some(ds) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
         if meta::is_deleting(&ds) {
@@ -89,7 +89,7 @@ impl Controller for DaemonSetController {
                 _ => stray.push(p),
             }
         }
-        let pod_def = internal::def(&api, "", "pods")?;
+        let pod_def = storage::def(&api, "", "pods")?;
         let mut doomed: Vec<&Value> = stray;
         for (node, mut ps) in std::mem::take(&mut by_node) {
             // Failed daemon pods are replaced; extra ones (a race) go.
@@ -117,7 +117,7 @@ impl Controller for DaemonSetController {
             doomed.extend(outdated);
         }
         for p in &doomed {
-            super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
+            super::runtime::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
         }
         for node in nodes.keys() {
             if by_node.get(node).is_none_or(Vec::is_empty) {
@@ -284,7 +284,7 @@ async fn write_status(
             }
         }
     }
-    super::write_status(api, def, ds, "daemon-set-controller", status).await
+    super::runtime::write_status(api, def, ds, "daemon-set-controller", status).await
 }
 
 #[cfg(test)]

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::replicaset::owner_ref;
-use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
+use crate::meta::controller_of;
 use crate::registry::ResourceDef;
-use crate::{internal, meta};
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
 const HASH_LABEL: &str = "pod-template-hash";
@@ -35,9 +36,9 @@ impl Controller for DeploymentController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let ddef = internal::def(&api, "apps", "deployments")?;
-        let rsdef = internal::def(&api, "apps", "replicasets")?;
-        let Some(d) = internal::get(&api, &ddef, &key.0, &key.1) else {
+        let ddef = storage::def(&api, "apps", "deployments")?;
+        let rsdef = storage::def(&api, "apps", "replicasets")?;
+        let Some(d) = storage::get(&api, &ddef, &key.0, &key.1) else {
             return Ok(None);
         };
         if meta::is_deleting(&d) {
@@ -70,7 +71,7 @@ impl Controller for DeploymentController {
                 // Keep the deployment's revision on the current ReplicaSet up to date.
                 if revision(&rs) == 0 || revision(&rs) < max_rev {
                     let rev = (max_rev + 1).to_string();
-                    internal::update(&api, &rsdef, &actor, &key.0, meta::name(&rs), None, |o| {
+                    storage::update(&api, &rsdef, &actor, &key.0, meta::name(&rs), None, |o| {
                         o["metadata"]["annotations"][REVISION] = json!(rev);
                         true
                     })
@@ -110,7 +111,7 @@ impl Controller for DeploymentController {
             .and_then(Value::as_str)
             != Some(rev.as_str())
         {
-            internal::update(&api, &ddef, &actor, &key.0, &key.1, None, |o| {
+            storage::update(&api, &ddef, &actor, &key.0, &key.1, None, |o| {
                 o["metadata"]["annotations"][REVISION] = json!(rev);
                 true
             })
@@ -254,10 +255,10 @@ async fn create_rs(
         },
         "spec": {"replicas": start, "selector": selector, "template": tmpl, "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
     });
-    match internal::create(api, rsdef, actor, rs).await {
+    match storage::create(api, rsdef, actor, rs).await {
         Ok(v) => Ok(v),
         Err(e) if e.code == 409 => {
-            internal::get(api, rsdef, ns, &format!("{}-{hash}", meta::name(d))).ok_or(e)
+            storage::get(api, rsdef, ns, &format!("{}-{hash}", meta::name(d))).ok_or(e)
         }
         Err(e) => Err(e),
     }
@@ -273,7 +274,7 @@ async fn scale_rs(
     if rs_replicas(rs) == to {
         return Ok(());
     }
-    internal::update(
+    storage::update(
         api,
         rsdef,
         actor,
@@ -423,7 +424,7 @@ async fn write_status(
     new_rs: &Value,
     olds: &[Value],
 ) -> Result<(), ApiError> {
-    let Some(d) = internal::get(api, ddef, &key.0, &key.1) else {
+    let Some(d) = storage::get(api, ddef, &key.0, &key.1) else {
         return Ok(());
     };
     let desired = replicas(&d);
@@ -545,7 +546,7 @@ async fn write_status(
     if same {
         return Ok(());
     }
-    internal::update(api, ddef, actor, &key.0, &key.1, Some("status"), |o| {
+    storage::update(api, ddef, actor, &key.0, &key.1, Some("status"), |o| {
         o["status"] = status.clone();
         true
     })

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::replicaset::{is_ready, owner_ref};
-use super::{Controller, Key, Requeue, keys_in, keys_of};
+use super::runtime::{Controller, Key, Requeue, keys_in, keys_of};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
 use crate::selectors::{LabelRequirement, LabelSelector};
-use crate::{internal, meta};
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 const MANAGED_BY: &str = "endpointslice.kubernetes.io/managed-by";
@@ -159,11 +159,11 @@ impl Controller for EndpointsController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let svc_def = internal::def(&api, "", "services")?;
-        let ep_def = internal::def(&api, "", "endpoints")?;
+        let svc_def = storage::def(&api, "", "services")?;
+        let ep_def = storage::def(&api, "", "endpoints")?;
         let actor = Actor::system("endpoint-controller");
-        let svc = internal::get(&api, &svc_def, &key.0, &key.1);
-        let existing = internal::get(&api, &ep_def, &key.0, &key.1);
+        let svc = storage::get(&api, &svc_def, &key.0, &key.1);
+        let existing = storage::get(&api, &ep_def, &key.0, &key.1);
         let Some(svc) = svc else {
             // The service is gone: so are the endpoints the controller made for it.
             if existing.is_some_and(|e| {
@@ -225,7 +225,7 @@ impl Controller for EndpointsController {
                 if !subsets.is_empty() {
                     ep["subsets"] = json!(subsets);
                 }
-                match internal::create(&api, &ep_def, &actor, ep).await {
+                match storage::create(&api, &ep_def, &actor, ep).await {
                     Ok(_) => {}
                     Err(e) if e.code == 409 => {
                         return Ok(Some(std::time::Duration::from_millis(50)));
@@ -244,7 +244,7 @@ impl Controller for EndpointsController {
                 {
                     return Ok(None);
                 }
-                internal::update(&api, &ep_def, &actor, &key.0, &key.1, None, |ep| {
+                storage::update(&api, &ep_def, &actor, &key.0, &key.1, None, |ep| {
                     match &want_subsets {
                         Some(s) => ep["subsets"] = s.clone(),
                         None => {
@@ -280,10 +280,10 @@ impl Controller for EndpointSliceController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let svc_def = internal::def(&api, "", "services")?;
-        let es_def = internal::def(&api, "discovery.k8s.io", "endpointslices")?;
+        let svc_def = storage::def(&api, "", "services")?;
+        let es_def = storage::def(&api, "discovery.k8s.io", "endpointslices")?;
         let actor = Actor::system("endpointslice-controller");
-        let Some(svc) = internal::get(&api, &svc_def, &key.0, &key.1) else {
+        let Some(svc) = storage::get(&api, &svc_def, &key.0, &key.1) else {
             return Ok(None);
         };
         let Some(sel) = selector(&svc) else {
@@ -339,13 +339,13 @@ impl Controller for EndpointSliceController {
                     "metadata": {"generateName": format!("{}-", key.1), "namespace": key.0, "labels": labels,
                                  "ownerReferences": [owner_ref(&svc, "Service", "v1")]},
                     "addressType": "IPv4", "endpoints": endpoints, "ports": ports});
-                internal::create(&api, &es_def, &actor, es).await?;
+                storage::create(&api, &es_def, &actor, es).await?;
             }
             Some((first, rest)) => {
                 if first.get("endpoints").cloned().unwrap_or(json!([])) != json!(endpoints)
                     || first.get("ports").cloned().unwrap_or(json!([])) != json!(ports)
                 {
-                    internal::update(
+                    storage::update(
                         &api,
                         &es_def,
                         &actor,

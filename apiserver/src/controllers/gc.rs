@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Controller, Key, Requeue};
+use super::runtime::{Controller, Key, Requeue};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
 use crate::registry::ResourceDef;
-use crate::{internal, meta};
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 /// (storage, namespace, name) of a dependent.
 type DepRef = (String, String, String);
@@ -257,7 +257,7 @@ impl GarbageCollector {
         let Some(def) = def_for_storage(api, &dep.0) else {
             return Ok(None);
         };
-        let Some(obj) = internal::get(api, &def, &dep.1, &dep.2) else {
+        let Some(obj) = storage::get(api, &def, &dep.1, &dep.2) else {
             return Ok(None);
         };
         let refs = meta::owner_references(&obj);
@@ -277,7 +277,7 @@ impl GarbageCollector {
         for r in &alive {
             if let Some((odef, ons)) = resolve_owner(api, r, &dep.1) {
                 let oname = r.get("name").and_then(Value::as_str).unwrap_or_default();
-                if let Some(owner) = internal::get(api, &odef, &ons, oname)
+                if let Some(owner) = storage::get(api, &odef, &ons, oname)
                     && meta::is_deleting(&owner)
                     && meta::finalizers(&owner)
                         .iter()
@@ -311,7 +311,7 @@ impl GarbageCollector {
             .iter()
             .filter_map(|r| r.get("uid").and_then(Value::as_str))
             .collect();
-        internal::update(
+        storage::update(
             api,
             &def,
             &Actor::system("garbage-collector"),
@@ -340,7 +340,7 @@ impl GarbageCollector {
         let Some(def) = def_for_storage(api, &owner.0) else {
             return Ok(None);
         };
-        let Some(obj) = internal::get(api, &def, &owner.1, &owner.2) else {
+        let Some(obj) = storage::get(api, &def, &owner.1, &owner.2) else {
             return Ok(None);
         };
         if !meta::is_deleting(&obj) {
@@ -360,7 +360,7 @@ impl GarbageCollector {
                 let Some(ddef) = def_for_storage(api, &d.0) else {
                     continue;
                 };
-                internal::update(api, &ddef, &actor, &d.1, &d.2, None, |o| {
+                storage::update(api, &ddef, &actor, &d.1, &d.2, None, |o| {
                     let kept: Vec<Value> = meta::owner_references(o)
                         .into_iter()
                         .filter(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()))
@@ -379,7 +379,7 @@ impl GarbageCollector {
                 let Some(ddef) = def_for_storage(api, &d.0) else {
                     continue;
                 };
-                let Some(dobj) = internal::get(api, &ddef, &d.1, &d.2) else {
+                let Some(dobj) = storage::get(api, &ddef, &d.1, &d.2) else {
                     continue;
                 };
                 let blocks = meta::owner_references(&dobj).iter().any(|r| {
@@ -418,7 +418,7 @@ async fn remove_finalizer(
     owner: &DepRef,
     fin: &str,
 ) -> Result<(), ApiError> {
-    internal::update(api, def, actor, &owner.1, &owner.2, None, |o| {
+    storage::update(api, def, actor, &owner.1, &owner.2, None, |o| {
         let kept: Vec<String> = meta::finalizers(o)
             .into_iter()
             .filter(|f| f != fin)

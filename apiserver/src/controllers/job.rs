@@ -11,11 +11,11 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::replicaset::{is_active, is_ready, owned_pods};
-use super::{Controller, Key, Requeue, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::{internal, meta};
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 /// Pods created in one sync at most.
 const BURST: usize = 500;
@@ -39,8 +39,8 @@ impl Controller for JobController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "batch", "jobs")?;
-        let Some(job) = internal::get(&api, &def, &key.0, &key.1) else {
+        let def = storage::def(&api, "batch", "jobs")?;
+        let Some(job) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
         if meta::is_deleting(&job) {
@@ -247,9 +247,9 @@ async fn create_job_pod(api: &Api, job: &Value, index: Option<usize>) -> Result<
 }
 
 async fn delete_active(api: &Api, ns: &str, pods: &[Value]) -> Result<(), ApiError> {
-    let pod_def = internal::def(api, "", "pods")?;
+    let pod_def = storage::def(api, "", "pods")?;
     for p in pods.iter().filter(|p| is_active(p)) {
-        super::delete_gone_ok(api, &pod_def, ns, meta::name(p)).await?;
+        super::runtime::delete_gone_ok(api, &pod_def, ns, meta::name(p)).await?;
     }
     Ok(())
 }
@@ -327,7 +327,7 @@ async fn write_status(
     if !conditions.is_empty() {
         status["conditions"] = json!(conditions);
     }
-    super::write_status(api, def, job, "job-controller", status).await
+    super::runtime::write_status(api, def, job, "job-controller", status).await
 }
 
 fn condition(kind: &str, state: &str, reason: &str, message: &str, now: &str) -> Value {

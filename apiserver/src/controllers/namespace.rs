@@ -7,12 +7,12 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Controller, Key, Requeue, keys_of};
+use super::runtime::{Controller, Key, Requeue, keys_of};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::delete::{DeleteOptions, delete_object};
-use crate::handlers::write::Actor;
-use crate::{internal, meta};
+use crate::storage::Actor;
+use crate::storage::{DeleteOptions, delete_object};
+use crate::{meta, storage};
 
 /// The namespace controller.
 pub struct NamespaceController;
@@ -44,8 +44,8 @@ impl Controller for NamespaceController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let ns_def = internal::def(&api, "", "namespaces")?;
-        let Some(ns) = internal::get(&api, &ns_def, "", &key.1) else {
+        let ns_def = storage::def(&api, "", "namespaces")?;
+        let Some(ns) = storage::get(&api, &ns_def, "", &key.1) else {
             return Ok(None);
         };
         if !meta::is_deleting(&ns) {
@@ -57,7 +57,7 @@ impl Controller for NamespaceController {
             set_condition(&api, &actor, &key.1, remaining).await?;
             return Ok(Some(Duration::from_millis(500)));
         }
-        internal::update(&api, &ns_def, &actor, "", &key.1, Some("finalize"), |n| {
+        storage::update(&api, &ns_def, &actor, "", &key.1, Some("finalize"), |n| {
             let fins: Vec<Value> = n
                 .pointer("/spec/finalizers")
                 .and_then(Value::as_array)
@@ -95,8 +95,8 @@ async fn delete_content(api: &Api, ns: &str) -> Result<usize, ApiError> {
                 continue;
             }
             match delete_object(api, &def, ns, meta::name(&v), &DeleteOptions::default()).await {
-                Ok(crate::handlers::delete::Outcome::Pending(_)) => left += 1,
-                Ok(crate::handlers::delete::Outcome::Deleted(_)) => {}
+                Ok(crate::storage::Outcome::Pending(_)) => left += 1,
+                Ok(crate::storage::Outcome::Deleted(_)) => {}
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
             }
@@ -111,8 +111,8 @@ async fn set_condition(
     ns: &str,
     remaining: usize,
 ) -> Result<(), ApiError> {
-    let ns_def = internal::def(api, "", "namespaces")?;
-    internal::update(api, &ns_def, actor, "", ns, Some("status"), |n| {
+    let ns_def = storage::def(api, "", "namespaces")?;
+    storage::update(api, &ns_def, actor, "", ns, Some("status"), |n| {
         let msg = format!("Some resources are remaining: {remaining} objects");
         let conds = n.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
         if conds.iter().any(|c| c.get("type") == Some(&json!("NamespaceContentRemaining")) && c.get("message") == Some(&json!(msg))) {

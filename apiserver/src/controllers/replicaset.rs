@@ -6,12 +6,13 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::write::Actor;
 use crate::kinds::workload::selector_from_json;
-use crate::{internal, meta};
+use crate::meta::controller_of;
+use crate::storage::Actor;
+use crate::{meta, storage};
 
 /// Most pods created or deleted in one sync (upstream's burst).
 const BURST: usize = 500;
@@ -33,8 +34,8 @@ impl Controller for ReplicaSetController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "apps", "replicasets")?;
-        let Some(rs) = internal::get(&api, &def, &key.0, &key.1) else {
+        let def = storage::def(&api, "apps", "replicasets")?;
+        let Some(rs) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
         let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
@@ -57,9 +58,9 @@ impl Controller for ReplicaSetController {
             } else if active.len() > want {
                 let mut victims: Vec<&Value> = active.clone();
                 victims.sort_by_key(|p| deletion_rank(p));
-                let pod_def = internal::def(&api, "", "pods")?;
+                let pod_def = storage::def(&api, "", "pods")?;
                 for p in victims.into_iter().take((active.len() - want).min(BURST)) {
-                    super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
+                    super::runtime::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
                 }
             }
         }
@@ -136,9 +137,9 @@ pub async fn owned_pods(
             Some((_, _, u)) if u == uid => out.push(p),
             Some(_) => {}
             None if !meta::is_deleting(owner) && !meta::is_deleting(&p) => {
-                let pod_def = internal::def(api, "", "pods")?;
+                let pod_def = storage::def(api, "", "pods")?;
                 let oref = owner_ref(owner, kind, api_version);
-                let adopted = internal::update(
+                let adopted = storage::update(
                     api,
                     &pod_def,
                     &Actor::system("replicaset-controller"),
@@ -219,9 +220,9 @@ pub async fn create_pod(
         "metadata": meta_obj,
         "spec": template.get("spec").cloned().unwrap_or(json!({})),
     });
-    let pod_def = internal::def(api, "", "pods")?;
+    let pod_def = storage::def(api, "", "pods")?;
     let manager = format!("{}-controller", kind.to_ascii_lowercase());
-    internal::create(api, &pod_def, &Actor::system(&manager), pod).await
+    storage::create(api, &pod_def, &Actor::system(&manager), pod).await
 }
 
 async fn write_status(
@@ -268,5 +269,5 @@ async fn write_status(
             .as_object_mut()
             .map(|s| s.remove("fullyLabeledReplicas"));
     }
-    super::write_status(api, def, rs, "replicaset-controller", status).await
+    super::runtime::write_status(api, def, rs, "replicaset-controller", status).await
 }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::{Controller, Key, Requeue, keys_of};
+use super::runtime::{Controller, Key, Requeue, keys_of};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::write::Actor;
 use crate::kinds::namespace::is_terminating;
-use crate::{internal, meta};
+use crate::storage::Actor;
+use crate::{meta, storage};
 
 const ROOT_CA_CM: &str = "kube-root-ca.crt";
 const CA_DESCRIPTION: &str = "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters.";
@@ -43,34 +43,34 @@ impl Controller for ServiceAccountController {
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
         let ns_name = key.1;
-        let ns_def = internal::def(&api, "", "namespaces")?;
-        let Some(ns) = internal::get(&api, &ns_def, "", &ns_name) else {
+        let ns_def = storage::def(&api, "", "namespaces")?;
+        let Some(ns) = storage::get(&api, &ns_def, "", &ns_name) else {
             return Ok(None);
         };
         if is_terminating(&ns) {
             return Ok(None);
         }
         let actor = Actor::system("serviceaccount-controller");
-        let sa_def = internal::def(&api, "", "serviceaccounts")?;
-        if internal::get(&api, &sa_def, &ns_name, "default").is_none() {
+        let sa_def = storage::def(&api, "", "serviceaccounts")?;
+        if storage::get(&api, &sa_def, &ns_name, "default").is_none() {
             let sa = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns_name}});
-            ignore_exists(internal::create(&api, &sa_def, &actor, sa).await)?;
+            ignore_exists(storage::create(&api, &sa_def, &actor, sa).await)?;
         }
-        let cm_def = internal::def(&api, "", "configmaps")?;
+        let cm_def = storage::def(&api, "", "configmaps")?;
         let ca = api.settings.root_ca_pem.clone();
         let want = json!({"ca.crt": ca});
-        match internal::get(&api, &cm_def, &ns_name, ROOT_CA_CM) {
+        match storage::get(&api, &cm_def, &ns_name, ROOT_CA_CM) {
             None => {
                 let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
                     "metadata": {"name": ROOT_CA_CM, "namespace": ns_name, "annotations": {"kubernetes.io/description": CA_DESCRIPTION}},
                     "data": want});
                 ignore_exists(
-                    internal::create(&api, &cm_def, &Actor::system("root-ca-cert-publisher"), cm)
+                    storage::create(&api, &cm_def, &Actor::system("root-ca-cert-publisher"), cm)
                         .await,
                 )?;
             }
             Some(cm) if cm.get("data") != Some(&want) => {
-                internal::update(
+                storage::update(
                     &api,
                     &cm_def,
                     &Actor::system("root-ca-cert-publisher"),
@@ -133,8 +133,8 @@ impl Controller for TokenSecretController {
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
         let (ns, name) = key;
-        let def = internal::def(&api, "", "secrets")?;
-        let Some(secret) = internal::get(&api, &def, &ns, &name) else {
+        let def = storage::def(&api, "", "secrets")?;
+        let Some(secret) = storage::get(&api, &def, &ns, &name) else {
             return Ok(None);
         };
         if secret.get("type").and_then(Value::as_str) != Some(TOKEN_TYPE) {
@@ -148,8 +148,8 @@ impl Controller for TokenSecretController {
         let sa = api.store.get("/serviceaccounts", &ns, &sa_name);
         let actor = Actor::system("tokens-controller");
         let Some(sa) = sa else {
-            let opts = crate::handlers::delete::DeleteOptions::default();
-            let _ = crate::handlers::delete::delete_object(&api, &def, &ns, &name, &opts).await;
+            let opts = crate::storage::DeleteOptions::default();
+            let _ = crate::storage::delete_object(&api, &def, &ns, &name, &opts).await;
             return Ok(None);
         };
         if secret.pointer("/data/token").is_some() {
@@ -168,7 +168,7 @@ impl Controller for TokenSecretController {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let ca = api.settings.root_ca_pem.clone();
         let sa_uid = sa.uid.to_string();
-        internal::update(&api, &def, &actor, &ns, &name, None, |s| {
+        storage::update(&api, &def, &actor, &ns, &name, None, |s| {
             s["data"]["token"] = json!(b64(&token));
             s["data"]["ca.crt"] = json!(b64(&ca));
             s["data"]["namespace"] = json!(b64(&ns));

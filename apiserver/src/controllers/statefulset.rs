@@ -8,11 +8,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::replicaset::{create_pod, is_active, is_ready, owner_ref};
-use super::{Controller, Key, Requeue, controller_of, keys_of, owner_keys};
+use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
-use crate::handlers::write::Actor;
-use crate::{internal, meta};
+use crate::meta::controller_of;
+use crate::storage::Actor;
+use crate::{meta, storage};
 
 /// The statefulset controller.
 pub struct StatefulSetController;
@@ -31,8 +32,8 @@ impl Controller for StatefulSetController {
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = internal::def(&api, "apps", "statefulsets")?;
-        let Some(sts) = internal::get(&api, &def, &key.0, &key.1) else {
+        let def = storage::def(&api, "apps", "statefulsets")?;
+        let Some(sts) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
         let uid = meta::uid(&sts).to_string();
@@ -91,12 +92,12 @@ impl Controller for StatefulSetController {
                 .filter(|p| ordinal(p).is_none_or(|o| o >= want) && !meta::is_deleting(p))
                 .collect();
             extra.sort_by_key(|p| std::cmp::Reverse(ordinal(p).unwrap_or(i64::MAX)));
-            let pod_def = internal::def(&api, "", "pods")?;
+            let pod_def = storage::def(&api, "", "pods")?;
             for p in extra
                 .into_iter()
                 .take(if parallel { usize::MAX } else { 1 })
             {
-                super::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
+                super::runtime::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
             }
         }
         write_status(&api, &def, &sts, &pods).await?;
@@ -131,14 +132,14 @@ async fn create_member(api: &Api, sts: &Value, name: &str, i: i64) -> Result<(),
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let pvc_def = internal::def(api, "", "persistentvolumeclaims")?;
+    let pvc_def = storage::def(api, "", "persistentvolumeclaims")?;
     for c in &claims {
         let cname = c
             .pointer("/metadata/name")
             .and_then(Value::as_str)
             .unwrap_or_default();
         let claim_name = format!("{cname}-{pod_name}");
-        if internal::get(api, &pvc_def, ns, &claim_name).is_none() {
+        if storage::get(api, &pvc_def, ns, &claim_name).is_none() {
             let mut pvc = json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
                 "metadata": {"name": claim_name, "namespace": ns, "labels": sts.pointer("/spec/selector/matchLabels").cloned().unwrap_or(json!({}))},
                 "spec": c.get("spec").cloned().unwrap_or(json!({}))});
@@ -148,7 +149,7 @@ async fn create_member(api: &Api, sts: &Value, name: &str, i: i64) -> Result<(),
                 pvc["metadata"]["ownerReferences"] =
                     json!([owner_ref(sts, "StatefulSet", "apps/v1")]);
             }
-            match internal::create(api, &pvc_def, &Actor::system("statefulset-controller"), pvc)
+            match storage::create(api, &pvc_def, &Actor::system("statefulset-controller"), pvc)
                 .await
             {
                 Ok(_) => {}
@@ -198,5 +199,5 @@ async fn write_status(
         "updateRevision": revision,
         "collisionCount": 0,
     });
-    super::write_status(api, def, sts, "statefulset-controller", status).await
+    super::runtime::write_status(api, def, sts, "statefulset-controller", status).await
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
 
-use super::{FieldValidationError, StrictError};
+use super::error::{FieldValidationError, StrictError, go_quote};
 use crate::schema::{TypeKind, TypeRef};
 
 /// Upstream stops collecting strict errors after this many.
@@ -117,10 +117,7 @@ pub fn decode_body(
             .iter()
             .map(|(key, nth)| {
                 let line = yaml_key_line(&text, key, *nth);
-                format!(
-                    "line {line}: key {} already set in map",
-                    super::go_quote(key)
-                )
+                format!("line {line}: key {} already set in map", go_quote(key))
             })
             .collect();
         strict_errors.push(StrictError::YamlDuplicates(lines));

@@ -9,8 +9,7 @@ use crate::api::Api;
 use crate::error::ApiError;
 use crate::http::response::{self, Body, Encoding};
 
-/// The Kubernetes version whose API is served (k8s-openapi's `v1_33`).
-pub const KUBE_VERSION: &str = "v1.33.0+vc";
+pub use crate::version::KUBE_VERSION;
 
 /// Serves a path that is not a resource path.
 pub async fn serve(
@@ -35,11 +34,11 @@ pub async fn serve(
         {
             health(api, p, false)
         }
-        "/metrics" => api.metrics.render(api),
+        "/metrics" => api.metrics.render(&api.store),
         p if p.starts_with("/openapi/") || p == "/openapi" => {
-            crate::openapi_serve::serve(api, p, headers, query)
+            super::openapi::serve(api, p, headers, query)
         }
-        "/.well-known/openid-configuration" | "/openid/v1/jwks" => crate::tokens::oidc(api, path),
+        "/.well-known/openid-configuration" | "/openid/v1/jwks" => oidc(api, path),
         "" | "/" => {
             let paths: Vec<String> = [
                 "/api",
@@ -145,4 +144,22 @@ fn health(api: &Api, path: &str, verbose: bool) -> Response<Body> {
             "[-]etcd failed: reason withheld\nhealthz check failed\n",
         )
     }
+}
+
+/// `/.well-known/openid-configuration` and `/openid/v1/jwks`.
+fn oidc(api: &Api, path: &str) -> Response<Body> {
+    let Some(signer) = api.tokens.as_ref() else {
+        return response::error(&ApiError::no_route());
+    };
+    if path == "/openid/v1/jwks" {
+        return response::object(StatusCode::OK, &signer.jwks(), Encoding::Json);
+    }
+    let doc = json!({
+        "issuer": signer.issuer,
+        "jwks_uri": format!("https://{}/openid/v1/jwks", api.settings.advertise),
+        "response_types_supported": ["id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+    });
+    response::object(StatusCode::OK, &doc, Encoding::Json)
 }

@@ -8,12 +8,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
-use super::{Filter, render};
+use super::filter::Filter;
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Target};
 use crate::http::Req;
 use crate::http::response::{self, Body};
 use crate::registry::ResourceDef;
+use crate::storage::render;
 use crate::store::ObjKey;
 
 /// GET of one object.
@@ -30,7 +31,7 @@ pub fn get(api: &Api, def: &ResourceDef, r: &Req) -> ApiResult<Response<Body>> {
     if r.table {
         let obj = serde_json::from_slice::<Value>(&render(def, &so))
             .map_err(|e| ApiError::internal(e.to_string()))?;
-        let t = super::as_table(
+        let t = super::tables::as_table(
             def,
             r,
             &[obj],
@@ -161,7 +162,7 @@ pub async fn list(api: &Arc<Api>, def: &ResourceDef, r: &Req) -> ApiResult<Respo
             .iter()
             .filter_map(|so| serde_json::from_slice(&render(def, so)).ok())
             .collect();
-        let t = super::as_table(def, r, &items, &Value::Object(meta), false)?;
+        let t = super::tables::as_table(def, r, &items, &Value::Object(meta), false)?;
         return Ok(response::object(StatusCode::OK, &t, r.enc));
     }
     let head = json!({

@@ -9,12 +9,13 @@ use http::Response;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-use super::{Filter, render};
+use super::filter::Filter;
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::http::Req;
 use crate::http::response::{self, Body};
 use crate::registry::ResourceDef;
+use crate::storage::render;
 use crate::store::{Event, EventType, StoredObject};
 
 /// How often an idle watch with bookmarks enabled gets one.
@@ -185,7 +186,7 @@ pub async fn watch(api: Arc<Api>, def: Arc<ResourceDef>, r: &mut Req) -> ApiResu
         let include = crate::table::IncludeObject::from_query(r.q("includeObject"))
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Some((
-            super::table_convertor(&def)?,
+            super::tables::table_convertor(&def)?,
             include,
             std::sync::atomic::AtomicBool::new(false),
         ))

@@ -1,22 +1,20 @@
-//! HTTP entry point: authentication, routing, and the non-resource endpoints.
+//! HTTP plumbing shared by the handlers: the routed request, body decoding, content
+//! negotiation (the entry point that authenticates and routes is `router`).
 
 pub mod request;
 pub mod response;
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
 
-use crate::api::Api;
 use crate::auth::User;
 use crate::error::{ApiError, ApiResult};
-use request::{RequestInfo, Route};
+use request::RequestInfo;
 use response::{Body, Encoding};
 
 /// Largest accepted request body (upstream's 3 MiB).
@@ -119,118 +117,6 @@ pub fn decode_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
         )));
     }
     Ok(v)
-}
-
-/// Paths anonymous clients may read (upstream's `system:public-info-viewer`).
-fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
-        || path.starts_with("/healthz/")
-        || path.starts_with("/livez/")
-        || path.starts_with("/readyz/")
-}
-
-/// Serves one request.
-pub async fn serve(
-    api: Arc<Api>,
-    req: Request<Incoming>,
-    cert_user: Option<User>,
-) -> Response<Body> {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let user = cert_user.or_else(|| bearer(&api, req.headers()));
-    let resp = match user {
-        None if !is_public(&path) => response::error(&ApiError::unauthorized()),
-        user => {
-            let user = user.unwrap_or_else(|| {
-                User::new(
-                    "system:anonymous",
-                    "",
-                    ["system:unauthenticated".to_string()],
-                )
-            });
-            dispatch(&api, req, user).await
-        }
-    };
-    api.metrics
-        .observe(&method, &path, resp.status().as_u16(), start.elapsed());
-    resp
-}
-
-fn bearer(api: &Api, headers: &http::HeaderMap) -> Option<User> {
-    let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let token = h
-        .strip_prefix("Bearer ")
-        .or_else(|| h.strip_prefix("bearer "))?
-        .trim();
-    api.auth.authenticate_token(token)
-}
-
-async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_default();
-    let query: HashMap<String, String> = parts
-        .uri
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default();
-    let accept = parts
-        .headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok());
-    let path = parts.uri.path().to_string();
-    let route = request::route(&path);
-    if let Route::Other(p) = &route {
-        return crate::handlers::other::serve(api, &parts.method, p, &parts.headers, &query).await;
-    }
-    let enc = match negotiate_for(accept, &route) {
-        Ok(e) => e,
-        Err(e) => return response::error(&e),
-    };
-    if matches!(route, Route::CoreVersions | Route::Groups)
-        && let Some(v) = crate::handlers::discovery::aggregated_version(accept)
-    {
-        return crate::handlers::discovery::aggregated(
-            api,
-            route == Route::CoreVersions,
-            v,
-            &parts.headers,
-        );
-    }
-    match route {
-        Route::CoreVersions => crate::handlers::discovery::core_versions(api, &parts.headers, enc),
-        Route::Groups => crate::handlers::discovery::groups(api, &parts.headers, enc),
-        Route::Group(g) => crate::handlers::discovery::group(api, &g, enc),
-        Route::ResourceList { group, version } => {
-            crate::handlers::discovery::resource_list(api, &group, &version, enc)
-        }
-        Route::Resource(info) => {
-            let table = wants_table(accept);
-            let r = Req {
-                method: parts.method,
-                info,
-                query,
-                headers: parts.headers,
-                user,
-                enc,
-                table,
-                body: Some(body),
-                extensions: parts.extensions,
-                path_and_query,
-            };
-            crate::handlers::resource(api, r).await
-        }
-        Route::Other(_) => response::error(&ApiError::no_route()),
-    }
-}
-
-/// Negotiation that lets aggregated-discovery and Table requests fall back to plain JSON.
-fn negotiate_for(accept: Option<&str>, _route: &Route) -> ApiResult<Encoding> {
-    response::negotiate(accept)
 }
 
 /// Whether the first media type the server can produce is a `meta.k8s.io` Table.

@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use serde_json::{Value, json};
 
 use crate::error::Cause;
+use crate::registry::def::{Origin, Strategy};
 
 /// `validation.IsValidIP` (apimachinery v1.28).
 const NOT_AN_IP: &str = "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)";
@@ -183,6 +184,35 @@ pub fn validate_endpoint_slice(es: &Value) -> Vec<Cause> {
         }
     }
     out
+}
+
+/// The Endpoints strategy: client-written addresses are validated; a PUT creates.
+#[derive(Debug)]
+pub struct Endpoints;
+
+impl Strategy for Endpoints {
+    fn validate(&self, _old: Option<&Value>, new: &Value, origin: Origin) -> Vec<Cause> {
+        match origin {
+            Origin::Client => validate_endpoints(new),
+            Origin::Server => Vec::new(),
+        }
+    }
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+}
+
+/// The EndpointSlice strategy: client-written addresses are validated.
+#[derive(Debug)]
+pub struct EndpointSlice;
+
+impl Strategy for EndpointSlice {
+    fn validate(&self, _old: Option<&Value>, new: &Value, origin: Origin) -> Vec<Cause> {
+        match origin {
+            Origin::Client => validate_endpoint_slice(new),
+            Origin::Server => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! `events.k8s.io/v1` Events are stored as `core/v1` Events and converted on the way in and out,
 //! as upstream does, so both APIs see the same events.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
+
+use super::names::NameRule;
+use crate::error::Cause;
+use crate::registry::def::{Origin, Strategy};
 
 /// Field renames between `events.k8s.io/v1` (left) and `core/v1` (right).
 const RENAMES: &[(&str, &str)] = &[
@@ -47,6 +51,60 @@ pub fn to_core(event: &Value) -> Value {
 /// A stored `core/v1` Event as `events.k8s.io/v1`.
 pub fn from_core(event: &Value) -> Value {
     rename(event, false, "events.k8s.io/v1")
+}
+
+/// The core/v1 Event strategy: names are path segments, the involved object's namespace
+/// must match, events are written even while their namespace terminates, and a PUT creates.
+#[derive(Debug)]
+pub struct Event;
+
+impl Strategy for Event {
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
+    }
+    fn validate(&self, _old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let ns = crate::meta::namespace(new);
+        let io_ns = new
+            .pointer("/involvedObject/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if !io_ns.is_empty() && io_ns != ns {
+            return vec![Cause::invalid(
+                "involvedObject.namespace",
+                &json!(io_ns),
+                "does not match event.namespace",
+            )];
+        }
+        Vec::new()
+    }
+    fn needs_live_namespace(&self) -> bool {
+        false
+    }
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+}
+
+/// The events.k8s.io/v1 Event strategy: stored as core/v1 Events.
+#[derive(Debug)]
+pub struct EventV1;
+
+impl Strategy for EventV1 {
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
+    }
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+    fn converts(&self) -> bool {
+        true
+    }
+    fn to_served(&self, stored: Value) -> Value {
+        from_core(&stored)
+    }
+    fn to_stored(&self, served: Value) -> Value {
+        to_core(&served)
+    }
 }
 
 #[cfg(test)]

@@ -1,58 +1,207 @@
-//! Defaults and validation of the smaller built-in kinds.
+//! Strategies of the smaller built-in kinds (defaults and validation only).
 
 use serde_json::{Value, json};
 
 use crate::error::Cause;
+use crate::kinds::names::NameRule;
+use crate::registry::def::{Origin, Strategy};
 
-/// Defaults of kinds without a module of their own.
-pub fn defaults(group: &str, kind: &str, obj: &mut Value) {
-    match (group, kind) {
-        ("", "Secret") => secret_defaults(obj),
-        ("", "PersistentVolumeClaim") => {
-            set_in(obj, "spec", "volumeMode", json!("Filesystem"));
-            set_in(obj, "status", "phase", json!("Pending"));
-        }
-        ("", "PersistentVolume") => {
-            set_in(
-                obj,
-                "spec",
-                "persistentVolumeReclaimPolicy",
-                json!("Retain"),
-            );
-            set_in(obj, "spec", "volumeMode", json!("Filesystem"));
-            set_in(obj, "status", "phase", json!("Pending"));
-        }
-        ("storage.k8s.io", "StorageClass") => {
-            if let Some(o) = obj.as_object_mut() {
-                o.entry("reclaimPolicy").or_insert_with(|| json!("Delete"));
-                o.entry("volumeBindingMode")
-                    .or_insert_with(|| json!("Immediate"));
+/// Secrets: default type, `stringData` folded into `data`, key validation, immutability.
+#[derive(Debug)]
+pub struct Secret;
+
+impl Strategy for Secret {
+    fn defaults(&self, obj: &mut Value) {
+        secret_defaults(obj);
+    }
+    fn validate(&self, old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let mut out = Vec::new();
+        validate_keys(new, &["data"], &mut out);
+        if let Some(old) = old {
+            if old.get("type") != new.get("type") {
+                out.push(Cause::invalid(
+                    "type",
+                    new.get("type").unwrap_or(&Value::Null),
+                    "field is immutable",
+                ));
+            }
+            if old.get("immutable") == Some(&json!(true)) && old.get("data") != new.get("data") {
+                out.push(Cause::forbidden(
+                    "data",
+                    "field is immutable when `immutable` is set",
+                ));
             }
         }
-        ("scheduling.k8s.io", "PriorityClass") => {
-            if let Some(o) = obj.as_object_mut() {
-                o.entry("preemptionPolicy")
-                    .or_insert_with(|| json!("PreemptLowerPriority"));
-            }
+        out
+    }
+}
+
+/// ConfigMaps: key validation and immutability.
+#[derive(Debug)]
+pub struct ConfigMap;
+
+impl Strategy for ConfigMap {
+    fn validate(&self, old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let mut out = Vec::new();
+        validate_keys(new, &["data", "binaryData"], &mut out);
+        if let Some(old) = old
+            && old.get("immutable") == Some(&json!(true))
+            && (old.get("data") != new.get("data")
+                || old.get("binaryData") != new.get("binaryData"))
+        {
+            out.push(Cause::forbidden(
+                "data",
+                "field is immutable when `immutable` is set",
+            ));
         }
-        ("networking.k8s.io", "NetworkPolicy") => {
-            let has_egress = obj.pointer("/spec/egress").is_some();
-            if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
-                && !spec.contains_key("policyTypes")
-            {
-                let mut types = vec!["Ingress"];
-                if has_egress {
-                    types.push("Egress");
-                }
-                spec.insert("policyTypes".into(), json!(types));
-            }
+        out
+    }
+}
+
+/// PersistentVolumeClaims: volume mode and phase defaults, access modes and size required.
+#[derive(Debug)]
+pub struct PersistentVolumeClaim;
+
+impl Strategy for PersistentVolumeClaim {
+    fn defaults(&self, obj: &mut Value) {
+        set_in(obj, "spec", "volumeMode", json!("Filesystem"));
+        set_in(obj, "status", "phase", json!("Pending"));
+    }
+    fn validate(&self, _old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let mut out = Vec::new();
+        if new
+            .pointer("/spec/accessModes")
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.is_empty())
+        {
+            out.push(Cause::required(
+                "spec.accessModes",
+                "at least 1 access mode is required",
+            ));
         }
-        ("", "Node") => {
-            if let Some(o) = obj.as_object_mut() {
-                o.entry("spec").or_insert_with(|| json!({}));
-            }
+        if new.pointer("/spec/resources/requests/storage").is_none() {
+            out.push(Cause::required("spec.resources[storage]", ""));
         }
-        _ => {}
+        out
+    }
+}
+
+/// PersistentVolumes: reclaim policy, volume mode and phase defaults.
+#[derive(Debug)]
+pub struct PersistentVolume;
+
+impl Strategy for PersistentVolume {
+    fn defaults(&self, obj: &mut Value) {
+        set_in(
+            obj,
+            "spec",
+            "persistentVolumeReclaimPolicy",
+            json!("Retain"),
+        );
+        set_in(obj, "spec", "volumeMode", json!("Filesystem"));
+        set_in(obj, "status", "phase", json!("Pending"));
+    }
+}
+
+/// StorageClasses: reclaim policy and binding mode defaults.
+#[derive(Debug)]
+pub struct StorageClass;
+
+impl Strategy for StorageClass {
+    fn defaults(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.entry("reclaimPolicy").or_insert_with(|| json!("Delete"));
+            o.entry("volumeBindingMode")
+                .or_insert_with(|| json!("Immediate"));
+        }
+    }
+}
+
+/// PriorityClasses: preemption policy default, value required.
+#[derive(Debug)]
+pub struct PriorityClass;
+
+impl Strategy for PriorityClass {
+    fn defaults(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.entry("preemptionPolicy")
+                .or_insert_with(|| json!("PreemptLowerPriority"));
+        }
+    }
+    fn validate(&self, _old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        if new.get("value").and_then(Value::as_i64).is_none() {
+            return vec![Cause::required("value", "")];
+        }
+        Vec::new()
+    }
+}
+
+/// NetworkPolicies: `policyTypes` default.
+#[derive(Debug)]
+pub struct NetworkPolicy;
+
+impl Strategy for NetworkPolicy {
+    fn defaults(&self, obj: &mut Value) {
+        let has_egress = obj.pointer("/spec/egress").is_some();
+        if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut)
+            && !spec.contains_key("policyTypes")
+        {
+            let mut types = vec!["Ingress"];
+            if has_egress {
+                types.push("Egress");
+            }
+            spec.insert("policyTypes".into(), json!(types));
+        }
+    }
+}
+
+/// Nodes: an empty `spec` by default; the creator (the kubelet) sets `status`.
+#[derive(Debug)]
+pub struct Node;
+
+impl Strategy for Node {
+    fn defaults(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            o.entry("spec").or_insert_with(|| json!({}));
+        }
+    }
+    fn resets_status_on_create(&self) -> bool {
+        false
+    }
+}
+
+/// Leases: positive durations; a PUT creates a missing lease.
+#[derive(Debug)]
+pub struct Lease;
+
+impl Strategy for Lease {
+    fn validate(&self, _old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let mut out = Vec::new();
+        if let Some(d) = new
+            .pointer("/spec/leaseDurationSeconds")
+            .and_then(Value::as_i64)
+            && d <= 0
+        {
+            out.push(Cause::invalid(
+                "spec.leaseDurationSeconds",
+                &json!(d),
+                "must be greater than 0",
+            ));
+        }
+        out
+    }
+    fn allow_create_on_update(&self) -> bool {
+        true
+    }
+}
+
+/// RBAC kinds: names are path segments (`system:admin`).
+#[derive(Debug)]
+pub struct Rbac;
+
+impl Strategy for Rbac {
+    fn name_rule(&self) -> NameRule {
+        NameRule::PathSegment
     }
 }
 
@@ -115,92 +264,4 @@ fn validate_keys(obj: &Value, fields: &[&str], out: &mut Vec<Cause>) {
             MAX_DATA,
         ));
     }
-}
-
-/// Validation of kinds without a module of their own.
-pub fn validate(group: &str, kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
-    let mut out = Vec::new();
-    match (group, kind) {
-        ("", "Secret") => {
-            validate_keys(new, &["data"], &mut out);
-            if let Some(old) = old {
-                if old.get("type") != new.get("type") {
-                    out.push(Cause::invalid(
-                        "type",
-                        new.get("type").unwrap_or(&Value::Null),
-                        "field is immutable",
-                    ));
-                }
-                if old.get("immutable") == Some(&json!(true)) && old.get("data") != new.get("data")
-                {
-                    out.push(Cause::forbidden(
-                        "data",
-                        "field is immutable when `immutable` is set",
-                    ));
-                }
-            }
-        }
-        ("", "ConfigMap") => {
-            validate_keys(new, &["data", "binaryData"], &mut out);
-            if let Some(old) = old
-                && old.get("immutable") == Some(&json!(true))
-                && (old.get("data") != new.get("data")
-                    || old.get("binaryData") != new.get("binaryData"))
-            {
-                out.push(Cause::forbidden(
-                    "data",
-                    "field is immutable when `immutable` is set",
-                ));
-            }
-        }
-        ("", "Event") => {
-            let ns = crate::meta::namespace(new);
-            let io_ns = new
-                .pointer("/involvedObject/namespace")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            if !io_ns.is_empty() && io_ns != ns {
-                out.push(Cause::invalid(
-                    "involvedObject.namespace",
-                    &json!(io_ns),
-                    "does not match event.namespace",
-                ));
-            }
-        }
-        ("", "PersistentVolumeClaim") => {
-            if new
-                .pointer("/spec/accessModes")
-                .and_then(Value::as_array)
-                .is_none_or(|a| a.is_empty())
-            {
-                out.push(Cause::required(
-                    "spec.accessModes",
-                    "at least 1 access mode is required",
-                ));
-            }
-            if new.pointer("/spec/resources/requests/storage").is_none() {
-                out.push(Cause::required("spec.resources[storage]", ""));
-            }
-        }
-        ("scheduling.k8s.io", "PriorityClass")
-            if new.get("value").and_then(Value::as_i64).is_none() =>
-        {
-            out.push(Cause::required("value", ""));
-        }
-        ("coordination.k8s.io", "Lease") => {
-            if let Some(d) = new
-                .pointer("/spec/leaseDurationSeconds")
-                .and_then(Value::as_i64)
-                && d <= 0
-            {
-                out.push(Cause::invalid(
-                    "spec.leaseDurationSeconds",
-                    &json!(d),
-                    "must be greater than 0",
-                ));
-            }
-        }
-        _ => {}
-    }
-    out
 }

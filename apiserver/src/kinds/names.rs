@@ -99,17 +99,6 @@ pub fn label_message() -> &'static str {
     LABEL_MSG
 }
 
-/// The name rule of a kind.
-pub fn rule_for(group: &str, kind: &str) -> NameRule {
-    match (group, kind) {
-        ("", "Namespace") => NameRule::Label,
-        ("", "Service") => NameRule::Dns1035,
-        ("", "Event") | ("events.k8s.io", "Event") => NameRule::PathSegment,
-        ("rbac.authorization.k8s.io", _) => NameRule::PathSegment,
-        _ => NameRule::Subdomain,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,6 +2,9 @@
 
 use serde_json::{Value, json};
 
+use super::names::NameRule;
+use crate::registry::def::Strategy;
+
 /// Namespace defaults: the `kubernetes` finalizer, phase `Active`, and the immutable
 /// `kubernetes.io/metadata.name` label.
 pub fn defaults(ns: &mut Value) {
@@ -42,4 +45,32 @@ pub fn spec_finalizers(ns: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The Namespace strategy: `spec.finalizers` hold a deleting namespace, which is
+/// `Terminating` meanwhile.
+#[derive(Debug)]
+pub struct Namespace;
+
+impl Strategy for Namespace {
+    fn defaults(&self, obj: &mut Value) {
+        defaults(obj);
+    }
+    fn name_rule(&self) -> NameRule {
+        NameRule::Label
+    }
+    fn returns_deleted_object(&self) -> bool {
+        true
+    }
+    fn holds_deletion(&self, obj: &Value) -> bool {
+        !spec_finalizers(obj).is_empty()
+    }
+    fn mark_deleting(&self, obj: &mut Value) {
+        if let Some(o) = obj.as_object_mut() {
+            let status = o.entry("status").or_insert_with(|| json!({}));
+            if let Some(s) = status.as_object_mut() {
+                s.insert("phase".into(), json!("Terminating"));
+            }
+        }
+    }
 }

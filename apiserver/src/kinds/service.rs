@@ -2,9 +2,12 @@
 
 use serde_json::{Value, json};
 
-use super::Ctx;
-use crate::api::Api;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::names::NameRule;
 use crate::error::{ApiError, ApiResult, Cause};
+use crate::ipalloc::ServiceAllocator;
+use crate::registry::def::{Ctx, Origin, Strategy};
 
 const TYPES: &[&str] = &["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"];
 
@@ -147,11 +150,6 @@ fn invalid(obj: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid("Service", "", crate::meta::name(obj), causes)
 }
 
-/// Allocates the clusterIP and node ports of a new service.
-pub fn admit_create(ctx: &Ctx<'_>, svc: &mut Value) -> ApiResult<()> {
-    allocate(ctx, None, svc)
-}
-
 /// Keeps the clusterIPs and node ports an update did not mention.
 pub fn carry_allocated(old: &Value, new: &mut Value) {
     let old_ip = old
@@ -210,14 +208,15 @@ pub fn carry_allocated(old: &Value, new: &mut Value) {
     }
 }
 
-/// Allocates what a type change needs.
-pub fn admit_update(ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
-    allocate(ctx, Some(old), new)
-}
-
-fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()> {
+/// Allocates the clusterIP and node ports a new service, or a type change, needs.
+fn allocate(
+    alloc: &Mutex<ServiceAllocator>,
+    dry_run: bool,
+    old: Option<&Value>,
+    svc: &mut Value,
+) -> ApiResult<()> {
     let t = svc_type(svc).to_string();
-    let mut alloc = ctx.api.allocator();
+    let mut alloc = lock(alloc);
     let obj_for_err = svc.clone();
     let spec = svc
         .get_mut("spec")
@@ -253,7 +252,7 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
                     )],
                 )
             })?;
-            if ctx.dry_run {
+            if dry_run {
                 alloc.release_ip(&got);
             }
             got
@@ -313,7 +312,7 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
                     )],
                 )
             })?;
-            if ctx.dry_run {
+            if dry_run {
                 alloc.release_port(got);
             }
             po.insert("nodePort".into(), json!(got));
@@ -323,8 +322,8 @@ fn allocate(ctx: &Ctx<'_>, old: Option<&Value>, svc: &mut Value) -> ApiResult<()
 }
 
 /// Frees the clusterIP and node ports of a deleted service.
-pub fn release(api: &Api, svc: &Value) {
-    let mut alloc = api.allocator();
+fn release(alloc: &Mutex<ServiceAllocator>, svc: &Value) {
+    let mut alloc = lock(alloc);
     if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str)
         && ip != "None"
     {
@@ -344,8 +343,8 @@ pub fn release(api: &Api, svc: &Value) {
 }
 
 /// Marks what a stored service holds (at start).
-pub fn mark(api: &Api, svc: &Value) {
-    let mut alloc = api.allocator();
+fn mark(alloc: &Mutex<ServiceAllocator>, svc: &Value) {
+    let mut alloc = lock(alloc);
     if let Some(ip) = svc.pointer("/spec/clusterIP").and_then(Value::as_str) {
         alloc.mark_ip(ip);
     }
@@ -363,7 +362,7 @@ pub fn mark(api: &Api, svc: &Value) {
 }
 
 /// Frees what `old` held and `new` no longer does (type changes).
-pub fn release_dropped(api: &Api, old: &Value, new: &Value) {
+fn release_dropped(alloc: &Mutex<ServiceAllocator>, old: &Value, new: &Value) {
     let ip = |v: &Value| {
         v.pointer("/spec/clusterIP")
             .and_then(Value::as_str)
@@ -381,7 +380,7 @@ pub fn release_dropped(api: &Api, old: &Value, new: &Value) {
             })
             .unwrap_or_default()
     };
-    let mut alloc = api.allocator();
+    let mut alloc = lock(alloc);
     let (oi, ni) = (ip(old), ip(new));
     if !oi.is_empty() && oi != "None" && oi != ni {
         alloc.release_ip(&oi);
@@ -391,5 +390,62 @@ pub fn release_dropped(api: &Api, old: &Value, new: &Value) {
         if !np.contains(&p) {
             alloc.release_port(p);
         }
+    }
+}
+
+fn lock(alloc: &Mutex<ServiceAllocator>) -> MutexGuard<'_, ServiceAllocator> {
+    alloc.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The Service strategy; it owns the server's clusterIP and nodePort allocations.
+#[derive(Debug)]
+pub struct Service {
+    alloc: Arc<Mutex<ServiceAllocator>>,
+}
+
+impl Service {
+    /// A strategy allocating from `alloc`.
+    pub fn new(alloc: Arc<Mutex<ServiceAllocator>>) -> Self {
+        Service { alloc }
+    }
+}
+
+impl Strategy for Service {
+    fn defaults(&self, obj: &mut Value) {
+        defaults(obj);
+    }
+    fn name_rule(&self) -> NameRule {
+        NameRule::Dns1035
+    }
+    fn validate(&self, old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        validate(old, new)
+    }
+    fn admit_create(&self, ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
+        allocate(&self.alloc, ctx.dry_run, None, obj)
+    }
+    fn carry_over(&self, old: &Value, new: &mut Value) {
+        carry_allocated(old, new);
+    }
+    fn admit_update(&self, ctx: &Ctx<'_>, old: &Value, new: &mut Value) -> ApiResult<()> {
+        allocate(&self.alloc, ctx.dry_run, Some(old), new)
+    }
+    fn released(&self, obj: &Value) {
+        release(&self.alloc, obj);
+    }
+    fn after_write(&self, old: Option<&Value>, new: Option<&Value>) {
+        match (old, new) {
+            (Some(o), None) => release(&self.alloc, o),
+            (Some(o), Some(n)) => release_dropped(&self.alloc, o, n),
+            _ => {}
+        }
+    }
+    fn keeps_derived_state(&self) -> bool {
+        true
+    }
+    fn loaded(&self, obj: &Value) {
+        mark(&self.alloc, obj);
+    }
+    fn returns_deleted_object(&self) -> bool {
+        true
     }
 }

@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::pod;
 use crate::error::Cause;
+use crate::registry::def::{Origin, Strategy};
 use crate::selectors::LabelSelector;
 
 /// Workload defaults (upstream `SetDefaults_Deployment` etc.), including the pod template's.
@@ -319,4 +320,43 @@ pub fn validate(kind: &str, old: Option<&Value>, new: &Value) -> Vec<Cause> {
         ));
     }
     out
+}
+
+/// The strategy of a workload kind: its defaults (pod template included) and, for apps/v1
+/// and batch/v1 kinds, its validation.
+#[derive(Debug)]
+pub struct Workload {
+    kind: &'static str,
+    validates: bool,
+}
+
+impl Workload {
+    /// An apps/v1 or batch/v1 workload: defaults and validation.
+    pub fn new(kind: &'static str) -> Self {
+        Workload {
+            kind,
+            validates: true,
+        }
+    }
+
+    /// A core/v1 workload (ReplicationController, PodTemplate): defaults only.
+    pub fn core(kind: &'static str) -> Self {
+        Workload {
+            kind,
+            validates: false,
+        }
+    }
+}
+
+impl Strategy for Workload {
+    fn defaults(&self, obj: &mut Value) {
+        defaults(self.kind, obj);
+    }
+    fn validate(&self, old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        if self.validates {
+            validate(self.kind, old, new)
+        } else {
+            Vec::new()
+        }
+    }
 }

@@ -17,6 +17,7 @@
 //! no watch or proxy paths; operation descriptions are shorter than upstream's.
 
 mod paths;
+mod served;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ use sha2::{Digest, Sha512};
 
 use crate::schema::{SchemaError, SchemaIndex};
 use paths::Flavour;
+pub use served::ServedKind;
 
 /// Errors building the documents.
 #[derive(Debug, thiserror::Error)]
@@ -37,27 +39,6 @@ pub enum OpenApiError {
     /// A built-in kind the caller serves has no definition.
     #[error("no OpenAPI definition for {0}")]
     UnknownKind(String),
-}
-
-/// A served resource, as the server's registry knows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServedKind {
-    /// API group ("" for core).
-    pub group: String,
-    /// Version.
-    pub version: String,
-    /// Kind.
-    pub kind: String,
-    /// Plural resource name.
-    pub plural: String,
-    /// Namespaced or cluster-scoped.
-    pub namespaced: bool,
-    /// Verbs (`get`, `list`, `create`, `update`, `patch`, `delete`, `deletecollection`, ...).
-    pub verbs: Vec<String>,
-    /// Served subresources (`status`, `scale` get paths).
-    pub subresources: Vec<String>,
-    /// A CRD version's `openAPIV3Schema`; None for built-in kinds.
-    pub schema: Option<Value>,
 }
 
 /// An HTTP answer for an OpenAPI path.

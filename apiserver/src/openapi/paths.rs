@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::ServedKind;
+use super::served::ServedKind;
 
 /// Which document flavour to emit.
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::ProtoError;
+use super::error::ProtoError;
 use super::schema::Custom;
 use super::wire::{self, Wire, Writer};
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::ProtoError;
 use super::custom;
+use super::error::ProtoError;
 use super::schema::{Card, Custom, Elem, Field, Message, Scalar, Schema};
 use super::wire::{self, Wire};
 

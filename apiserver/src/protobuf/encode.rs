@@ -5,8 +5,8 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use super::ProtoError;
 use super::custom::{self, type_error};
+use super::error::ProtoError;
 use super::schema::{Card, Custom, Elem, Field, Message, Scalar, Schema};
 use super::wire::Writer;
 

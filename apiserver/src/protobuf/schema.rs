@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 
-use super::ProtoError;
+use super::error::ProtoError;
 
 const DATA: &str = include_str!("../../protobuf-data/k8s-v1.33-protobuf.json");
 

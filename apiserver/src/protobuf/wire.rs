@@ -1,7 +1,7 @@
 //! Protobuf wire format: reading fields (with the checks and errors of gogo-generated code)
 //! and writing them.
 
-use super::ProtoError;
+use super::error::ProtoError;
 
 /// A wire value of one field occurrence.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,22 @@
-//! The built-in resources the server serves (Kubernetes v1.33 names, scopes and verbs).
+//! The built-in resources the server serves (Kubernetes v1.33 names, scopes and verbs): the
+//! registration table. Each entry names the resource, its typed decoding, its strategy and its
+//! table printer; adding a kind is its strategy file plus one entry here.
 
-use super::{ResourceDef, STANDARD_VERBS, Subresource};
+use std::sync::Arc;
+
+use k8s_openapi::api::{
+    apps::v1 as apps, autoscaling::v2 as autoscaling, batch::v1 as batch,
+    coordination::v1 as coordination, core::v1 as core, discovery::v1 as discovery,
+    events::v1 as events, networking::v1 as networking, node::v1 as node, policy::v1 as policy,
+    rbac::v1 as rbac, scheduling::v1 as scheduling, storage::v1 as storage,
+};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext;
+
+use super::def::{
+    KubeletRoute, Plain, ResourceDef, STANDARD_VERBS, Shared, Strategy, Subresource, typed,
+};
+use crate::kinds::{crd, endpoints, event, misc, namespace, pod, service, workload};
+use crate::table::printers;
 
 const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 const CREATE: &[&str] = &["create"];
@@ -63,6 +79,10 @@ fn def(
         has_status: false,
         generation: false,
         crd: None,
+        strategy: Arc::new(Plain),
+        typed: None,
+        printer: None,
+        kubelet: None,
     }
 }
 
@@ -96,54 +116,103 @@ impl ResourceDef {
         self.storage = storage.to_string();
         self
     }
+    /// Registers the kind's strategy.
+    fn strategy(mut self, s: impl Strategy + 'static) -> Self {
+        self.strategy = Arc::new(s);
+        self
+    }
+    /// Registers typed decoding through the k8s-openapi type `T`.
+    fn typed<T: serde::de::DeserializeOwned + serde::Serialize>(mut self) -> Self {
+        self.typed = Some(typed::<T>);
+        self
+    }
+    /// Registers where kubelet-served subresources go.
+    fn kubelet(mut self, route: KubeletRoute) -> Self {
+        self.kubelet = Some(route);
+        self
+    }
+    /// Registers the table printer.
+    fn printer(mut self, p: fn() -> crate::table::Printer) -> Self {
+        self.printer = Some(p);
+        self
+    }
 }
 
-/// Every built-in resource, core group first, in upstream's discovery order.
-pub fn builtin_resources() -> Vec<ResourceDef> {
-    let mut v = core();
-    v.extend(named_groups());
+/// Selectable fields of Events (core/v1 and events.k8s.io/v1).
+const EVENT_FIELDS: &[&str] = &[
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+];
+
+/// Every built-in resource, core group first, in upstream's discovery order; `shared` is the
+/// server state strategies hold (service allocations).
+pub fn builtin_resources(shared: &Shared) -> Vec<ResourceDef> {
+    let mut v = core(shared);
+    v.extend(apps_and_batch());
+    v.extend(other_groups());
     v
 }
 
-fn core() -> Vec<ResourceDef> {
+fn core(shared: &Shared) -> Vec<ResourceDef> {
     let c = |r: &str, k: &str, ns: bool, short: &[&str]| def("", "v1", r, k, ns, short);
     vec![
         c("bindings", "Binding", true, &[]).with_verbs(CREATE),
-        c("configmaps", "ConfigMap", true, &["cm"]),
-        c("endpoints", "Endpoints", true, &["ep"]),
-        c("events", "Event", true, &["ev"]).with_fields(&[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ]),
-        c("limitranges", "LimitRange", true, &["limits"]),
+        c("configmaps", "ConfigMap", true, &["cm"])
+            .typed::<core::ConfigMap>()
+            .strategy(misc::ConfigMap)
+            .printer(printers::config_map),
+        c("endpoints", "Endpoints", true, &["ep"])
+            .typed::<core::Endpoints>()
+            .strategy(endpoints::Endpoints)
+            .printer(printers::endpoints),
+        c("events", "Event", true, &["ev"])
+            .with_fields(EVENT_FIELDS)
+            .typed::<core::Event>()
+            .strategy(event::Event)
+            .printer(printers::event),
+        c("limitranges", "LimitRange", true, &["limits"]).typed::<core::LimitRange>(),
         c("namespaces", "Namespace", false, &["ns"])
             .with_status()
             .with_sub(sub("finalize", "Namespace", &["update"]))
             .with_fields(&["status.phase"])
             .with_verbs(&[
                 "create", "delete", "get", "list", "patch", "update", "watch",
-            ]),
+            ])
+            .typed::<core::Namespace>()
+            .strategy(namespace::Namespace)
+            .printer(printers::namespace),
         c("nodes", "Node", false, &["no"])
             .with_status()
             .with_sub(sub("proxy", "NodeProxyOptions", PROXY))
-            .with_fields(&["spec.unschedulable"]),
+            .with_fields(&["spec.unschedulable"])
+            .typed::<core::Node>()
+            .strategy(misc::Node)
+            .printer(printers::node)
+            .kubelet(KubeletRoute::Node),
         c(
             "persistentvolumeclaims",
             "PersistentVolumeClaim",
             true,
             &["pvc"],
         )
-        .with_status(),
-        c("persistentvolumes", "PersistentVolume", false, &["pv"]).with_status(),
+        .with_status()
+        .typed::<core::PersistentVolumeClaim>()
+        .strategy(misc::PersistentVolumeClaim)
+        .printer(printers::persistent_volume_claim),
+        c("persistentvolumes", "PersistentVolume", false, &["pv"])
+            .with_status()
+            .typed::<core::PersistentVolume>()
+            .strategy(misc::PersistentVolume)
+            .printer(printers::persistent_volume),
         c("pods", "Pod", true, &["po"])
             .in_all()
             .with_status()
@@ -169,8 +238,14 @@ fn core() -> Vec<ResourceDef> {
                 "status.phase",
                 "status.podIP",
                 "status.nominatedNodeName",
-            ]),
-        c("podtemplates", "PodTemplate", true, &[]),
+            ])
+            .typed::<core::Pod>()
+            .strategy(pod::Pod)
+            .printer(printers::pod)
+            .kubelet(KubeletRoute::Pod),
+        c("podtemplates", "PodTemplate", true, &[])
+            .typed::<core::PodTemplate>()
+            .strategy(workload::Workload::core("PodTemplate")),
         c(
             "replicationcontrollers",
             "ReplicationController",
@@ -181,117 +256,108 @@ fn core() -> Vec<ResourceDef> {
         .with_status()
         .with_sub(scale())
         .with_generation()
-        .with_fields(&["status.replicas"]),
-        c("resourcequotas", "ResourceQuota", true, &["quota"]).with_status(),
-        c("secrets", "Secret", true, &[]).with_fields(&["type"]),
-        c("serviceaccounts", "ServiceAccount", true, &["sa"]).with_sub(Subresource {
-            name: "token",
-            kind: "TokenRequest",
-            group: "authentication.k8s.io",
-            version: "v1",
-            verbs: CREATE,
-        }),
+        .with_fields(&["status.replicas"])
+        .typed::<core::ReplicationController>()
+        .strategy(workload::Workload::core("ReplicationController")),
+        c("resourcequotas", "ResourceQuota", true, &["quota"])
+            .with_status()
+            .typed::<core::ResourceQuota>(),
+        c("secrets", "Secret", true, &[])
+            .with_fields(&["type"])
+            .typed::<core::Secret>()
+            .strategy(misc::Secret)
+            .printer(printers::secret),
+        c("serviceaccounts", "ServiceAccount", true, &["sa"])
+            .with_sub(Subresource {
+                name: "token",
+                kind: "TokenRequest",
+                group: "authentication.k8s.io",
+                version: "v1",
+                verbs: CREATE,
+            })
+            .typed::<core::ServiceAccount>()
+            .printer(printers::service_account),
         c("services", "Service", true, &["svc"])
             .in_all()
             .with_status()
             .with_sub(sub("proxy", "ServiceProxyOptions", PROXY))
-            .with_fields(&["spec.clusterIP", "spec.type"]),
+            .with_fields(&["spec.clusterIP", "spec.type"])
+            .typed::<core::Service>()
+            .strategy(service::Service::new(shared.services.clone()))
+            .printer(printers::service),
     ]
 }
 
-fn named_groups() -> Vec<ResourceDef> {
+fn apps_and_batch() -> Vec<ResourceDef> {
     let apps = |r: &str, k: &str, short: &[&str]| def("apps", "v1", r, k, true, short);
+    let batch = |r: &str, k: &str, short: &[&str]| def("batch", "v1", r, k, true, short);
+    let workload = |d: ResourceDef| d.in_all().with_status().with_generation();
     vec![
-        apps("controllerrevisions", "ControllerRevision", &[]),
-        apps("daemonsets", "DaemonSet", &["ds"])
-            .in_all()
-            .with_status()
-            .with_generation(),
-        apps("deployments", "Deployment", &["deploy"])
-            .in_all()
-            .with_status()
+        apps("controllerrevisions", "ControllerRevision", &[])
+            .typed::<apps::ControllerRevision>()
+            .strategy(workload::Workload::new("ControllerRevision")),
+        workload(apps("daemonsets", "DaemonSet", &["ds"]))
+            .typed::<apps::DaemonSet>()
+            .strategy(workload::Workload::new("DaemonSet"))
+            .printer(printers::daemon_set),
+        workload(apps("deployments", "Deployment", &["deploy"]))
             .with_sub(scale())
-            .with_generation(),
-        apps("replicasets", "ReplicaSet", &["rs"])
-            .in_all()
-            .with_status()
+            .typed::<apps::Deployment>()
+            .strategy(workload::Workload::new("Deployment"))
+            .printer(printers::deployment),
+        workload(apps("replicasets", "ReplicaSet", &["rs"]))
             .with_sub(scale())
-            .with_generation()
-            .with_fields(&["status.replicas"]),
-        apps("statefulsets", "StatefulSet", &["sts"])
-            .in_all()
-            .with_status()
+            .with_fields(&["status.replicas"])
+            .typed::<apps::ReplicaSet>()
+            .strategy(workload::Workload::new("ReplicaSet"))
+            .printer(printers::replica_set),
+        workload(apps("statefulsets", "StatefulSet", &["sts"]))
             .with_sub(scale())
-            .with_generation(),
+            .typed::<apps::StatefulSet>()
+            .strategy(workload::Workload::new("StatefulSet"))
+            .printer(printers::stateful_set),
         def("events.k8s.io", "v1", "events", "Event", true, &["ev"])
             .stored_as("/events")
-            .with_fields(&[
-                "involvedObject.kind",
-                "involvedObject.namespace",
-                "involvedObject.name",
-                "involvedObject.uid",
-                "involvedObject.apiVersion",
-                "involvedObject.resourceVersion",
-                "involvedObject.fieldPath",
-                "reason",
-                "reportingComponent",
-                "source",
-                "type",
-            ]),
-        def(
+            .with_fields(EVENT_FIELDS)
+            .typed::<events::Event>()
+            .strategy(event::EventV1)
+            .printer(printers::event),
+        review(
             "authentication.k8s.io",
-            "v1",
             "selfsubjectreviews",
             "SelfSubjectReview",
             false,
-            &[],
-        )
-        .with_verbs(CREATE),
-        def(
+        ),
+        review(
             "authentication.k8s.io",
-            "v1",
             "tokenreviews",
             "TokenReview",
             false,
-            &[],
-        )
-        .with_verbs(CREATE),
-        def(
+        ),
+        review(
             "authorization.k8s.io",
-            "v1",
             "localsubjectaccessreviews",
             "LocalSubjectAccessReview",
             true,
-            &[],
-        )
-        .with_verbs(CREATE),
-        def(
+        ),
+        review(
             "authorization.k8s.io",
-            "v1",
             "selfsubjectaccessreviews",
             "SelfSubjectAccessReview",
             false,
-            &[],
-        )
-        .with_verbs(CREATE),
-        def(
+        ),
+        review(
             "authorization.k8s.io",
-            "v1",
             "selfsubjectrulesreviews",
             "SelfSubjectRulesReview",
             false,
-            &[],
-        )
-        .with_verbs(CREATE),
-        def(
+        ),
+        review(
             "authorization.k8s.io",
-            "v1",
             "subjectaccessreviews",
             "SubjectAccessReview",
             false,
-            &[],
-        )
-        .with_verbs(CREATE),
+        ),
         def(
             "autoscaling",
             "v2",
@@ -301,17 +367,35 @@ fn named_groups() -> Vec<ResourceDef> {
             &["hpa"],
         )
         .in_all()
-        .with_status(),
-        def("batch", "v1", "cronjobs", "CronJob", true, &["cj"])
-            .in_all()
-            .with_status()
-            .with_generation(),
-        def("batch", "v1", "jobs", "Job", true, &[])
-            .in_all()
-            .with_status()
-            .with_generation()
-            .with_fields(&["status.successful"]),
-        def("coordination.k8s.io", "v1", "leases", "Lease", true, &[]),
+        .with_status()
+        .typed::<autoscaling::HorizontalPodAutoscaler>(),
+        workload(batch("cronjobs", "CronJob", &["cj"]))
+            .typed::<batch::CronJob>()
+            .strategy(workload::Workload::new("CronJob"))
+            .printer(printers::cron_job),
+        workload(batch("jobs", "Job", &[]))
+            .with_fields(&["status.successful"])
+            .typed::<batch::Job>()
+            .strategy(workload::Workload::new("Job"))
+            .printer(printers::job),
+    ]
+}
+
+/// A create-only review resource (`SubjectAccessReview`...).
+fn review(group: &str, resource: &str, kind: &str, namespaced: bool) -> ResourceDef {
+    def(group, "v1", resource, kind, namespaced, &[]).with_verbs(CREATE)
+}
+
+fn other_groups() -> Vec<ResourceDef> {
+    let rbac = |r: &str, k: &str, ns: bool| {
+        def("rbac.authorization.k8s.io", "v1", r, k, ns, &[]).strategy(misc::Rbac)
+    };
+    let storage = |r: &str, k: &str| def("storage.k8s.io", "v1", r, k, false, &[]);
+    vec![
+        def("coordination.k8s.io", "v1", "leases", "Lease", true, &[])
+            .typed::<coordination::Lease>()
+            .strategy(misc::Lease)
+            .printer(printers::lease),
         def(
             "discovery.k8s.io",
             "v1",
@@ -319,7 +403,9 @@ fn named_groups() -> Vec<ResourceDef> {
             "EndpointSlice",
             true,
             &[],
-        ),
+        )
+        .typed::<discovery::EndpointSlice>()
+        .strategy(endpoints::EndpointSlice),
         def(
             "networking.k8s.io",
             "v1",
@@ -327,7 +413,8 @@ fn named_groups() -> Vec<ResourceDef> {
             "IngressClass",
             false,
             &[],
-        ),
+        )
+        .typed::<networking::IngressClass>(),
         def(
             "networking.k8s.io",
             "v1",
@@ -337,7 +424,8 @@ fn named_groups() -> Vec<ResourceDef> {
             &["ing"],
         )
         .with_status()
-        .with_generation(),
+        .with_generation()
+        .typed::<networking::Ingress>(),
         def(
             "networking.k8s.io",
             "v1",
@@ -346,7 +434,9 @@ fn named_groups() -> Vec<ResourceDef> {
             true,
             &["netpol"],
         )
-        .with_generation(),
+        .with_generation()
+        .typed::<networking::NetworkPolicy>()
+        .strategy(misc::NetworkPolicy),
         def(
             "node.k8s.io",
             "v1",
@@ -354,7 +444,8 @@ fn named_groups() -> Vec<ResourceDef> {
             "RuntimeClass",
             false,
             &[],
-        ),
+        )
+        .typed::<node::RuntimeClass>(),
         def(
             "policy",
             "v1",
@@ -364,39 +455,13 @@ fn named_groups() -> Vec<ResourceDef> {
             &["pdb"],
         )
         .with_status()
-        .with_generation(),
-        def(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "clusterrolebindings",
-            "ClusterRoleBinding",
-            false,
-            &[],
-        ),
-        def(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "clusterroles",
-            "ClusterRole",
-            false,
-            &[],
-        ),
-        def(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "rolebindings",
-            "RoleBinding",
-            true,
-            &[],
-        ),
-        def(
-            "rbac.authorization.k8s.io",
-            "v1",
-            "roles",
-            "Role",
-            true,
-            &[],
-        ),
+        .with_generation()
+        .typed::<policy::PodDisruptionBudget>(),
+        rbac("clusterrolebindings", "ClusterRoleBinding", false)
+            .typed::<rbac::ClusterRoleBinding>(),
+        rbac("clusterroles", "ClusterRole", false).typed::<rbac::ClusterRole>(),
+        rbac("rolebindings", "RoleBinding", true).typed::<rbac::RoleBinding>(),
+        rbac("roles", "Role", true).typed::<rbac::Role>(),
         def(
             "scheduling.k8s.io",
             "v1",
@@ -404,16 +469,11 @@ fn named_groups() -> Vec<ResourceDef> {
             "PriorityClass",
             false,
             &["pc"],
-        ),
-        def(
-            "storage.k8s.io",
-            "v1",
-            "csidrivers",
-            "CSIDriver",
-            false,
-            &[],
-        ),
-        def("storage.k8s.io", "v1", "csinodes", "CSINode", false, &[]),
+        )
+        .typed::<scheduling::PriorityClass>()
+        .strategy(misc::PriorityClass),
+        storage("csidrivers", "CSIDriver").typed::<storage::CSIDriver>(),
+        storage("csinodes", "CSINode").typed::<storage::CSINode>(),
         def(
             "storage.k8s.io",
             "v1",
@@ -421,16 +481,12 @@ fn named_groups() -> Vec<ResourceDef> {
             "StorageClass",
             false,
             &["sc"],
-        ),
-        def(
-            "storage.k8s.io",
-            "v1",
-            "volumeattachments",
-            "VolumeAttachment",
-            false,
-            &[],
         )
-        .with_status(),
+        .typed::<storage::StorageClass>()
+        .strategy(misc::StorageClass),
+        storage("volumeattachments", "VolumeAttachment")
+            .with_status()
+            .typed::<storage::VolumeAttachment>(),
         def(
             "apiextensions.k8s.io",
             "v1",
@@ -440,6 +496,8 @@ fn named_groups() -> Vec<ResourceDef> {
             &["crd", "crds"],
         )
         .with_status()
-        .with_generation(),
+        .with_generation()
+        .typed::<apiext::CustomResourceDefinition>()
+        .strategy(crd::Crd),
     ]
 }

@@ -2,173 +2,31 @@
 
 mod builtin;
 pub mod crd;
+pub mod custom;
+pub mod def;
 
 use std::sync::{Arc, RwLock};
 
-use serde_json::{Value, json};
-
 pub use builtin::builtin_resources;
 pub use crd::CrdServing;
-
-/// Every verb of an ordinary stored resource.
-pub const STANDARD_VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
-/// A subresource of a resource (`pods/status`, `pods/log`, ...).
-#[derive(Debug, Clone)]
-pub struct Subresource {
-    /// Name after the slash.
-    pub name: &'static str,
-    /// Kind returned (`Pod`, `Binding`, `Scale`...).
-    pub kind: &'static str,
-    /// Group of that kind ("" = same as the resource or core).
-    pub group: &'static str,
-    /// Version of that kind ("" = same as the resource).
-    pub version: &'static str,
-    /// Verbs it supports.
-    pub verbs: &'static [&'static str],
-}
-
-/// One served resource in one group-version.
-#[derive(Debug, Clone)]
-pub struct ResourceDef {
-    /// API group ("" for core).
-    pub group: String,
-    /// API version.
-    pub version: String,
-    /// Plural resource name.
-    pub resource: String,
-    /// Singular name.
-    pub singular: String,
-    /// Kind.
-    pub kind: String,
-    /// Namespaced or cluster-scoped.
-    pub namespaced: bool,
-    /// Short names for kubectl.
-    pub short_names: Vec<String>,
-    /// Categories (`all`).
-    pub categories: Vec<String>,
-    /// Verbs on the main resource.
-    pub verbs: Vec<&'static str>,
-    /// Subresources.
-    pub subresources: Vec<Subresource>,
-    /// Storage key shared by all versions of the resource (e.g. `apps/deployments`).
-    pub storage: String,
-    /// Selectable fields beyond `metadata.name`/`metadata.namespace`.
-    pub fields: Vec<String>,
-    /// Whether it has a `status` that only the status subresource writes.
-    pub has_status: bool,
-    /// Whether `metadata.generation` tracks spec changes.
-    pub generation: bool,
-    /// Custom-resource serving details, for CRD-served resources.
-    pub crd: Option<Arc<CrdServing>>,
-}
-
-impl ResourceDef {
-    /// `apiVersion` string of this group-version.
-    pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
-    }
-
-    /// Whether the resource is stored (as opposed to virtual, create-only resources like
-    /// SelfSubjectAccessReview).
-    pub fn is_stored(&self) -> bool {
-        self.verbs.contains(&"get")
-    }
-
-    /// Whether the resource supports `verb`.
-    pub fn supports(&self, verb: &str) -> bool {
-        self.verbs.contains(&verb)
-    }
-
-    /// A subresource by name.
-    pub fn subresource(&self, name: &str) -> Option<&Subresource> {
-        self.subresources.iter().find(|s| s.name == name)
-    }
-
-    /// The selectable field paths, as stored in `StoredObject::fields`.
-    pub fn field_paths(&self) -> Vec<&str> {
-        self.fields.iter().map(String::as_str).collect()
-    }
-
-    /// Whether `field` can be used in a field selector.
-    pub fn field_supported(&self, field: &str) -> bool {
-        field == "metadata.name"
-            || field == "metadata.namespace"
-            || self.fields.iter().any(|f| f == field)
-    }
-
-    /// The entry of this resource in an `APIResourceList`, followed by its subresources.
-    pub fn discovery_entries(&self) -> Vec<Value> {
-        let mut main = json!({
-            "name": self.resource,
-            "singularName": self.singular,
-            "namespaced": self.namespaced,
-            "kind": self.kind,
-            "verbs": self.verbs,
-        });
-        if let Some(obj) = main.as_object_mut() {
-            if !self.short_names.is_empty() {
-                obj.insert("shortNames".into(), json!(self.short_names));
-            }
-            if !self.categories.is_empty() {
-                obj.insert("categories".into(), json!(self.categories));
-            }
-            if self.is_stored() {
-                obj.insert(
-                    "storageVersionHash".into(),
-                    json!(storage_version_hash(self)),
-                );
-            }
-        }
-        let mut out = vec![main];
-        for sub in &self.subresources {
-            let mut e = json!({
-                "name": format!("{}/{}", self.resource, sub.name),
-                "singularName": "",
-                "namespaced": self.namespaced,
-                "kind": if sub.kind.is_empty() { self.kind.as_str() } else { sub.kind },
-                "verbs": sub.verbs,
-            });
-            if let Some(obj) = e.as_object_mut() {
-                if !sub.group.is_empty() {
-                    obj.insert("group".into(), json!(sub.group));
-                }
-                if !sub.version.is_empty() {
-                    obj.insert("version".into(), json!(sub.version));
-                }
-            }
-            out.push(e);
-        }
-        out
-    }
-}
-
-fn storage_version_hash(def: &ResourceDef) -> String {
-    use base64::Engine;
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(format!("{}/{}/{}", def.group, def.version, def.kind));
-    base64::engine::general_purpose::STANDARD.encode(&digest[..8])
-}
+pub use def::{
+    Ctx, Origin, Plain, ResourceDef, STANDARD_VERBS, Shared, Strategy, Subresource, TypedDecode,
+};
 
 /// The selectable fields of a storage key (used when loading stored objects).
 pub fn index_fields_for_storage(storage: &str) -> Vec<String> {
-    builtin_resources()
-        .into_iter()
-        .find(|d| d.storage == storage)
-        .map(|d| d.fields)
+    static FIELDS: std::sync::OnceLock<std::collections::HashMap<String, Vec<String>>> =
+        std::sync::OnceLock::new();
+    FIELDS
+        .get_or_init(|| {
+            let mut out = std::collections::HashMap::new();
+            for d in builtin_resources(&Shared::detached()) {
+                out.entry(d.storage).or_insert(d.fields);
+            }
+            out
+        })
+        .get(storage)
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -180,17 +38,14 @@ pub struct Registry {
     generation: std::sync::atomic::AtomicU64,
 }
 
-impl Default for Registry {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl Registry {
-    /// A registry with every built-in resource and no CRDs.
-    pub fn new() -> Self {
+    /// A registry with every built-in resource (strategies holding `shared`) and no CRDs.
+    pub fn new(shared: &Shared) -> Self {
         Registry {
-            builtin: builtin_resources().into_iter().map(Arc::new).collect(),
+            builtin: builtin_resources(shared)
+                .into_iter()
+                .map(Arc::new)
+                .collect(),
             custom: RwLock::new(Vec::new()),
             generation: std::sync::atomic::AtomicU64::new(1),
         }

@@ -9,33 +9,13 @@ use k8s_openapi::{ListableResource, Resource};
 use serde_json::{Map, Value, json};
 
 use super::compile::{Compiler, EmptyObject};
-use super::{Gvk, SchemaError, SchemaIndex};
+use super::types::{BuiltinKind, Gvk, SchemaError, SchemaIndex};
 
 /// Upstream's extensions per definition ("" = the definition itself) and per property.
 const EXTENSIONS: &str = include_str!("../../openapi-data/k8s-v1.33-extensions.json");
 
 pub(super) static BUILTIN: LazyLock<Result<SchemaIndex, String>> =
     LazyLock::new(|| build().map_err(|e| e.to_string()));
-
-/// REST facts about a built-in kind, from its typed definition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BuiltinKind {
-    /// API group ("" for core).
-    pub group: &'static str,
-    /// API version.
-    pub version: &'static str,
-    /// Kind.
-    pub kind: &'static str,
-    /// The URL path segment (plural resource name, or the subresource name).
-    pub plural: &'static str,
-    /// Some(true) namespaced, Some(false) cluster-scoped, None for subresource-only kinds
-    /// (Scale, Binding-like requests, Status...).
-    pub namespaced: Option<bool>,
-    /// The list kind, for listable kinds.
-    pub list_kind: Option<&'static str>,
-    /// The OpenAPI definition name, e.g. `io.k8s.api.core.v1.Pod`.
-    pub definition: String,
-}
 
 impl BuiltinKind {
     /// The kind's group-version-kind.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::{
+use super::types::{
     Ext, Gvk, ListType, MapType, Node, NodeId, PatchStrategy, SchemaError, SchemaIndex, Shape,
     TypeKind,
 };

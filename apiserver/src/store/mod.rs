@@ -7,6 +7,7 @@
 //! event released to watchers, only once the backend reports it durable.
 
 pub mod backend;
+mod durability;
 pub mod object;
 pub mod sqlite;
 
@@ -17,20 +18,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde_json::Value;
 use tokio::sync::{Notify, watch};
 
+pub use durability::Durability;
+
 pub use backend::{Backend, BackendError, MemoryBackend, Record};
 pub use object::StoredObject;
 
 /// Default number of events kept per resource for watch resumption.
 pub const DEFAULT_HISTORY: usize = 10_000;
-
-/// How far writes are durable.
-#[derive(Debug, Clone, Default)]
-pub struct Durability {
-    /// Every write with a resourceVersion ≤ this is persisted.
-    pub rv: u64,
-    /// Set when the backend failed; writes are no longer acknowledged.
-    pub failed: Option<String>,
-}
 
 /// Object key within a resource: (namespace, name), namespace "" when cluster-scoped.
 pub type ObjKey = (Box<str>, Box<str>);
@@ -193,12 +187,17 @@ impl Store {
         ))
     }
 
-    /// A store persisted in SQLite under `dir`, loaded with everything stored there.
-    pub fn sqlite(dir: &std::path::Path, history: usize) -> Result<Arc<Self>, BackendError> {
+    /// A store persisted in SQLite under `dir`, loaded with everything stored there;
+    /// `index_fields` names the selectable fields of a storage key.
+    pub fn sqlite(
+        dir: &std::path::Path,
+        history: usize,
+        index_fields: &dyn Fn(&str) -> Vec<String>,
+    ) -> Result<Arc<Self>, BackendError> {
         let (tx, rx) = watch::channel(Durability::default());
         let backend = sqlite::SqliteBackend::open(dir, tx.clone())?;
         let store = Store::with_backend(Arc::new(backend), tx, rx, history.max(1));
-        store.load()?;
+        store.load(index_fields)?;
         Ok(Arc::new(store))
     }
 
@@ -226,7 +225,7 @@ impl Store {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn load(&self) -> Result<(), BackendError> {
+    fn load(&self, index_fields: &dyn Fn(&str) -> Vec<String>) -> Result<(), BackendError> {
         let loaded = self.backend.load()?;
         let mut st = self.lock();
         st.rv = loaded.rv;
@@ -240,7 +239,7 @@ impl Store {
                     continue;
                 }
             };
-            let paths = crate::registry::index_fields_for_storage(&r.resource);
+            let paths = index_fields(&r.resource);
             let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
             match StoredObject::new(r.rv, &obj, &paths) {
                 Ok(so) => {

@@ -2,7 +2,7 @@
 //!
 //! Writes queue up while a transaction commits; the next transaction takes all of them, so many
 //! concurrent clients share one fsync. A write is acknowledged to its client only after the
-//! transaction holding it committed (see [`super::Durability`]).
+//! transaction holding it committed (see [`Durability`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -12,8 +12,8 @@ use bytes::Bytes;
 use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
-use super::Durability;
 use super::backend::{Backend, BackendError, Loaded, Record};
+use super::durability::Durability;
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 4096;

@@ -13,14 +13,15 @@
 //! indexes, `[*]` and `[?(@.f=="v")]` filters only.
 
 pub mod format;
-mod printers;
+pub mod printers;
 #[cfg(test)]
 mod tests;
 
 use serde_json::{Map, Value, json};
 
 use crate::schema::SchemaIndex;
-use printers::{Col, Doc, Printer};
+pub use printers::Printer;
+use printers::{Col, Doc};
 
 /// Errors building a table.
 #[derive(Debug, thiserror::Error)]
@@ -78,8 +79,8 @@ struct CrdColumn {
 
 impl TableConvertor {
     /// The convertor of a built-in kind (upstream's printer, else the default one).
-    pub fn builtin(group: &str, kind: &str) -> TableConvertor {
-        match printers::printer_for(group, kind) {
+    pub fn builtin(printer: Option<Printer>) -> TableConvertor {
+        match printer {
             Some(Printer { columns, print }) => TableConvertor {
                 columns: columns.iter().map(column_json).collect(),
                 kind: ConvertorKind::Printer(print),

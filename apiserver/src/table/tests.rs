@@ -3,18 +3,22 @@ use serde_json::{Value, json};
 use super::format::{format_selector, human_duration, json_path_first};
 use super::*;
 
+/// The convertor of a built-in kind, as the server registers it.
+fn builtin(group: &str, kind: &str) -> TableConvertor {
+    let printer = crate::registry::builtin_resources(&crate::registry::Shared::detached())
+        .into_iter()
+        .find(|d| d.group == group && d.kind == kind)
+        .and_then(|d| d.printer);
+    TableConvertor::builtin(printer.map(|p| p()))
+}
+
 fn now() -> jiff::Timestamp {
     "2024-05-01T12:00:00Z".parse().unwrap()
 }
 
 fn cells(group: &str, kind: &str, obj: Value) -> Vec<Value> {
-    let table = TableConvertor::builtin(group, kind).to_table(
-        &[obj],
-        &json!({}),
-        IncludeObject::None,
-        false,
-        now(),
-    );
+    let table =
+        builtin(group, kind).to_table(&[obj], &json!({}), IncludeObject::None, false, now());
     table["rows"][0]["cells"].as_array().unwrap().clone()
 }
 
@@ -93,13 +97,7 @@ fn pod_rows() {
         {"name": "a", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}},
         {"name": "b", "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}}
     ]}));
-    let table = TableConvertor::builtin("", "Pod").to_table(
-        &[done],
-        &json!({}),
-        IncludeObject::None,
-        false,
-        now(),
-    );
+    let table = builtin("", "Pod").to_table(&[done], &json!({}), IncludeObject::None, false, now());
     assert_eq!(table["rows"][0]["cells"][2], "Completed");
     assert_eq!(table["rows"][0]["conditions"][0]["type"], "Completed");
     let mut terminating = pod(json!({"phase": "Running"}));
@@ -118,7 +116,7 @@ fn pod_rows() {
 
 #[test]
 fn pod_columns_and_include_object() {
-    let conv = TableConvertor::builtin("", "Pod");
+    let conv = builtin("", "Pod");
     let names: Vec<&str> = conv
         .column_definitions()
         .iter()
@@ -292,7 +290,7 @@ fn small_kinds() {
 #[test]
 fn default_and_crd_convertors() {
     let role = json!({"metadata": {"name": "r", "creationTimestamp": "2024-05-01T10:00:00Z"}});
-    let conv = TableConvertor::builtin("rbac.authorization.k8s.io", "Role");
+    let conv = builtin("rbac.authorization.k8s.io", "Role");
     assert_eq!(conv.column_definitions()[1]["name"], "Created At");
     assert_eq!(conv.column_definitions()[1]["type"], "date");
     let table = conv.to_table(&[role], &json!({}), IncludeObject::None, false, now());

@@ -44,7 +44,7 @@ pub fn documents(api: &Api) -> Result<Arc<OpenApi>, ApiError> {
         return Ok(docs.clone());
     }
     let docs = Arc::new(
-        OpenApi::build(&served_kinds(api), crate::handlers::other::KUBE_VERSION)
+        OpenApi::build(&served_kinds(api), crate::version::KUBE_VERSION)
             .map_err(|e| ApiError::internal(format!("building OpenAPI documents: {e}")))?,
     );
     *guard = Some((generation, docs.clone()));

@@ -1,0 +1,110 @@
+//! Create-only resources: access and token reviews, `SelfSubjectReview`, `bindings`.
+
+use std::sync::Arc;
+
+use http::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+
+use super::subresource::{create_binding, spec_audiences};
+use crate::api::Api;
+use crate::error::{ApiError, ApiResult};
+use crate::http::Req;
+use crate::http::response::{self, Body};
+use crate::registry::ResourceDef;
+use crate::storage::target;
+
+/// Create-only resources that answer without storing: reviews.
+pub async fn virtual_create(
+    api: &Arc<Api>,
+    def: &Arc<ResourceDef>,
+    r: &mut Req,
+) -> ApiResult<Response<Body>> {
+    if r.method != Method::POST {
+        return Err(ApiError::method_not_allowed(
+            r.method.as_str(),
+            target(def, ""),
+        ));
+    }
+    if def.group.is_empty() && def.kind == "Binding" {
+        return create_binding(api, r).await;
+    }
+    let mut body = r.json_body().await?;
+    let user = r.user.clone();
+    let status = match (def.group.as_str(), def.kind.as_str()) {
+        ("authentication.k8s.io", "SelfSubjectReview") => json!({"userInfo": user_info(&user)}),
+        ("authentication.k8s.io", "TokenReview") => {
+            let token = body
+                .pointer("/spec/token")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let requested = spec_audiences(&body);
+            // Service account tokens are checked against the requested audiences (the server's
+            // when none are given); other tokens are only valid for the server itself.
+            let reviewed = api
+                .tokens
+                .as_ref()
+                .and_then(|signer| signer.review(token, &requested))
+                .or_else(|| {
+                    let server: Vec<String> = api
+                        .tokens
+                        .as_ref()
+                        .map(|s| s.audiences.clone())
+                        .unwrap_or_default();
+                    let granted: Vec<String> = if requested.is_empty() {
+                        server
+                    } else {
+                        requested
+                            .iter()
+                            .filter(|r| server.contains(r))
+                            .cloned()
+                            .collect()
+                    };
+                    (requested.is_empty() || !granted.is_empty())
+                        .then(|| api.auth.authenticate_token(token))
+                        .flatten()
+                        .map(|u| (u, granted))
+                });
+            match reviewed {
+                Some((u, audiences)) => {
+                    json!({"authenticated": true, "user": user_info(&u), "audiences": audiences})
+                }
+                None => json!({"authenticated": false, "error": "invalid bearer token"}),
+            }
+        }
+        ("authorization.k8s.io", "SelfSubjectRulesReview") => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        ("authorization.k8s.io", _) => {
+            let verb = body
+                .pointer("/spec/resourceAttributes/verb")
+                .or_else(|| body.pointer("/spec/nonResourceAttributes/verb"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let resource = body
+                .pointer("/spec/resourceAttributes/resource")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let allowed = crate::auth::authorize(&user, verb, resource).is_ok();
+            json!({"allowed": allowed, "reason": if allowed { "all authenticated users are authorized" } else { "" }})
+        }
+        _ => return Err(ApiError::method_not_allowed("create", target(def, ""))),
+    };
+    if let Some(o) = body.as_object_mut() {
+        o.insert("status".into(), status);
+        o.insert("apiVersion".into(), json!(def.api_version()));
+        o.insert("kind".into(), json!(def.kind));
+        o.entry("metadata")
+            .or_insert_with(|| json!({"creationTimestamp": null}));
+    }
+    Ok(response::object(StatusCode::CREATED, &body, r.enc))
+}
+
+fn user_info(u: &crate::auth::User) -> Value {
+    let mut v = json!({"username": u.name, "groups": u.groups});
+    if !u.uid.is_empty() {
+        v["uid"] = json!(u.uid);
+    }
+    v
+}
