@@ -185,19 +185,27 @@ impl NodeSetup {
         }
     }
 
+    /// The taints a new node registers with (the pool's, like `--register-with-taints`, and
+    /// the not-ready taint while the node is not Ready).
     fn taints_for(&self, conditions: &[NodeCondition]) -> Vec<Taint> {
-        let mut taints = self.taints.clone();
-        let ready = conditions
-            .iter()
-            .any(|c| c.type_ == "Ready" && c.status == "True");
-        if !ready {
-            taints.push(Taint {
-                key: TAINT_NOT_READY.into(),
-                effect: "NoSchedule".into(),
-                ..Default::default()
-            });
+        with_readiness_taint(&self.taints, ready_of(conditions))
+    }
+
+    /// The Hostname address: a name that resolves to the kubelet. Every simulated node shares
+    /// one kubelet endpoint, so node names cannot be host names; like a kubelet run with
+    /// `--hostname-override=<its IP>`, the address itself is published (`localhost` on
+    /// loopback, which the kubelet serving certificate names too).
+    pub fn hostname(&self) -> String {
+        if self.address.is_loopback() {
+            "localhost".into()
+        } else {
+            self.address.to_string()
         }
-        taints
+    }
+
+    /// The labels a kubelet owns on its node (set at registration and re-registration).
+    pub fn kubelet_labels(&self) -> &BTreeMap<String, String> {
+        &self.labels
     }
 
     /// The status a kubelet reports.
@@ -206,6 +214,9 @@ impl NodeSetup {
             capacity: Some(self.capacity.clone()),
             allocatable: Some(self.capacity.clone()),
             conditions: Some(conditions),
+            // InternalIP first; the Hostname resolves to the same kubelet, so an API server
+            // reaches it with any `--kubelet-preferred-address-types` (upstream's default
+            // prefers Hostname).
             addresses: Some(vec![
                 NodeAddress {
                     type_: "InternalIP".into(),
@@ -213,7 +224,7 @@ impl NodeSetup {
                 },
                 NodeAddress {
                     type_: "Hostname".into(),
-                    address: self.name.clone(),
+                    address: self.hostname(),
                 },
             ]),
             daemon_endpoints: Some(NodeDaemonEndpoints {
@@ -286,6 +297,61 @@ pub async fn ensure_lease_namespace(client: &Client) -> Result<(), NodeError> {
     }
 }
 
+/// `taints` with the not-ready taint added (not `ready`) or removed (`ready`); every other
+/// taint, whoever set it, stays as it is.
+pub fn with_readiness_taint(taints: &[Taint], ready: bool) -> Vec<Taint> {
+    let is_not_ready = |t: &Taint| t.key == TAINT_NOT_READY && t.effect == "NoSchedule";
+    let mut out: Vec<Taint> = taints
+        .iter()
+        .filter(|t| !is_not_ready(t))
+        .cloned()
+        .collect();
+    if !ready {
+        out.push(Taint {
+            key: TAINT_NOT_READY.into(),
+            effect: "NoSchedule".into(),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+/// The patch a re-registering kubelet sends for an existing node: its own labels set again
+/// (other labels kept), taints as they are except for readiness, `unschedulable` untouched,
+/// so that an admin's taints, labels and cordon survive a kubelet restart. `None` when
+/// nothing changes.
+pub fn reregistration_patch(
+    existing: &Node,
+    setup: &NodeSetup,
+    ready: bool,
+) -> Option<serde_json::Value> {
+    let labels = existing.metadata.labels.clone().unwrap_or_default();
+    let changed_labels: BTreeMap<&String, &String> = setup
+        .kubelet_labels()
+        .iter()
+        .filter(|(k, v)| labels.get(*k) != Some(*v))
+        .collect();
+    let taints = existing
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.clone())
+        .unwrap_or_default();
+    let wanted = with_readiness_taint(&taints, ready);
+    if changed_labels.is_empty() && wanted == taints {
+        return None;
+    }
+    let mut patch = serde_json::json!({
+        "metadata": {"resourceVersion": existing.metadata.resource_version},
+    });
+    if !changed_labels.is_empty() {
+        patch["metadata"]["labels"] = serde_json::json!(changed_labels);
+    }
+    if wanted != taints {
+        patch["spec"] = serde_json::json!({ "taints": wanted });
+    }
+    Some(patch)
+}
+
 /// Registers (or re-registers) a node and publishes its status.
 pub async fn register(
     client: &Client,
@@ -293,17 +359,24 @@ pub async fn register(
     conditions: Vec<NodeCondition>,
 ) -> Result<Node, NodeError> {
     let api: Api<Node> = Api::all(client.clone());
+    let ready = ready_of(&conditions);
     let node = setup.node(conditions);
     let created = match api.create(&PostParams::default(), &node).await {
         Ok(n) => n,
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            let patch = serde_json::json!({
-                "metadata": {"labels": node.metadata.labels},
-                "spec": {"taints": node.spec.as_ref().and_then(|s| s.taints.clone()), "unschedulable": null},
-            });
-            api.patch(&setup.name, &PatchParams::default(), &Patch::Merge(&patch))
+            let existing = api
+                .get(&setup.name)
                 .await
-                .map_err(api_err("updating", &setup.name))?
+                .map_err(api_err("reading", &setup.name))?;
+            match reregistration_patch(&existing, setup, ready) {
+                // The resourceVersion in the patch makes a concurrent change a conflict, and
+                // registration is retried.
+                Some(patch) => api
+                    .patch(&setup.name, &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(api_err("updating", &setup.name))?,
+                None => existing,
+            }
         }
         Err(e) => return Err(api_err("registering", &setup.name)(e)),
     };
@@ -323,10 +396,26 @@ pub async fn update_status(
 ) -> Result<(), NodeError> {
     let api: Api<Node> = Api::all(client.clone());
     if taints_changed {
-        let patch = serde_json::json!({"spec": {"taints": setup.taints_for(&conditions)}});
-        api.patch(&setup.name, &PatchParams::default(), &Patch::Merge(&patch))
+        // Only the readiness taint is ours to change; the others stay (admins', controllers').
+        let node = api
+            .get(&setup.name)
             .await
-            .map_err(api_err("updating taints of", &setup.name))?;
+            .map_err(api_err("reading", &setup.name))?;
+        let taints = node
+            .spec
+            .as_ref()
+            .and_then(|s| s.taints.clone())
+            .unwrap_or_default();
+        let wanted = with_readiness_taint(&taints, ready_of(&conditions));
+        if wanted != taints {
+            let patch = serde_json::json!({
+                "metadata": {"resourceVersion": node.metadata.resource_version},
+                "spec": {"taints": wanted},
+            });
+            api.patch(&setup.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(api_err("updating taints of", &setup.name))?;
+        }
     }
     let status = serde_json::json!({"status": {"conditions": conditions}});
     api.patch_status(&setup.name, &PatchParams::default(), &Patch::Merge(&status))
@@ -538,5 +627,102 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("no /24 left"));
+    }
+
+    fn setup(address: &str) -> NodeSetup {
+        plan_nodes(
+            &[PoolConfig {
+                name: "p".into(),
+                count: 1,
+                ..Default::default()
+            }],
+            "nodesim",
+            address.parse().unwrap(),
+            10250,
+            "10.64.0.0/16".parse().unwrap(),
+            "linux",
+        )
+        .unwrap()
+        .remove(0)
+    }
+
+    #[test]
+    fn addresses_put_internal_ip_first_and_a_resolvable_hostname_after() {
+        for (ip, host) in [("127.0.0.1", "localhost"), ("10.1.2.3", "10.1.2.3")] {
+            let st = setup(ip).status(vec![]);
+            let addrs: Vec<(String, String)> = st
+                .addresses
+                .unwrap()
+                .into_iter()
+                .map(|a| (a.type_, a.address))
+                .collect();
+            assert_eq!(
+                addrs,
+                vec![
+                    ("InternalIP".to_string(), ip.to_string()),
+                    ("Hostname".to_string(), host.to_string())
+                ]
+            );
+        }
+    }
+
+    fn taint(key: &str, effect: &str) -> Taint {
+        Taint {
+            key: key.into(),
+            effect: effect.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn readiness_changes_only_the_not_ready_taint() {
+        let admin = taint("dedicated", "NoSchedule");
+        let not_ready = taint(TAINT_NOT_READY, "NoSchedule");
+        assert_eq!(
+            with_readiness_taint(std::slice::from_ref(&admin), false),
+            vec![admin.clone(), not_ready.clone()]
+        );
+        assert_eq!(
+            with_readiness_taint(&[not_ready.clone(), admin.clone()], true),
+            vec![admin.clone()]
+        );
+        // The lifecycle controller's NoExecute taint of the same key is not ours.
+        let evict = taint(TAINT_NOT_READY, "NoExecute");
+        assert_eq!(
+            with_readiness_taint(std::slice::from_ref(&evict), true),
+            vec![evict.clone()]
+        );
+    }
+
+    #[test]
+    fn reregistration_keeps_admin_taints_labels_and_cordon() {
+        let s = setup("127.0.0.1");
+        let mut existing = s.node(vec![]);
+        existing.metadata.resource_version = Some("7".into());
+        let labels = existing.metadata.labels.get_or_insert_default();
+        labels.insert("team".into(), "a".into());
+        labels.insert("kubernetes.io/hostname".into(), "changed".into());
+        let spec = existing.spec.get_or_insert_default();
+        spec.unschedulable = Some(true);
+        spec.taints = Some(vec![taint("dedicated", "NoSchedule")]);
+        let patch = reregistration_patch(&existing, &s, false).unwrap();
+        // Only the kubelet's own label that changed is set again; nothing else is removed.
+        assert_eq!(
+            patch["metadata"]["labels"],
+            serde_json::json!({"kubernetes.io/hostname": "p-0"})
+        );
+        assert_eq!(patch["metadata"]["resourceVersion"], "7");
+        assert_eq!(
+            patch["spec"]["taints"],
+            serde_json::json!([
+                {"key": "dedicated", "effect": "NoSchedule"},
+                {"key": TAINT_NOT_READY, "effect": "NoSchedule"}
+            ])
+        );
+        assert!(patch["spec"].get("unschedulable").is_none());
+        // An up-to-date node needs no patch.
+        let mut same = s.node(vec![]);
+        same.metadata.resource_version = Some("8".into());
+        assert!(reregistration_patch(&same, &s, false).is_none());
     }
 }

@@ -369,7 +369,23 @@ impl Context {
                 .services
                 .get(ns, name)
                 .map(|s| s.metadata.clone()),
-        }?;
+        };
+        // A real scheduler writes `Scheduled` as soon as it binds, often before our pod watch
+        // has the pod: the super namespace already tells whose it is.
+        let meta = match meta {
+            Some(m) => m,
+            None => {
+                let nsm = self.supers.namespaces.get("", ns)?.metadata.clone();
+                let root = nsm
+                    .annotations
+                    .as_ref()
+                    .is_some_and(|a| a.contains_key(tenancy::ANNOTATION_VC_ROOT_NS));
+                if root {
+                    return None;
+                }
+                nsm
+            }
+        };
         let (tenant, origin) = self.origin_of(&meta)?;
         Some((tenant, origin.namespace))
     }

@@ -278,7 +278,10 @@ fn generic<K: DownSync>(
     for v in K::tenant_store(t).list() {
         let (ns, name) = (v.namespace().unwrap_or_default(), v.name_any());
         let key = WorkKey::new(&t.key, Res::Pod, ns.clone(), name.clone());
-        if wanted_tenant_object::<K>(t, &key).is_some() {
+        // Objects waiting for quota are re-queued by the quota ledger when their turn comes.
+        if wanted_tenant_object::<K>(t, &key).is_some()
+            && !crate::quota::waits(ctx, &t.key, &K::kind(&()), &ns, &name)
+        {
             sides
                 .tenant
                 .insert(key_of(&ns, &name), v.meta().uid.clone().unwrap_or_default());
@@ -379,10 +382,9 @@ fn pods(
     sides.tenant.retain(|k, _| {
         sides.super_.contains_key(k)
             || t.caches.pods.get(&k.0, &k.1).is_some_and(|v| {
-                crate::convert::pod::validate(tctx, &v).is_ok()
-                    && !ctx
-                        .quota
-                        .is_waiting(&t.key, crate::quota::Kind::Pod, &k.0, &k.1)
+                !ctx.quota
+                    .is_waiting(&t.key, crate::quota::Kind::Pod, &k.0, &k.1)
+                    && crate::convert::pod::validate(tctx, &v).is_ok()
             })
     });
     let mut memo = lock_memo(t);

@@ -183,6 +183,8 @@ async fn main_task(
         Arc::clone(&metrics),
     ));
     let up = Arc::new(WorkQueue::new(Direction::Up, backoff, Arc::clone(&metrics)));
+    down.set_max_in_flight(crate::queue::fair::tenant_share(config.down_workers));
+    up.set_max_in_flight(crate::queue::fair::tenant_share(config.up_workers));
     let ctx = Arc::new(Context::new(
         config.clone(),
         client,

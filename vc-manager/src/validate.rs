@@ -33,8 +33,9 @@ pub struct ValidSpec {
     pub cluster_domain: String,
     /// Validity of leaf certificates in days.
     pub pki_expire_days: i64,
-    /// The ClusterVersion named by the spec.
-    pub cluster_version: ClusterVersion,
+    /// The ClusterVersion named by the spec; only `native` needs one (and always has it),
+    /// `local` and `import` never use it, so it may not exist for them.
+    pub cluster_version: Option<ClusterVersion>,
     /// For `import`: the kubeconfig of the imported cluster.
     pub import_kubeconfig: Option<String>,
 }
@@ -129,7 +130,14 @@ fn check_cluster_version(
     vc: &VirtualCluster,
     provisioner: Provisioner,
     inputs: &SpecInputs<'_>,
-) -> Result<ClusterVersion, SpecProblem> {
+) -> Result<Option<ClusterVersion>, SpecProblem> {
+    if provisioner != Provisioner::Native {
+        // Only native renders the ClusterVersion's workloads; the others never read it.
+        return Ok(match inputs.cluster_version {
+            Lookup::Found(cv) => Some(cv.clone()),
+            Lookup::NotFound => None,
+        });
+    }
     let name = vc.spec.cluster_version_name.trim();
     let known = if inputs.known_cluster_versions.is_empty() {
         "none exists yet; create one (see config/samples/)".to_string()
@@ -154,18 +162,16 @@ fn check_cluster_version(
             ));
         }
     };
-    if provisioner == Provisioner::Native {
-        crate::provisioner::native::check_cluster_version(&cv).map_err(|what| {
-            problem(
-                "InvalidClusterVersion",
-                format!(
-                    "ClusterVersion {name:?} cannot be provisioned natively: {what}; fix the \
-                     ClusterVersion or name another in spec.clusterVersionName"
-                ),
-            )
-        })?;
-    }
-    Ok(cv)
+    crate::provisioner::native::check_cluster_version(&cv).map_err(|what| {
+        problem(
+            "InvalidClusterVersion",
+            format!(
+                "ClusterVersion {name:?} cannot be provisioned natively: {what}; fix the \
+                 ClusterVersion or name another in spec.clusterVersionName"
+            ),
+        )
+    })?;
+    Ok(Some(cv))
 }
 
 /// Parses a service CIDR the way kube-apiserver accepts it.
@@ -353,6 +359,29 @@ mod tests {
             ..Default::default()
         });
         assert!(check(&imp, &Lookup::Found(empty), Some(&secret)).is_ok());
+        // ... and only native needs it to exist.
+        assert!(check(&imp, &Lookup::NotFound, Some(&secret)).is_ok());
+    }
+
+    #[test]
+    fn local_does_not_need_the_cluster_version() {
+        let enabled = HashSet::from([Provisioner::Local]);
+        let mut v = vc(Provisioner::Local);
+        for name in ["does-not-exist", ""] {
+            v.spec.cluster_version_name = name.into();
+            let ok = validate(
+                &v,
+                &SpecInputs {
+                    default_provisioner: Provisioner::Local,
+                    enabled: &enabled,
+                    cluster_version: &Lookup::NotFound,
+                    known_cluster_versions: &[],
+                    import_secret: None,
+                },
+            )
+            .unwrap();
+            assert!(ok.cluster_version.is_none());
+        }
     }
 
     #[test]

@@ -42,7 +42,55 @@ async fn nodes_register_with_capacity_labels_and_endpoints() {
         .find(|c| c.type_ == "Ready")
         .unwrap();
     assert_eq!(ready.status, "True");
-    assert_eq!(st.addresses.unwrap()[0].address, "127.0.0.1");
+    let addresses: Vec<(String, String)> = st
+        .addresses
+        .unwrap()
+        .into_iter()
+        .map(|a| (a.type_, a.address))
+        .collect();
+    assert_eq!(
+        addresses,
+        [("InternalIP", "127.0.0.1"), ("Hostname", "localhost")].map(|(t, a)| (t.into(), a.into()))
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_kubelet_keeps_what_admins_set_on_its_node() {
+    let env = start(vec![pool("n", 1, "2")]).await;
+    let nodes: Api<Node> = Api::all(env.client.clone());
+    let admin = serde_json::json!({
+        "metadata": {"labels": {"team": "a"}},
+        "spec": {"unschedulable": true, "taints": [{"key": "dedicated", "value": "db", "effect": "NoSchedule"}]},
+    });
+    nodes
+        .patch(
+            "n-0",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&admin),
+        )
+        .await
+        .unwrap();
+    env.sim.shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The same nodes register again, as after a restart of `vcctl up`.
+    let mut cfg = nodesim::NodesimConfig::new(env.srv.kube_config(), 0, env.srv.client_ca_pem());
+    cfg.pools = vec![pool("n", 1, "2")];
+    let again = nodesim::start(cfg).await.unwrap();
+    again.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let node = nodes.get("n-0").await.unwrap();
+    let labels = node.metadata.labels.clone().unwrap();
+    assert_eq!(labels["team"], "a");
+    assert_eq!(labels["kubernetes.io/hostname"], "n-0");
+    let spec = node.spec.clone().unwrap();
+    assert_eq!(spec.unschedulable, Some(true));
+    let taints = spec.taints.unwrap();
+    assert!(
+        taints
+            .iter()
+            .any(|t| t.key == "dedicated" && t.value.as_deref() == Some("db")),
+        "{taints:?}"
+    );
+    again.shutdown();
 }
 
 #[tokio::test]

@@ -176,6 +176,15 @@ pub struct FairQueue<C: Clock> {
     cursor: usize,
     /// Items the tenant at `cursor` may still take in its current turn.
     credit: u32,
+    /// Items one tenant may have in flight at once (see [`tenant_share`]).
+    max_in_flight: usize,
+}
+
+/// The workers one tenant may occupy at once out of `workers`: three quarters (at least one),
+/// so a tenant whose API server answers slowly cannot hold every worker while another
+/// tenant's item waits.
+pub fn tenant_share(workers: usize) -> usize {
+    (workers * 3 / 4).max(1)
 }
 
 impl<C: Clock> FairQueue<C> {
@@ -188,7 +197,13 @@ impl<C: Clock> FairQueue<C> {
             ring: Vec::new(),
             cursor: 0,
             credit: 0,
+            max_in_flight: usize::MAX,
         }
+    }
+
+    /// Limits the items one tenant may have in flight at once (at least 1).
+    pub fn set_max_in_flight(&mut self, n: usize) {
+        self.max_in_flight = n.max(1);
     }
 
     /// The queue's clock.
@@ -283,6 +298,7 @@ impl<C: Clock> FairQueue<C> {
     /// Takes the next item in round-robin order, honouring each tenant's token bucket.
     pub fn pop(&mut self) -> Pop<C::Instant> {
         let now = self.clock.now();
+        let cap = self.max_in_flight;
         let mut earliest: Option<C::Instant> = None;
         let mut note = |at: C::Instant| {
             earliest = Some(earliest.map_or(at, |e: C::Instant| e.min(at)));
@@ -306,7 +322,7 @@ impl<C: Clock> FairQueue<C> {
             if self.credit == 0 {
                 self.credit = sub.weight;
             }
-            if sub.ready.is_empty() || sub.paused {
+            if sub.ready.is_empty() || sub.paused || sub.in_flight.len() >= cap {
                 self.advance();
                 continue;
             }
@@ -662,6 +678,28 @@ mod tests {
         assert_eq!(q.depth("a"), 1);
         q.set_paused("a", false);
         assert_eq!(pop_key(&mut q).tenant, a);
+    }
+
+    #[test]
+    fn a_tenant_holds_at_most_its_share_of_workers() {
+        let (mut q, _) = queue();
+        q.set_max_in_flight(tenant_share(4));
+        let (a, b) = (tenant("a"), tenant("b"));
+        q.set_tenant(&a, plain(10));
+        q.set_tenant(&b, plain(1));
+        for i in 0..10 {
+            q.add(key(&a, &format!("a{i}")));
+        }
+        let taken: Vec<WorkKey> = (0..3).map(|_| pop_key(&mut q)).collect();
+        assert!(taken.iter().all(|k| k.tenant == a));
+        // a has 3 of 4 in flight: its next item waits, b's goes to the free worker.
+        assert_eq!(q.pop(), Pop::Idle);
+        q.add(key(&b, "b0"));
+        assert_eq!(pop_key(&mut q).tenant, b);
+        q.finish(&taken[0], Outcome::Done);
+        assert_eq!(pop_key(&mut q).tenant, a);
+        assert_eq!(tenant_share(1), 1);
+        assert_eq!(tenant_share(16), 12);
     }
 
     #[test]

@@ -61,6 +61,12 @@ impl WorkQueue {
         self.notify.notify_waiters();
     }
 
+    /// Limits the items one tenant may have in flight at once (see
+    /// [`super::fair::tenant_share`]).
+    pub fn set_max_in_flight(&self, n: usize) {
+        self.lock().set_max_in_flight(n);
+    }
+
     /// Pauses or resumes a tenant.
     pub fn set_paused(&self, tenant: &str, paused: bool) {
         self.lock().set_paused(tenant, paused);
@@ -150,9 +156,9 @@ impl WorkQueue {
         let done = q.finish(key, outcome);
         self.set_depth(&q, &key.tenant);
         drop(q);
-        if !matches!(done, Finished::Completed | Finished::GaveUp) {
-            self.notify.notify_one();
-        }
+        // Even a completed item frees a slot of its tenant's share: a worker may now take the
+        // tenant's next item.
+        self.notify.notify_one();
         done
     }
 

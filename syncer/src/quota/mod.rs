@@ -11,8 +11,10 @@
 //! super namespace of the tenant as a ResourceQuota ([`backstop`]), and published on the
 //! VirtualCluster's `status.quota` and as metrics.
 
+mod admit;
 pub mod backstop;
 pub mod ledger;
+mod publish;
 pub mod usage;
 
 use std::collections::{BTreeMap, HashMap};
@@ -23,18 +25,17 @@ use crds::tenancy;
 use crds::{TenantQuotaStatus, VirtualCluster};
 use k8s_openapi::api::core::v1::{Container, PersistentVolumeClaim, Pod, ResourceQuota, Service};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams};
-use kube::{Api, ResourceExt};
+use kube::ResourceExt;
 
+pub use admit::{
+    admit_object, admit_pod, create_failed, forget, kind_of, object_create_failed, waits,
+};
 pub use ledger::{Decision, Kind, Ledger, ObjKey, Request, Woken};
 pub use usage::Amounts;
 
 use crate::cache::{Change, Store};
 use crate::context::Context;
-use crate::convert::ConvertError;
 use crate::queue::{Resource as Res, WorkKey};
-use crate::reconcile::{SyncError, Synced};
-use crate::tenant::Tenant;
 
 /// Reason of the `PodScheduled=False` condition and the Warning event of a pod held back.
 pub const REASON_EXCEEDED: &str = "TenantQuotaExceeded";
@@ -294,118 +295,6 @@ pub fn prune_super_pod(pod: &mut Pod) {
     spec.resources = pod_level;
 }
 
-/// The line's order of a tenant object: its creation time in seconds.
-fn created(meta: &ObjectMeta) -> i64 {
-    meta.creation_timestamp
-        .as_ref()
-        .map_or(0, |t| t.0.as_second())
-}
-
-/// Admission of a tenant pod right before its super pod is created (`desired`). `None`: go
-/// ahead (its usage is reserved); `Some`: it is held back — marked unschedulable in the tenant,
-/// with a Warning event — and waits in line until room frees up.
-pub async fn admit_pod(
-    ctx: &Context,
-    tenant: &Tenant,
-    key: &WorkKey,
-    v: &Pod,
-    desired: &Pod,
-) -> Result<Option<Synced>, SyncError> {
-    let uid = v.metadata.uid.clone().unwrap_or_default();
-    let me = Woken {
-        kind: Kind::Pod,
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-    };
-    if let Some(hard) = ctx.quota.hard(&tenant.key) {
-        let missing = usage::missing_constraints(desired, &hard);
-        if !missing.is_empty() {
-            let woken = ctx.quota.refuse(&tenant.key, me, &uid);
-            requeue(ctx, &tenant.key, woken);
-            let msg = format!(
-                "failed quota: {}: must specify {}",
-                quota_name(ctx, &tenant.key),
-                missing.join(",")
-            );
-            hold(ctx, tenant, key, v, &msg).await?;
-            return Ok(Some(Synced::Unchanged));
-        }
-    }
-    let amounts = usage::pod(desired).map_err(|e| ConvertError::Invalid(e.to_string()))?;
-    let req = Request {
-        kind: Kind::Pod,
-        uid,
-        namespace: key.namespace.clone(),
-        name: key.name.clone(),
-        created: created(&v.metadata),
-        amounts,
-    };
-    let (decision, woken) = ctx.quota.admit(&tenant.key, req);
-    requeue(ctx, &tenant.key, woken);
-    match decision {
-        Decision::Admitted => Ok(None),
-        Decision::Waiting(msg) | Decision::Refused(msg) => {
-            hold(ctx, tenant, key, v, &msg).await?;
-            Ok(Some(Synced::Unchanged))
-        }
-    }
-}
-
-fn quota_name(ctx: &Context, key: &str) -> String {
-    ctx.quota
-        .lock()
-        .get(key)
-        .and_then(|e| e.vc.clone())
-        .map(|(ns, name)| format!("spec.quota.hard of VirtualCluster {ns}/{name}"))
-        .unwrap_or_else(|| "the tenant quota".into())
-}
-
-/// Marks a held-back pod `PodScheduled=False`/`TenantQuotaExceeded` and records the Warning
-/// event, once: a pod already marked keeps its first message (rewriting it on every retry
-/// would make every waiting pod churn while the line moves).
-async fn hold(
-    ctx: &Context,
-    tenant: &Tenant,
-    key: &WorkKey,
-    v: &Pod,
-    message: &str,
-) -> Result<(), SyncError> {
-    let marked = v
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| {
-            c.type_ == "PodScheduled"
-                && c.status == "False"
-                && c.reason.as_deref() == Some(REASON_EXCEEDED)
-        });
-    if marked {
-        return Ok(());
-    }
-    crate::reconcile::pod::mark_unschedulable(ctx, tenant, v, REASON_EXCEEDED, message).await?;
-    crate::recorder::warn_tenant_object(ctx, key, REASON_EXCEEDED, message).await;
-    Ok(())
-}
-
-/// After a failed create: a definite refusal ends the reservation (a timeout keeps it, the
-/// object may exist; the reservation then expires or turns into a charge).
-pub fn create_failed(ctx: &Context, tenant_key: &str, kind: Kind, uid: &str, err: &SyncError) {
-    if let SyncError::Kube(kube::Error::Api(s)) = err
-        && s.code != 409
-    {
-        let woken = ctx.quota.release(tenant_key, &(kind, uid.to_string()));
-        requeue(ctx, tenant_key, woken);
-    }
-}
-
-/// Forgets a tenant object that is gone or being deleted (it leaves the line).
-pub fn forget(ctx: &Context, tenant_key: &str, kind: Kind, ns: &str, name: &str) {
-    let woken = ctx.quota.forget(tenant_key, kind, ns, name);
-    requeue(ctx, tenant_key, woken);
-}
-
 /// Applies a VirtualCluster's limits to its tenant (called whenever the registry sees it);
 /// a change moves the line at once.
 pub fn set_limits(ctx: &Context, vc: &VirtualCluster, key: &str) {
@@ -438,7 +327,7 @@ pub async fn run(ctx: Arc<Context>) {
             rebuild(&ctx);
         }
         expire(&ctx);
-        publish(&ctx).await;
+        publish::publish(&ctx).await;
         backstop::ensure(&ctx).await;
     }
 }
@@ -453,14 +342,18 @@ fn expire(ctx: &Context) {
             continue;
         }
         let alive = |kind: Kind, ns: &str, name: &str, uid: &str| -> bool {
-            let meta = match kind {
-                Kind::Pod => t.caches.pods.get(ns, name).map(|o| o.metadata.clone()),
-                Kind::Service => t.caches.services.get(ns, name).map(|o| o.metadata.clone()),
-                Kind::Claim => t.caches.pvcs.get(ns, name).map(|o| o.metadata.clone()),
-            };
-            meta.is_some_and(|m| {
+            let ok = |m: &ObjectMeta| {
                 m.deletion_timestamp.is_none() && (uid.is_empty() || m.uid.as_deref() == Some(uid))
-            })
+            };
+            match kind {
+                Kind::Pod => t.caches.pods.get(ns, name).is_some_and(|o| ok(&o.metadata)),
+                Kind::Service => t
+                    .caches
+                    .services
+                    .get(ns, name)
+                    .is_some_and(|o| ok(&o.metadata)),
+                Kind::Claim => t.caches.pvcs.get(ns, name).is_some_and(|o| ok(&o.metadata)),
+            }
         };
         let woken = ctx.quota.with(&key, |e| {
             e.ledger.expire(Instant::now(), RESERVATION_TTL, alive)
@@ -514,106 +407,6 @@ pub fn rebuild(ctx: &Context) {
     drop(map);
     for (key, woken) in woken_all {
         requeue(ctx, &key, woken);
-    }
-}
-
-/// The `status.quota` a tenant should show.
-fn status_of(e: &Entry) -> Option<TenantQuotaStatus> {
-    let hard = e.hard_text.clone()?;
-    let used = e.ledger.used();
-    let used = hard
-        .keys()
-        .filter(|r| usage::is_tracked(r))
-        .map(|r| {
-            (
-                r.clone(),
-                usage::format(r, used.get(r).copied().unwrap_or(0)),
-            )
-        })
-        .collect();
-    Some(TenantQuotaStatus { hard, used })
-}
-
-/// Writes `status.quota` of VirtualClusters whose quota or usage changed, and the gauges.
-async fn publish(ctx: &Context) {
-    let mut writes = Vec::new();
-    {
-        let mut map = ctx.quota.lock();
-        for (key, e) in map.iter_mut() {
-            if ctx.tenant(key).is_none() {
-                continue;
-            }
-            gauges(ctx, key, e);
-            let want = status_of(e);
-            let (Some(vc), Some(published)) = (&e.vc, &e.published) else {
-                continue;
-            };
-            if *published != want {
-                writes.push((key.clone(), vc.clone(), want));
-            }
-        }
-    }
-    for (key, (ns, name), want) in writes {
-        match write_status(ctx, &ns, &name, want.as_ref()).await {
-            Ok(()) => ctx.quota.with(&key, |e| e.published = Some(want)),
-            Err(e) => {
-                tracing::warn!(tenant = key, error = %e, "writing status.quota of the VirtualCluster failed")
-            }
-        }
-    }
-}
-
-/// Sets the tenant's `syncer_tenant_quota_{hard,used}` gauges (in units: cores, bytes,
-/// objects), dropping series of resources no longer limited.
-fn gauges(ctx: &Context, key: &str, e: &mut Entry) {
-    let hard = e.ledger.hard().cloned().unwrap_or_default();
-    let m = &ctx.metrics;
-    for r in &e.gauges {
-        if !hard.contains_key(r) {
-            let _ = m.quota_hard.remove_label_values(&[key, r]);
-            let _ = m.quota_used.remove_label_values(&[key, r]);
-        }
-    }
-    let used = e.ledger.used();
-    let units = |milli: i128| milli as f64 / usage::ONE as f64;
-    for (r, limit) in &hard {
-        m.quota_hard.with_label_values(&[key, r]).set(units(*limit));
-        if usage::is_tracked(r) {
-            m.quota_used
-                .with_label_values(&[key, r])
-                .set(units(used.get(r).copied().unwrap_or(0)));
-        }
-    }
-    e.gauges = hard.into_keys().collect();
-}
-
-/// Replaces (or removes) `status.quota` with a JSON patch; a VirtualCluster without a status
-/// yet gets a merge patch.
-async fn write_status(
-    ctx: &Context,
-    ns: &str,
-    name: &str,
-    want: Option<&TenantQuotaStatus>,
-) -> Result<(), kube::Error> {
-    let api: Api<VirtualCluster> = Api::namespaced(ctx.client.clone(), ns);
-    let pp = PatchParams::default();
-    let ops = match want {
-        Some(q) => serde_json::json!([{"op": "add", "path": "/status/quota", "value": q}]),
-        None => serde_json::json!([{"op": "remove", "path": "/status/quota"}]),
-    };
-    let patch: Patch<serde_json::Value> =
-        Patch::Json(serde_json::from_value(ops).map_err(kube::Error::SerdeError)?);
-    match api.patch_status(name, &pp, &patch).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        // No status yet (add needs the parent), or no quota to remove.
-        Err(kube::Error::Api(s)) if s.code == 422 || s.code == 400 || s.code == 500 => {
-            let body = serde_json::json!({"status": {"quota": want}});
-            api.patch_status(name, &pp, &Patch::Merge(&body))
-                .await
-                .map(drop)
-        }
-        Err(e) => Err(e),
     }
 }
 

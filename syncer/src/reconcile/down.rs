@@ -375,13 +375,20 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
             return Ok(Synced::Unchanged);
         }
         let d = K::desired(&tctx, &v, None)?;
+        // Services and claims count against the tenant's quota (see `quota::admit_object`).
+        if let Some(held) = crate::quota::admit_object(ctx, key, v.meta(), &d).await? {
+            return Ok(held);
+        }
         return match create_super(ctx, &super_ns, &d).await {
             Ok(()) => Ok(Synced::Created),
             Err(e) if is_conflict(&e) && K::adopt_existing(&v) => {
                 tenant.set_adopted(key.resource, &key.namespace, &key.name, true);
                 Ok(Synced::Unchanged)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                crate::quota::object_create_failed(ctx, key, v.meta(), &e);
+                Err(e)
+            }
         };
     };
     if !owned_by(p.meta(), &tenant.key) {

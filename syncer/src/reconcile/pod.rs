@@ -70,11 +70,11 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             mark_unschedulable(ctx, tenant, &v, reason, &e.to_string()).await?;
             return Err(e.into());
         }
-        let d = desired(ctx, tenant, &tctx, &v).await?;
         // The tenant's quota admits it, or it waits in line (marked unschedulable).
-        if let Some(held) = crate::quota::admit_pod(ctx, tenant, key, &v, &d).await? {
+        if let Some(held) = crate::quota::admit_pod(ctx, tenant, &tctx, key, &v).await? {
             return Ok(held);
         }
+        let d = desired(ctx, tenant, &tctx, &v).await?;
         let created = super_call(lean::create(&ctx.client, &super_ns, &d)).await;
         if let Err(e) = &created {
             let uid = v.metadata.uid.as_deref().unwrap_or_default();
@@ -104,6 +104,23 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             &super_ns,
             &key.name,
             &patch,
+        ))
+        .await?;
+        result = Synced::Updated;
+    }
+    if let Some(added) = cpod::ephemeral_update(&tctx, &v, &p)? {
+        // `kubectl debug` on the tenant: the same containers go to the super pod's
+        // ephemeralcontainers subresource (merged by name, as kubectl does).
+        let body = serde_json::json!({
+            "metadata": {"uid": p.metadata.uid},
+            "spec": {"ephemeralContainers": added},
+        });
+        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &super_ns);
+        super_call(api.patch_subresource(
+            "ephemeralcontainers",
+            &key.name,
+            &kube::api::PatchParams::default(),
+            &Patch::Strategic(&body),
         ))
         .await?;
         result = Synced::Updated;

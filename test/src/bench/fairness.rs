@@ -1,10 +1,18 @@
 //! `bench fairness`: the paper's burst. Greedy tenants each create hundreds of pods at once
 //! while regular tenants create a few pods one after the other (each waits for the previous to
 //! be Running). The regular tenants' latency under the burst is compared with the same regular
-//! workload alone.
+//! workload alone, and with the burst again once every greedy tenant has a pod quota
+//! (`spec.quota.hard.pods`, set live on the VirtualClusters): the pods beyond it wait in the
+//! tenant instead of reaching the super cluster.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use crds::VirtualCluster;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 
 use super::FairnessArgs;
 use super::cluster::{self, BENCH_NS};
@@ -15,6 +23,27 @@ use super::report::{self, Table, Target as Goal};
 use super::runtimes::Runtimes;
 use super::stats::{Summary, summarize};
 use super::tracker::{Stamp, Tracker};
+
+/// Which of the three runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Run {
+    /// The regular tenants alone.
+    Idle,
+    /// With the greedy burst.
+    Burst,
+    /// With the greedy burst, each greedy tenant under a pod quota.
+    Quota,
+}
+
+impl Run {
+    fn name(self) -> &'static str {
+        match self {
+            Run::Idle => "idle",
+            Run::Burst => "burst",
+            Run::Quota => "quota",
+        }
+    }
+}
 
 /// One run of the regular workload, with or without the burst.
 struct Outcome {
@@ -47,31 +76,82 @@ pub async fn run(rts: &Runtimes, args: FairnessArgs) -> anyhow::Result<()> {
         .map(|i| format!("greedy{i}"))
         .chain((0..args.regular).map(|i| format!("regular{i}")))
         .collect();
-    // Both runs' pods stay.
-    let capacity = args.greedy * args.greedy_pods + 2 * args.regular * args.regular_pods;
+    // Every run's pods stay, except the unquota'd burst's, which go before the quota run.
+    let capacity = args.greedy * args.greedy_pods + 3 * args.regular * args.regular_pods;
     let env = Env::start(rts, &args.common, &names, capacity, cluster::default_spec).await?;
     eprintln!("bench: regular tenants alone");
-    let idle = workload(&env, &args, false).await?;
+    let idle = workload(&env, &args, Run::Idle).await?;
     eprintln!(
         "bench: regular tenants under a burst of {} × {} pods",
         args.greedy, args.greedy_pods
     );
-    let burst = workload(&env, &args, true).await?;
-    print_report(&args, &idle, &burst);
+    let burst = workload(&env, &args, Run::Burst).await?;
+    let quota = if args.greedy_quota > 0 {
+        clear_greedy(&env, &args).await?;
+        set_greedy_quota(&env, &args).await?;
+        eprintln!(
+            "bench: regular tenants under the burst again, each greedy tenant with quota pods={}",
+            args.greedy_quota
+        );
+        Some(workload(&env, &args, Run::Quota).await?)
+    } else {
+        None
+    };
+    print_report(&args, &idle, &burst, quota.as_ref());
     env.finish(args.common.keep).await;
     Ok(())
 }
 
-/// The regular workload, with the greedy burst started at the same moment when `with_burst`.
-async fn workload(env: &Env, args: &FairnessArgs, with_burst: bool) -> anyhow::Result<Outcome> {
-    let greedy_pods = if with_burst {
-        args.greedy * args.greedy_pods
-    } else {
+/// Deletes the greedy tenants' pods and waits until they are gone (from the tenants, so from
+/// the super cluster too).
+async fn clear_greedy(env: &Env, args: &FairnessArgs) -> anyhow::Result<()> {
+    for t in env.tenants.iter().take(args.greedy) {
+        let api: Api<Pod> = Api::namespaced(t.client.clone(), BENCH_NS);
+        api.delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?;
+    }
+    let deadline = tokio::time::Instant::now() + env.timeout;
+    for t in env.tenants.iter().take(args.greedy) {
+        let api: Api<Pod> = Api::namespaced(t.client.clone(), BENCH_NS);
+        loop {
+            let left = api.list(&ListParams::default().limit(1)).await?.items.len();
+            if left == 0 {
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the greedy tenant {}'s pods were not deleted in time",
+                t.name
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Sets `spec.quota.hard.pods` on every greedy tenant's VirtualCluster (applied live).
+async fn set_greedy_quota(env: &Env, args: &FairnessArgs) -> anyhow::Result<()> {
+    let vcs: Api<VirtualCluster> = Api::namespaced(env.sup.client.clone(), cluster::VC_NAMESPACE);
+    let body = serde_json::json!({
+        "spec": {"quota": {"hard": {"pods": args.greedy_quota.to_string()}}}
+    });
+    for t in env.tenants.iter().take(args.greedy) {
+        vcs.patch(&t.name, &PatchParams::default(), &Patch::Merge(&body))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The regular workload, with the greedy burst started at the same moment (except idle).
+async fn workload(env: &Env, args: &FairnessArgs, mode: Run) -> anyhow::Result<Outcome> {
+    let greedy_pods = if mode == Run::Idle {
         0
+    } else {
+        args.greedy * args.greedy_pods
     };
     let total = greedy_pods + args.regular * args.regular_pods;
-    let run = if with_burst { "burst" } else { "idle" };
-    let tracker = Tracker::new(run, total, Stamp::TenantRunning);
+    let with_burst = mode != Run::Idle;
+    let tracker = Tracker::new(mode.name(), total, Stamp::TenantRunning);
     let cancel = tokio_util::sync::CancellationToken::new();
     env.watch_super(&tracker, &cancel).await?;
     let watched = if with_burst { 0 } else { args.greedy };
@@ -97,7 +177,18 @@ async fn workload(env: &Env, args: &FairnessArgs, with_burst: bool) -> anyhow::R
     while let Some(r) = greedy.join_next().await {
         r??;
     }
-    let done = tracker.wait_all(env.timeout).await;
+    let done = if mode == Run::Quota {
+        // Only the admitted greedy pods run; the others wait in their tenant.
+        let admitted = args.greedy * args.greedy_quota;
+        wait_done(
+            &tracker,
+            admitted + args.regular * args.regular_pods,
+            env.timeout,
+        )
+        .await
+    } else {
+        tracker.wait_all(env.timeout).await
+    };
     cancel.cancel();
     regular?;
     done?;
@@ -109,6 +200,21 @@ async fn workload(env: &Env, args: &FairnessArgs, with_burst: bool) -> anyhow::R
         metrics_before,
         metrics_after: syncer.metrics().await?,
     })
+}
+
+/// Waits until `n` pods of the run are done.
+async fn wait_done(tracker: &Tracker, n: usize, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while tracker.done() < n {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "run {}: only {}/{n} pods done in {timeout:?}",
+            tracker.run(),
+            tracker.done()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Greedy tenant `g` creates its pods (slots `g*n..(g+1)*n`) with its own creations in flight.
@@ -180,11 +286,18 @@ fn class_mean(o: &Outcome, name: &str, class: &str, dir: &str) -> Option<f64> {
         .then(|| (total(&o.metrics_after, "sum") - total(&o.metrics_before, "sum")) / n * 1000.0)
 }
 
-fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome) {
+fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome, quota: Option<&Outcome>) {
     let reg_idle = idle.latency(idle.regular.clone(), Stamp::Created, Stamp::TenantRunning);
     let reg = burst.latency(burst.regular.clone(), Stamp::Created, Stamp::TenantRunning);
     let greedy = burst.latency(burst.greedy.clone(), Stamp::Created, Stamp::TenantRunning);
     let ratio = reg.p99_ms / reg_idle.p99_ms.max(1e-9);
+    let reg_quota =
+        quota.map(|q| q.latency(q.regular.clone(), Stamp::Created, Stamp::TenantRunning));
+    let admitted = quota.map(|q| {
+        q.tracker
+            .latencies(Stamp::Created, Stamp::TenantRunning, q.greedy.clone())
+            .len()
+    });
     let mut t = Table::default();
     t.section(&format!(
         "fairness: {} greedy × {} pods ({} in flight each), {} regular × {} sequential pods",
@@ -202,6 +315,23 @@ fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome) {
         "greedy: avg / p99 (ms)",
         format!("{:.1} / {:.1}", greedy.avg_ms, greedy.p99_ms),
     );
+    if let (Some(rq), Some(n)) = (&reg_quota, admitted) {
+        t.info(
+            &format!(
+                "regular, under burst with greedy quota pods={}: avg / p99 (ms)",
+                args.greedy_quota
+            ),
+            format!("{:.1} / {:.1}", rq.avg_ms, rq.p99_ms),
+        );
+        t.info(
+            "regular p99: without / with quotas (ms)",
+            format!("{:.1} / {:.1}", reg.p99_ms, rq.p99_ms),
+        );
+        t.info(
+            "greedy pods running with quotas / created",
+            format!("{n} / {}", args.greedy * args.greedy_pods),
+        );
+    }
     t.target(
         "regular p99 under burst / idle p99",
         ratio,
@@ -217,7 +347,14 @@ fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome) {
             burst.end_of(burst.greedy.clone())
         ),
     );
-    for (label, o) in [("idle", idle), ("burst", burst)] {
+    for (label, o) in [
+        ("idle", Some(idle)),
+        ("burst", Some(burst)),
+        ("quota", quota),
+    ]
+    .into_iter()
+    .filter_map(|(l, o)| Some((l, o?)))
+    {
         let seg = |from, to| o.latency(o.regular.clone(), from, to).p99_ms;
         t.info(
             &format!("regular {label}: p99 down / super / up (ms)"),
@@ -255,6 +392,10 @@ fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome) {
         "regular_idle_avg_ms": reg_idle.avg_ms,
         "regular_idle_p99_ms": reg_idle.p99_ms,
         "fairness_ratio": ratio,
+        "greedy_quota": args.greedy_quota,
+        "regular_quota_avg_ms": reg_quota.as_ref().map(|r| r.avg_ms),
+        "regular_quota_p99_ms": reg_quota.as_ref().map(|r| r.p99_ms),
+        "greedy_quota_running": admitted,
         "burst_s": burst.end_of(0..burst.tracker.len()),
     });
     println!("{json}");

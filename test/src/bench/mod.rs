@@ -113,7 +113,11 @@ pub struct FairnessArgs {
     /// Pods each regular tenant creates one after the other (each waits for the previous to run).
     #[arg(long, default_value_t = 10)]
     pub regular_pods: usize,
-    /// Smoke run: 2 greedy × 30 pods, 4 regular × 3 pods.
+    /// Pod quota (`spec.quota.hard.pods`) of each greedy tenant in the third run, the burst
+    /// with quotas; 0 skips that run.
+    #[arg(long, default_value_t = 100)]
+    pub greedy_quota: usize,
+    /// Smoke run: 2 greedy × 30 pods (quota 10), 4 regular × 3 pods.
     #[arg(long)]
     pub quick: bool,
     /// Shared settings.
@@ -176,8 +180,10 @@ impl FairnessArgs {
             self.greedy_pods = self.greedy_pods.min(30);
             self.regular = self.regular.min(4);
             self.regular_pods = self.regular_pods.min(3);
+            self.greedy_quota = self.greedy_quota.min(10);
             self.common.timeout = self.common.timeout.min(120);
         }
+        self.greedy_quota = self.greedy_quota.min(self.greedy_pods);
         self.concurrency = self.concurrency.max(1);
         self.regular = self.regular.max(1);
         self.regular_pods = self.regular_pods.max(1);

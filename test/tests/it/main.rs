@@ -6,3 +6,4 @@ mod bench_smoke;
 mod cluster_kubectl;
 mod full_chain;
 mod support;
+mod upstream;

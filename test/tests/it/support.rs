@@ -140,3 +140,10 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Writes a line to the test log even when the harness captures output, so that CI logs say
+/// which backends a test used and why one skipped.
+pub fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

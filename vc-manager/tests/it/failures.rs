@@ -34,7 +34,8 @@ async fn warnings(env: &Env, name: &str) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_cluster_version_fails_and_recovers_when_created() {
     let env = Env::start().await;
-    let mut s = spec(Provisioner::Local);
+    // Native renders the ClusterVersion (local and import never read it).
+    let mut s = spec(Provisioner::Native);
     s.cluster_version_name = "v9.99".into();
     env.create("cv", s).await;
     let vc = env.wait_failed("cv", "ClusterVersionNotFound").await;
@@ -57,7 +58,11 @@ async fn an_unknown_cluster_version_fails_and_recovers_when_created() {
         .create(&PostParams::default(), &cv)
         .await
         .unwrap();
-    env.wait_running("cv").await;
+    // Provisioning goes on: the control plane's workloads are created and awaited.
+    env.wait_vc("cv", "waiting for its control plane", |vc| {
+        vc.status.as_ref().and_then(|s| s.reason.as_deref()) == Some("WaitingForControlPlane")
+    })
+    .await;
     env.stop().await;
 }
 

@@ -127,6 +127,32 @@ impl Env {
         }
     }
 
+    /// Like [`Env::wait_vc`], adding `explain(vc)` (e.g. log tails) to the panic message.
+    pub async fn wait_vc_or(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl Fn(&VirtualCluster) -> bool,
+        explain: impl Fn(VirtualCluster) -> String,
+    ) -> VirtualCluster {
+        let api = self.vcs();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let vc = api.get_opt(name).await.unwrap();
+            if let Some(vc) = &vc
+                && check(vc)
+            {
+                return vc.clone();
+            }
+            if tokio::time::Instant::now() > deadline {
+                let status = vc.as_ref().and_then(|v| v.status.clone());
+                let more = vc.map(explain).unwrap_or_default();
+                panic!("VirtualCluster {name} not {what} after 120s; status: {status:#?}\n{more}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Waits until the VirtualCluster is Running with `Ready=True`.
     pub async fn wait_running(&self, name: &str) -> VirtualCluster {
         self.wait_vc(name, "Running", is_ready).await

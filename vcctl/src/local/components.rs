@@ -33,6 +33,12 @@ const FIELD_MANAGER: &str = "vcctl";
 #[derive(Default)]
 pub(super) struct Parts {
     pub(super) server: Option<ServerHandle>,
+    /// Admin client of the super cluster (embedded or external).
+    pub(super) admin: Option<Client>,
+    /// The identities the components use (kept to restart one of them).
+    pub(super) ids: Option<Identities>,
+    /// vn-agent's port, which virtual nodes advertise.
+    pub(super) vn_agent_port: Option<u16>,
     pub(super) nodesim: Option<NodesimHandle>,
     pub(super) agent: Option<AgentHandle>,
     pub(super) syncer: Option<SyncerHandle>,
@@ -127,14 +133,24 @@ pub(super) async fn install_crds(admin: &Client) -> Result<(String, String), Str
     Ok((cv_name.clone(), format!("ClusterVersion {cv_name}")))
 }
 
-/// Simulated nodes trusting the local kubelet client CA; returns them with their names.
+/// Simulated nodes trusting the local kubelet client CA (and an external super cluster's);
+/// returns them with their names.
 pub(super) async fn start_nodes(
     opts: &LocalOptions,
-    server: &ServerHandle,
+    kube: kube::Config,
     pki: &KubeletPki,
     previous: &LocalState,
 ) -> Result<((NodesimHandle, Vec<String>), String), String> {
-    let mut config = NodesimConfig::new(server.kube_config(), 0, pki.client_ca.cert_pem.clone());
+    let mut client_ca = pki.client_ca.cert_pem.clone();
+    if let Some(ext) = &opts.super_cluster {
+        client_ca.push('\n');
+        client_ca.push_str(&ext.kubelet_client_ca_pem);
+    }
+    let mut config = NodesimConfig::new(kube, 0, client_ca);
+    if opts.super_cluster.is_some() {
+        // A real super cluster schedules its pods itself.
+        config.scheduler_name = None;
+    }
     config.pools = opts.pools.clone();
     config.kubelet.listen = ports::reuse_or_any(opts.bind, previous.port("nodesim-kubelet"));
     config.kubelet.serving = Some((pki.serving.cert_pem.clone(), pki.serving.key_pem.clone()));
@@ -198,17 +214,34 @@ impl Identities {
             let yaml = server
                 .kubeconfig_for(&user, &groups)
                 .map_err(|e| format!("issuing a client certificate for {}: {e}", c.name))?;
-            let kc = kube::config::Kubeconfig::from_yaml(&yaml).map_err(|e| e.to_string())?;
-            let config = kube::Config::from_custom_kubeconfig(
-                kc,
-                &kube::config::KubeConfigOptions::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())?;
+            let builder = kube::client::ClientBuilder::try_from(kube_config(&yaml).await?)
+                .map_err(|e| e.to_string())?;
+            let client = match log {
+                Some(log) => builder.with_layer(&log.layer(c.name, &user)).build(),
+                None => builder.build(),
+            };
+            clients.insert(c.name, client);
+        }
+        Ok(Identities { clients })
+    }
+
+    /// Clients from a kubeconfig per component (an external super cluster).
+    pub(super) async fn from_kubeconfigs(
+        kubeconfigs: &BTreeMap<String, String>,
+        log: Option<&RequestLog>,
+    ) -> Result<Self, String> {
+        let mut clients = BTreeMap::new();
+        for c in COMPONENTS {
+            let yaml = kubeconfigs
+                .get(c.name)
+                .ok_or_else(|| format!("no kubeconfig for {} (its service account)", c.name))?;
+            let config = kube_config(yaml)
+                .await
+                .map_err(|e| format!("the kubeconfig of {}: {e}", c.name))?;
             let builder =
                 kube::client::ClientBuilder::try_from(config).map_err(|e| e.to_string())?;
             let client = match log {
-                Some(log) => builder.with_layer(&log.layer(c.name, &user)).build(),
+                Some(log) => builder.with_layer(&log.layer(c.name, &c.user())).build(),
                 None => builder.build(),
             };
             clients.insert(c.name, client);
@@ -222,6 +255,14 @@ impl Identities {
             .cloned()
             .ok_or_else(|| format!("no identity for {component}"))
     }
+}
+
+/// The client configuration of a kubeconfig (YAML).
+pub(super) async fn kube_config(yaml: &str) -> Result<kube::Config, String> {
+    let kc = kube::config::Kubeconfig::from_yaml(yaml).map_err(|e| e.to_string())?;
+    kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// vn-agent in local mode: each request goes to the kubelet of the node running the pod.

@@ -35,7 +35,8 @@ use kube::Client;
 pub use components::DEFAULT_CLUSTER_VERSION;
 use components::{Identities, Parts};
 pub use options::{
-    COMPONENT_NAMESPACE, COMPONENTS, Component, DEFAULT_NODE_CLASSES, LocalOptions, default_pools,
+    COMPONENT_NAMESPACE, COMPONENTS, Component, DEFAULT_NODE_CLASSES, ExternalSuper, LocalOptions,
+    default_pools,
 };
 pub use record::{Attributes, Recorded, RequestLog};
 pub use state::{Listener, LocalState, TenantRecord};
@@ -48,6 +49,7 @@ pub struct LocalCluster;
 /// A running local instance.
 pub struct LocalHandle {
     dir: PathBuf,
+    opts: LocalOptions,
     state: LocalState,
     ready_after: Duration,
     parts: Parts,
@@ -96,10 +98,33 @@ impl LocalHandle {
 
     /// An admin client of the super cluster.
     pub fn super_client(&self) -> Option<Client> {
-        self.parts
-            .server
-            .as_ref()
-            .map(apiserver::ServerHandle::client)
+        self.parts.admin.clone()
+    }
+
+    /// Stops the syncer (what a crash or a rolling update of its Deployment does); tenants
+    /// and the super cluster keep running. [`LocalHandle::start_syncer`] starts it again.
+    pub async fn stop_syncer(&mut self) {
+        if let Some(s) = self.parts.syncer.take()
+            && let Err(e) = s.shutdown().await
+        {
+            tracing::warn!(error = %e, "syncer stopped with an error");
+        }
+    }
+
+    /// Starts the syncer again with the same identity and settings (nothing when it runs).
+    pub async fn start_syncer(&mut self) -> Result<(), LocalError> {
+        let failed = |e: String| LocalError::step(Step::Syncer, e);
+        if self.parts.syncer.is_some() {
+            return Ok(());
+        }
+        let (Some(ids), Some(port)) = (self.parts.ids.as_ref(), self.parts.vn_agent_port) else {
+            return Err(failed("the instance did not start a syncer".into()));
+        };
+        let (syncer, _) = components::start_syncer(&self.opts, ids, port, &self.state)
+            .await
+            .map_err(failed)?;
+        self.parts.syncer = Some(syncer);
+        Ok(())
     }
 
     /// The distinct requests each component made to the super cluster, when recording.
@@ -146,6 +171,7 @@ impl LocalCluster {
         match result {
             Ok(()) => Ok(LocalHandle {
                 dir: opts.dir.clone(),
+                opts: opts.clone(),
                 state,
                 ready_after: t0.elapsed(),
                 parts,
@@ -213,11 +239,16 @@ impl Starter<'_> {
         self.claim_dir().await?;
         let pki = pki::KubeletPki::issue(&[self.opts.bind, IpAddr::from([127, 0, 0, 1])])
             .map_err(|e| LocalError::step(Step::SuperCluster, e))?;
-        let (admin, ids) = self.super_cluster(&pki).await?;
+        let (admin, admin_config, ids) = match &self.opts.super_cluster {
+            Some(ext) => self.external_super(ext).await?,
+            None => self.super_cluster(&pki).await?,
+        };
+        self.parts.admin = Some(admin.clone());
         let progress = self.opts.progress.as_ref();
         let cluster_version = step(progress, Step::Crds, components::install_crds(&admin)).await?;
-        self.nodes(&pki).await?;
+        self.nodes(admin_config, &pki).await?;
         let vn_agent_port = self.vn_agent(&ids, &pki).await?;
+        self.parts.vn_agent_port = Some(vn_agent_port);
         self.vc_manager(&admin, &ids).await?;
         // Tenants' control planes answer before the syncer starts watching them (after a
         // restart their VirtualClusters still say Running while vc-manager brings them back).
@@ -229,6 +260,7 @@ impl Starter<'_> {
         )
         .await?;
         self.syncer(&ids, vn_agent_port).await?;
+        self.parts.ids = Some(ids);
         futures::future::try_join_all(ready.iter().map(|t| tenant_pods(self.opts, t))).await?;
         for t in ready {
             self.state.tenants.insert(
@@ -281,10 +313,42 @@ impl Starter<'_> {
         self.save()
     }
 
+    /// An existing super cluster: its admin kubeconfig and one identity per component.
+    async fn external_super(
+        &mut self,
+        ext: &ExternalSuper,
+    ) -> Result<(Client, kube::Config, Identities), LocalError> {
+        let found = step(self.opts.progress.as_ref(), Step::SuperCluster, async {
+            let config = components::kube_config(&ext.admin_kubeconfig)
+                .await
+                .map_err(|e| format!("the admin kubeconfig: {e}"))?;
+            let url = config.cluster_url.to_string();
+            let admin = Client::try_from(config.clone()).map_err(|e| e.to_string())?;
+            let version = admin
+                .apiserver_version()
+                .await
+                .map_err(|e| format!("{url} does not answer: {e}"))?;
+            let ids = Identities::from_kubeconfigs(
+                &ext.component_kubeconfigs,
+                self.opts.request_log.as_ref(),
+            )
+            .await?;
+            let detail = format!("{url} (existing, {})", version.git_version);
+            Ok(((admin, config, ids, url), detail))
+        })
+        .await?;
+        let (admin, config, ids, url) = found;
+        self.state.super_url = url.trim_end_matches('/').to_string();
+        write_private(&self.state.super_kubeconfig, &ext.admin_kubeconfig)
+            .map_err(|e| LocalError::step(Step::SuperCluster, e))?;
+        self.save()?;
+        Ok((admin, config, ids))
+    }
+
     async fn super_cluster(
         &mut self,
         pki: &pki::KubeletPki,
-    ) -> Result<(Client, Identities), LocalError> {
+    ) -> Result<(Client, kube::Config, Identities), LocalError> {
         let progress = self.opts.progress.as_ref();
         let server = step(
             progress,
@@ -301,24 +365,24 @@ impl Starter<'_> {
         );
         write_private(&self.state.super_kubeconfig, server.kubeconfig_yaml()).map_err(failed)?;
         let admin = server.client();
+        let config = server.kube_config();
         let ids = Identities::issue(&server, self.opts.request_log.as_ref())
             .await
             .map_err(failed)?;
         self.parts.server = Some(server);
         self.save()?;
-        Ok((admin, ids))
+        Ok((admin, config, ids))
     }
 
-    async fn nodes(&mut self, pki: &pki::KubeletPki) -> Result<(), LocalError> {
-        let server = self
-            .parts
-            .server
-            .as_ref()
-            .ok_or_else(|| LocalError::step(Step::Nodes, "the super cluster is not running"))?;
+    async fn nodes(
+        &mut self,
+        admin_config: kube::Config,
+        pki: &pki::KubeletPki,
+    ) -> Result<(), LocalError> {
         let (nodesim, names) = step(
             self.opts.progress.as_ref(),
             Step::Nodes,
-            components::start_nodes(self.opts, server, pki, &self.previous),
+            components::start_nodes(self.opts, admin_config, pki, &self.previous),
         )
         .await?;
         self.listen(

@@ -84,6 +84,33 @@ pub fn default_pools(per_class: usize) -> Vec<PoolConfig> {
         .collect()
 }
 
+/// An existing super cluster to run against instead of the embedded one (e.g. a real
+/// Kubernetes control plane without nodes): the simulated nodes join it, and each component
+/// uses an identity of its own, bound to the RBAC of `config/`.
+#[derive(Clone)]
+pub struct ExternalSuper {
+    /// Kubeconfig (YAML) with the rights to install CRDs and register nodes (the simulated
+    /// nodes and the start sequence use it; the components do not).
+    pub admin_kubeconfig: String,
+    /// Kubeconfig (YAML) of each component, by [`Component::name`] (`vc-manager`, `syncer`,
+    /// `vn-agent`): e.g. service-account tokens of the service accounts in `config/`.
+    pub component_kubeconfigs: std::collections::BTreeMap<String, String>,
+    /// PEM CA(s) of the super API server's kubelet client certificate: the simulated kubelets
+    /// accept clients it signed (besides vn-agent's).
+    pub kubelet_client_ca_pem: String,
+}
+
+impl std::fmt::Debug for ExternalSuper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalSuper")
+            .field(
+                "components",
+                &self.component_kubeconfigs.keys().collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
 /// What to run.
 #[derive(Clone)]
 pub struct LocalOptions {
@@ -101,6 +128,8 @@ pub struct LocalOptions {
     pub pools: Vec<PoolConfig>,
     /// Upstream `kube-apiserver`/`etcd` binaries for tenants instead of the embedded server.
     pub control_plane_binaries: Option<PathBuf>,
+    /// Run against this super cluster instead of starting the embedded one.
+    pub super_cluster: Option<ExternalSuper>,
     /// Elect leaders on Leases, as deployed replicas do (a restart after a crash then waits
     /// for the old Lease to expire).
     pub leader_election: bool,
@@ -134,6 +163,7 @@ impl LocalOptions {
             vc_namespace: "default".into(),
             pools: default_pools(2),
             control_plane_binaries: None,
+            super_cluster: None,
             leader_election: false,
             request_log: None,
             tenant_timeout: Duration::from_secs(120),

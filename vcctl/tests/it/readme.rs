@@ -198,7 +198,15 @@ fn check_cargo_run(line: &str) {
 
 /// Checks a line that is not `cargo run` and not part of the demo.
 fn check_other(line: &str, ran: &mut BTreeMap<String, &'static str>) {
-    let w = words(line);
+    // Leading environment assignments (`SIGS=cli test/conformance.sh`) are not the tool.
+    let w: Vec<String> = words(line)
+        .into_iter()
+        .skip_while(|w| {
+            w.split_once('=').is_some_and(|(k, _)| {
+                !k.is_empty() && k.chars().all(|c| c.is_ascii_uppercase() || c == '_')
+            })
+        })
+        .collect();
     let tool = w[0].as_str();
     if EXTERNAL.contains(&tool) {
         ran.insert(line.to_string(), "not run: tool not installed here");
@@ -213,6 +221,18 @@ fn check_other(line: &str, ran: &mut BTreeMap<String, &'static str>) {
             let meta = std::fs::metadata(repo().join(".ci/run")).unwrap();
             assert!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0);
             ran.insert(line.to_string(), "checked: executable (CI runs it)");
+        }
+        "test/conformance.sh" => {
+            // Needs ../shared/upstream-k8s and runs for an hour: checked, not run.
+            let meta = std::fs::metadata(repo().join(tool)).unwrap();
+            assert!(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0);
+            for mode in w.iter().skip(1) {
+                assert!(
+                    ["embedded", "upstream"].contains(&mode.as_str()),
+                    "{line}: unknown mode {mode}"
+                );
+            }
+            ran.insert(line.to_string(), "checked: executable (long upstream run)");
         }
         "kubectl" => {
             // Manifest commands: what they read must exist and render.

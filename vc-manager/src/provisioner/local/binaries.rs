@@ -87,7 +87,15 @@ impl PkiFiles {
                     format!("secret {} is missing or incomplete", item.secret_name()),
                 ));
             };
-            write_file(&self.dir.join(format!("{stem}.crt")), &cert, 0o644)?;
+            // The service-account secret holds a public key, not a certificate, in `tls.crt`:
+            // kube-apiserver verifies tokens with it (`--service-account-key-file` reads public
+            // keys, or SEC1/PKCS#1 private keys, never PKCS#8 ones) and signs with `tls.key`.
+            let public = if item == PkiItem::ServiceAccount {
+                "pub"
+            } else {
+                "crt"
+            };
+            write_file(&self.dir.join(format!("{stem}.{public}")), &cert, 0o644)?;
             write_file(&self.dir.join(format!("{stem}.key")), &key, 0o600)?;
         }
         let item = PkiItem::ControllerManagerKubeconfig;
@@ -147,7 +155,7 @@ pub fn processes(
         "--peer-client-cert-auth=true".to_string(),
     ];
     let domain = &t.spec.cluster_domain;
-    let apiserver = vec![
+    let mut apiserver = vec![
         format!("--bind-address={bind}"),
         format!("--advertise-address={bind}"),
         format!("--secure-port={}", ports.apiserver),
@@ -163,10 +171,18 @@ pub fn processes(
             pki.path("kubelet-client.crt")
         ),
         format!("--kubelet-client-key={}", pki.path("kubelet-client.key")),
+        // Virtual nodes carry their super node's addresses; its InternalIP is where vn-agent
+        // answers (as in the sample ClusterVersion).
+        "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname".to_string(),
+        // Virtual nodes are registered by the syncer with the status of a super node that the
+        // super cluster's node lifecycle controller looks after; the tenant runs none (see
+        // `--controllers` below) that would lift the not-ready taint this plugin puts on every
+        // new node, so they would stay unschedulable in the tenant's eyes forever.
+        "--disable-admission-plugins=TaintNodesByCondition".to_string(),
         format!("--service-account-issuer=https://kubernetes.default.svc.{domain}"),
         format!(
             "--service-account-key-file={}",
-            pki.path("service-account.key")
+            pki.path("service-account.pub")
         ),
         format!(
             "--service-account-signing-key-file={}",
@@ -184,6 +200,12 @@ pub fn processes(
         format!("--proxy-client-key-file={}", pki.path("front-proxy.key")),
         format!("--cert-dir={}", root.join("apiserver-certs").display()),
     ];
+    if bind.is_loopback() {
+        // The API server would publish its loopback address as `default/kubernetes` endpoints,
+        // which it refuses to write (every 10 s, "may not be in the loopback range"): it
+        // keeps the service and leaves the endpoints alone.
+        apiserver.push("--endpoint-reconciler-type=none".to_string());
+    }
     let spec = |name: &str, program: &Path, args: Vec<String>| ProcessSpec {
         name: name.to_string(),
         program: program.to_path_buf(),
@@ -224,4 +246,116 @@ pub fn processes(
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    fn tenant() -> Tenant {
+        let vc = crds::VirtualCluster::new("t", crds::VirtualClusterSpec::default());
+        Tenant {
+            vc: Arc::new(vc),
+            id: crds::tenancy::TenantId {
+                cluster_key: "default-abc123-t".into(),
+                vc_name: "t".into(),
+                vc_namespace: "default".into(),
+                vc_uid: "u".into(),
+            },
+            spec: crate::validate::ValidSpec {
+                provisioner: crds::Provisioner::Local,
+                service_cidr: "10.32.0.0/16".parse().unwrap(),
+                cluster_domain: "cluster.local".into(),
+                pki_expire_days: 1,
+                cluster_version: None,
+                import_kubeconfig: None,
+            },
+        }
+    }
+
+    #[test]
+    fn upstream_flags_read_what_upstream_accepts() {
+        let bins = Binaries {
+            etcd: "etcd".into(),
+            apiserver: "kube-apiserver".into(),
+            controller_manager: Some("kube-controller-manager".into()),
+        };
+        let ports = Ports {
+            apiserver: 1,
+            etcd_client: 2,
+            etcd_peer: 3,
+            controller_manager: 4,
+        };
+        let root = Path::new("/state/t");
+        let specs = processes(&bins, &tenant(), &ports, [127, 0, 0, 1].into(), root);
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, [ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER]);
+        let api = &specs[1].args;
+        let has = |args: &[String], flag: &str| args.iter().any(|a| a == flag);
+        // Tokens are verified with the public key (PKCS#8 private keys are refused there) and
+        // signed with the private key.
+        assert!(has(
+            api,
+            "--service-account-key-file=/state/t/pki/service-account.pub"
+        ));
+        assert!(has(
+            api,
+            "--service-account-signing-key-file=/state/t/pki/service-account.key"
+        ));
+        assert!(has(
+            api,
+            "--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname"
+        ));
+        assert!(has(api, "--endpoint-reconciler-type=none"));
+        assert!(has(
+            api,
+            "--disable-admission-plugins=TaintNodesByCondition"
+        ));
+        assert!(has(
+            &specs[2].args,
+            "--service-account-private-key-file=/state/t/pki/service-account.key"
+        ));
+        // A routable address is published as the `kubernetes` endpoints.
+        let specs = processes(&bins, &tenant(), &ports, [10, 1, 2, 3].into(), root);
+        assert!(!has(&specs[1].args, "--endpoint-reconciler-type=none"));
+    }
+
+    #[test]
+    fn pki_files_hold_the_service_account_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let sa = crate::pki::issue::service_account_key().unwrap();
+        let mut secrets = BTreeMap::new();
+        for item in [
+            PkiItem::RootCa,
+            PkiItem::ApiServer,
+            PkiItem::Etcd,
+            PkiItem::FrontProxy,
+            PkiItem::KubeletClient,
+            PkiItem::ServiceAccount,
+        ] {
+            let s = Secret {
+                data: Some(BTreeMap::from([
+                    (
+                        "tls.crt".to_string(),
+                        k8s_openapi::ByteString(sa.cert_pem.clone().into_bytes()),
+                    ),
+                    (
+                        "tls.key".to_string(),
+                        k8s_openapi::ByteString(sa.key_pem.clone().into_bytes()),
+                    ),
+                ])),
+                ..Secret::default()
+            };
+            secrets.insert(item.secret_name().to_string(), s);
+        }
+        PkiFiles::new(dir.path().to_path_buf())
+            .write(&secrets)
+            .unwrap();
+        let public = std::fs::read_to_string(dir.path().join("service-account.pub")).unwrap();
+        assert!(public.starts_with("-----BEGIN PUBLIC KEY-----"), "{public}");
+        assert!(!dir.path().join("service-account.crt").exists());
+        assert!(dir.path().join("root-ca.crt").exists());
+    }
 }

@@ -206,6 +206,7 @@ impl Local {
     ) -> Result<Plane, ProvisionError> {
         let root = self.dir(t.namespace());
         let bind = self.config.bind_address;
+        let probe = admin_client(secrets).await;
         let runtime = match &self.binaries {
             // Boxed: the server's start future is large, and reconcile futures live on small stacks.
             None => Runtime::Embedded(Box::new(
@@ -219,14 +220,30 @@ impl Local {
                     .write(secrets)
                     .map_err(io(format!("writing PKI files under {}", root.display())))?;
                 let specs = binaries::processes(bins, t, ports, bind, &root);
-                Runtime::Processes(specs.into_iter().map(Supervised::start).collect())
+                let processes = specs
+                    .into_iter()
+                    .map(|spec| {
+                        // The controller-manager exits when the API server has not yet
+                        // created its bootstrap RBAC (it cannot read the request-header CA):
+                        // it starts once the API server is ready.
+                        let gate = (spec.name == binaries::KUBE_CONTROLLER_MANAGER)
+                            .then(|| probe.clone())
+                            .flatten()
+                            .map(|client| {
+                                let gate: supervisor::Gate = Box::pin(until_ready(client));
+                                (format!("{} /readyz", binaries::KUBE_APISERVER), gate)
+                            });
+                        Supervised::start_after(spec, gate)
+                    })
+                    .collect();
+                Runtime::Processes(processes)
             }
         };
         let server = self.endpoints(t, &[]).map(|e| e.server).unwrap_or_default();
         Ok(Plane {
             fingerprint,
             runtime,
-            probe: admin_client(secrets).await,
+            probe,
             server,
         })
     }
@@ -258,13 +275,14 @@ impl Local {
                 .iter()
                 .filter_map(|p| {
                     let s = p.state();
-                    (!s.running).then(|| {
-                        format!(
+                    (!s.running).then(|| match &s.waiting_for {
+                        Some(what) => format!("{} waits for {what}", p.spec.name),
+                        None => format!(
                             "{} is not running (restarts: {}, last exit: {})",
                             p.spec.name,
                             s.restarts,
                             s.last_exit.unwrap_or_else(|| "none yet".into())
-                        )
+                        ),
                     })
                 })
                 .collect();
@@ -392,6 +410,13 @@ async fn admin_client(secrets: &BTreeMap<String, Secret>) -> Option<kube::Client
     let item = PkiItem::AdminKubeconfig;
     let text = read_string(secrets.get(item.secret_name())?, item.secret_name())?;
     crate::kube_client_from_kubeconfig(&text).await.ok()
+}
+
+/// Resolves once the API server answers `/readyz` with `ok`.
+async fn until_ready(client: kube::Client) {
+    while readyz(&client).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 async fn readyz(client: &kube::Client) -> Result<(), String> {

@@ -35,6 +35,8 @@ pub struct ProcessSpec {
 /// What is known about a supervised process.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ProcessState {
+    /// What the process waits for before its first start (see [`Supervised::start_after`]).
+    pub waiting_for: Option<String>,
     /// A child is running right now.
     pub running: bool,
     /// How many times it was restarted.
@@ -64,9 +66,24 @@ impl std::fmt::Debug for Supervised {
 impl Supervised {
     /// Starts supervising `spec`.
     pub fn start(spec: ProcessSpec) -> Self {
-        let state = Arc::new(Mutex::new(ProcessState::default()));
+        Self::start_after(spec, None)
+    }
+
+    /// Starts supervising `spec` once `gate` resolves: a description of what it waits for and
+    /// the future that resolves then (e.g. the API server answering `/readyz`, before a
+    /// controller-manager that exits when the API server's bootstrap RBAC is not there yet).
+    pub fn start_after(spec: ProcessSpec, gate: Option<(String, Gate)>) -> Self {
+        let state = Arc::new(Mutex::new(ProcessState {
+            waiting_for: gate.as_ref().map(|(what, _)| what.clone()),
+            ..ProcessState::default()
+        }));
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(supervise(spec.clone(), state.clone(), stop_rx));
+        let task = tokio::spawn(supervise(
+            spec.clone(),
+            state.clone(),
+            stop_rx,
+            gate.map(|(_, g)| g),
+        ));
         Supervised {
             spec,
             state,
@@ -87,11 +104,24 @@ impl Supervised {
     }
 }
 
+/// What a process waits for before its first start.
+pub type Gate = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
 async fn supervise(
     spec: ProcessSpec,
     state: Arc<Mutex<ProcessState>>,
     mut stop: watch::Receiver<bool>,
+    gate: Option<Gate>,
 ) {
+    if let Some(gate) = gate {
+        tokio::select! {
+            _ = gate => set(&state, |s| s.waiting_for = None),
+            _ = stopped(&mut stop) => {
+                set(&state, |s| s.last_exit = Some("stopped before it started".into()));
+                return;
+            }
+        }
+    }
     let mut delay = MIN_RESTART_DELAY;
     loop {
         let started = tokio::time::Instant::now();
@@ -222,6 +252,46 @@ mod tests {
         assert!(!s.running);
         assert_eq!(s.restarts, 0);
         assert_eq!(s.last_exit.as_deref(), Some("stopped"));
+    }
+
+    #[tokio::test]
+    async fn a_gated_process_starts_once_its_gate_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let (open, opened) = tokio::sync::oneshot::channel::<()>();
+        let gate: Gate = Box::pin(async move {
+            let _ = opened.await;
+        });
+        let p = Supervised::start_after(
+            sh(
+                "trap 'exit 0' TERM; while true; do sleep 0.1; done",
+                dir.path().join("log"),
+            ),
+            Some(("the API server".into(), gate)),
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let s = p.state();
+        assert!(!s.running);
+        assert_eq!(s.waiting_for.as_deref(), Some("the API server"));
+        open.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while !p.state().running {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(p.state().waiting_for, None);
+        p.stop().await;
+
+        // Stopping a process that still waits ends the supervision at once.
+        let gate: Gate = Box::pin(std::future::pending());
+        let p = Supervised::start_after(
+            sh("exit 0", dir.path().join("log2")),
+            Some(("never".into(), gate)),
+        );
+        tokio::time::timeout(Duration::from_secs(5), p.stop())
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

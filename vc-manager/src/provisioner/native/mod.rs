@@ -44,7 +44,7 @@ impl Native {
         let hashes = secret_hashes(secrets);
         let cidr = t.spec.service_cidr.to_string();
         render_desired(
-            &t.spec.cluster_version,
+            cluster_version(t)?,
             &RenderInputs {
                 namespace: t.namespace(),
                 service_cidr: &cidr,
@@ -60,7 +60,7 @@ impl Native {
         t: &Tenant,
         extra_sans: &[String],
     ) -> Result<Option<Endpoints>, ProvisionError> {
-        let cv = &t.spec.cluster_version;
+        let cv = cluster_version(t)?;
         let Some(bundle) = cv.spec.api_server.as_ref() else {
             return Err(ProvisionError::Render("spec.apiServer is not set".into()));
         };
@@ -211,9 +211,19 @@ pub fn service_endpoints(
     };
     Some(Endpoints {
         apiserver_names: names,
-        etcd_names: etcd_names(&t.spec.cluster_version, ns, &t.spec.cluster_domain),
+        etcd_names: etcd_names(cluster_version(t).ok()?, ns, &t.spec.cluster_domain),
         internal_server: server.clone(),
         server,
+    })
+}
+
+/// The tenant's ClusterVersion (validation guarantees one for `native`).
+fn cluster_version(t: &Tenant) -> Result<&crds::ClusterVersion, ProvisionError> {
+    t.spec.cluster_version.as_ref().ok_or_else(|| {
+        ProvisionError::Render(format!(
+            "ClusterVersion {:?} does not exist",
+            t.vc.spec.cluster_version_name
+        ))
     })
 }
 

@@ -343,7 +343,7 @@ fn tenant(cv: ClusterVersion) -> Tenant {
             service_cidr: "10.40.0.0/16".parse().unwrap(),
             cluster_domain: "cluster.local".into(),
             pki_expire_days: 365,
-            cluster_version: cv,
+            cluster_version: Some(cv),
             import_kubeconfig: None,
         },
     }
