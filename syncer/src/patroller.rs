@@ -289,8 +289,7 @@ fn generic<K: DownSync>(
     }
     let mut copies: BTreeMap<Key, Arc<K>> = BTreeMap::new();
     for p in in_namespaces(K::super_store(&ctx.supers), supers) {
-        let ann = p.meta().annotations.as_ref();
-        if ann.is_some_and(|a| a.contains_key(secret::ANNOTATION_TOKEN_SA)) {
+        if secret::is_token_secret(p.meta()) {
             continue;
         }
         if let Some(k) = super_key(p.meta(), &t.key) {

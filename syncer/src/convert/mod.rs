@@ -203,6 +203,15 @@ pub fn recorded_uid(meta: &ObjectMeta) -> Option<&str> {
         .map(String::as_str)
 }
 
+/// The tenant namespace recorded on a super object (for a super namespace: the tenant
+/// namespace it stands for), if it is one.
+pub fn origin_namespace(meta: &ObjectMeta) -> Option<&str> {
+    meta.annotations
+        .as_ref()
+        .and_then(|a| a.get(tenancy::ANNOTATION_NAMESPACE))
+        .map(String::as_str)
+}
+
 /// Whether a super object belongs to the tenant with this cluster key.
 pub fn owned_by(meta: &ObjectMeta, cluster_key: &str) -> bool {
     meta.annotations

@@ -84,15 +84,7 @@ pub fn validate(ctx: &TenantCtx, vpod: &Pod) -> Result<(), ConvertError> {
         ));
     }
     placement::check(&ctx.placement, &ctx.pod_policy, spec)?;
-    // Default requests only matter to the shape check; most pods need no copy.
-    let spec = if ctx.pod_policy.default_requests.is_empty() {
-        std::borrow::Cow::Borrowed(spec)
-    } else {
-        let mut owned = spec.clone();
-        policy::apply_default_requests(&ctx.pod_policy, &mut owned);
-        std::borrow::Cow::Owned(owned)
-    };
-    policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
+    let spec = check_policy(ctx, vpod, spec)?;
     for v in spec.volumes.iter().flatten() {
         let Some(projected) = &v.projected else {
             continue;
@@ -111,6 +103,24 @@ pub fn validate(ctx: &TenantCtx, vpod: &Pod) -> Result<(), ConvertError> {
         }
     }
     Ok(())
+}
+
+/// Runs the pod policy on `spec` with the policy's default requests applied (they only matter
+/// to the shape check, so most pods need no copy); returns the spec that was checked.
+fn check_policy<'a>(
+    ctx: &TenantCtx,
+    vpod: &Pod,
+    spec: &'a PodSpec,
+) -> Result<std::borrow::Cow<'a, PodSpec>, ConvertError> {
+    let spec = if ctx.pod_policy.default_requests.is_empty() {
+        std::borrow::Cow::Borrowed(spec)
+    } else {
+        let mut owned = spec.clone();
+        policy::apply_default_requests(&ctx.pod_policy, &mut owned);
+        std::borrow::Cow::Owned(owned)
+    };
+    policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
+    Ok(spec)
 }
 
 /// Whether the tenant pod carries a node name because the syncer bound it (its status shows a
@@ -657,9 +667,7 @@ pub fn ephemeral_update(
     if added.is_empty() {
         return Ok(None);
     }
-    let mut spec = vspec.clone();
-    policy::apply_default_requests(&ctx.pod_policy, &mut spec);
-    policy::check(&ctx.pod_policy, &vpod.metadata, &spec)?;
+    check_policy(ctx, vpod, vspec)?;
     Ok(Some(added))
 }
 

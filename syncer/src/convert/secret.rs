@@ -46,6 +46,13 @@ pub fn super_name(vsec: &Secret) -> String {
     bounded(format!("{name}-{}", short_hash(uid, 5)), uid)
 }
 
+/// Whether a super secret is one the syncer issued to hold pods' tenant tokens.
+pub fn is_token_secret(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
+    meta.annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(ANNOTATION_TOKEN_SA))
+}
+
 /// Name prefix of the super secrets holding pods' tenant tokens; tenant secrets may not use it.
 pub const TOKEN_SECRET_PREFIX: &str = "vc-sa-token-";
 

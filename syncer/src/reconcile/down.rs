@@ -4,10 +4,10 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use k8s_openapi::NamespaceResourceScope;
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Endpoints, PersistentVolumeClaim, Secret, Service, ServiceAccount,
 };
@@ -129,13 +129,8 @@ impl DownSync for Secret {
                         .map(String::as_str)
                         == Some(name)
             })
-            .filter(|p| {
-                // Token secrets issued for pods belong to service accounts, not to a tenant secret.
-                !p.metadata
-                    .annotations
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key(secret::ANNOTATION_TOKEN_SA))
-            })
+            // Token secrets issued for pods belong to service accounts, not to a tenant secret.
+            .filter(|p| !secret::is_token_secret(&p.metadata))
             .collect()
     }
 }
@@ -435,10 +430,11 @@ pub async fn sync<K: DownSync>(ctx: &Context, tenant: &Tenant, key: &WorkKey) ->
 /// Whether a super object is one the syncer made for its own purposes (pod token secrets,
 /// root namespaces), which no tenant object may replace.
 pub fn is_syncer_own(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> bool {
-    meta.annotations.as_ref().is_some_and(|a| {
-        a.contains_key(secret::ANNOTATION_TOKEN_SA)
-            || a.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS)
-    })
+    secret::is_token_secret(meta)
+        || meta
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(crds::tenancy::ANNOTATION_VC_ROOT_NS))
 }
 
 /// Creates a super object.

@@ -169,15 +169,11 @@ fn check_super_namespace(
     let Some(p) = ctx.supers.namespaces.get("", &super_ns) else {
         return Ok(());
     };
-    let origin = p.metadata.annotations.as_ref().and_then(|a| {
-        Some((
-            a.get(crds::tenancy::ANNOTATION_CLUSTER)?.as_str(),
-            a.get(crds::tenancy::ANNOTATION_NAMESPACE)?.as_str(),
-        ))
-    });
-    match origin {
-        Some((cluster, ns)) if cluster == &*tenant.key && ns == tenant_ns => Ok(()),
-        _ => Err(ConvertError::NameConflict(format!(
+    let ours = crate::convert::owned_by(&p.metadata, &tenant.key)
+        && crate::convert::origin_namespace(&p.metadata) == Some(tenant_ns);
+    match ours {
+        true => Ok(()),
+        false => Err(ConvertError::NameConflict(format!(
             "tenant namespace {tenant_ns:?} maps to super namespace {super_ns}, which belongs to \
              another namespace; shorten or rename the namespace"
         ))

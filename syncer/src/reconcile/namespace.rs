@@ -7,7 +7,9 @@ use kube::{Api, ResourceExt};
 
 use super::{SyncError, SyncResult, Synced, is_not_found, super_call};
 use crate::context::Context;
-use crate::convert::{self, Change, ConvertError, namespace, owned_by, recorded_uid};
+use crate::convert::{
+    self, Change, ConvertError, namespace, origin_namespace, owned_by, recorded_uid,
+};
 use crate::queue::WorkKey;
 use crate::tenant::Tenant;
 
@@ -23,13 +25,8 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
     let p = ctx.supers.namespaces.get("", &pname);
     let api: Api<Namespace> = Api::all(ctx.client.clone());
     let Some(v) = v else {
-        let same_origin = |p: &Namespace| {
-            p.metadata
-                .annotations
-                .as_ref()
-                .and_then(|a| a.get(crds::tenancy::ANNOTATION_NAMESPACE))
-                .is_none_or(|o| *o == key.name)
-        };
+        let same_origin =
+            |p: &Namespace| origin_namespace(&p.metadata).is_none_or(|o| o == key.name);
         return match p {
             Some(p) if owned_by(&p.metadata, &tenant.key) && same_origin(&p) => {
                 delete(ctx, &p).await?;
@@ -53,17 +50,13 @@ pub async fn down(ctx: &Context, tenant: &Tenant, key: &WorkKey) -> SyncResult {
             "super namespace {pname} is still terminating"
         )));
     }
-    let origin_ns = p
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(crds::tenancy::ANNOTATION_NAMESPACE));
-    if origin_ns.is_some_and(|o| *o != key.name) {
+    let origin_ns = origin_namespace(&p.metadata);
+    if origin_ns.is_some_and(|o| o != key.name) {
         return Err(ConvertError::NameConflict(format!(
             "tenant namespace {:?} maps to super namespace {pname}, which already holds tenant \
              namespace {:?} (long names are shortened with a hash); rename the namespace",
             key.name,
-            origin_ns.cloned().unwrap_or_default()
+            origin_ns.unwrap_or_default()
         ))
         .into());
     }
