@@ -31,6 +31,12 @@ impl Schedule {
             "@hourly" => "0 * * * *",
             s => s,
         };
+        if spec.starts_with("@every") {
+            return Err(format!(
+                "{spec}: @every schedules are not supported by this API server; \
+                 use five fields (e.g. \"*/5 * * * *\")"
+            ));
+        }
         let fields: Vec<&str> = spec.split_whitespace().collect();
         if fields.len() != 5 {
             return Err(format!(
@@ -76,8 +82,13 @@ impl Schedule {
     }
 }
 
+/// Whether a day field is unrestricted in cron's sense: some part is `*` or `?` with step 1.
+/// `*/2` is a restriction, so `0 0 */2 * mon` fires on odd days *or* Mondays, as robfig/cron does.
 fn is_star(f: &str) -> bool {
-    f == "*" || f == "?" || f.starts_with("*/")
+    f.split(',').any(|part| {
+        let (range, step) = part.split_once('/').unwrap_or((part, "1"));
+        (range == "*" || range == "?") && step == "1"
+    })
 }
 
 /// One field as a table of allowed values (index = value).
@@ -149,6 +160,10 @@ mod tests {
         let either = Schedule::parse("0 0 1 * sun").unwrap();
         assert!(either.matches(&at("2026-11-22T00:00:00")), "a Sunday");
         assert!(either.matches(&at("2026-12-01T00:00:00")), "the 1st");
+        let stepped = Schedule::parse("0 0 */2 * mon").unwrap();
+        assert!(stepped.matches(&at("2026-11-23T00:00:00")), "an even day, but a Monday");
+        assert!(stepped.matches(&at("2026-11-25T00:00:00")), "an odd day");
+        assert!(!stepped.matches(&at("2026-11-24T00:00:00")));
         assert!(
             Schedule::parse("0 0 * * 7")
                 .unwrap()
@@ -162,5 +177,6 @@ mod tests {
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("*/0 * * * *").is_err());
         assert!(Schedule::parse("* * * foo *").is_err());
+        assert!(Schedule::parse("@every 1h").unwrap_err().contains("not supported"));
     }
 }

@@ -1,1 +1,4 @@
-//! End-to-end harness (filled by the issues that bring the programs it drives).
+//! End-to-end support of virtualcluster: the benchmark harness behind the `bench` binary (the
+//! end-to-end suites live in `tests/it`).
+
+pub mod bench;

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
-use super::ContractError;
+use super::error::ContractError;
 use super::keys::*;
 use super::naming::{cluster_key, label_value};
 use crate::VirtualCluster;

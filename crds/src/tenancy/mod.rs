@@ -3,10 +3,12 @@
 //! Reverse mapping (super object → tenant object) never parses names: it reads the annotations
 //! written by [`TenantId::object_annotations`] and [`TenantId::namespace_annotations`].
 
+mod error;
 pub mod keys;
 pub mod meta;
 pub mod naming;
 
+pub use error::ContractError;
 pub use keys::*;
 pub use meta::{MetaRules, TenantId, TenantOrigin, owned_by};
 pub use naming::{
@@ -28,22 +30,6 @@ pub fn admin_kubeconfig_secret(kubeconfig_yaml: &str) -> k8s_openapi::api::core:
         )])),
         ..Default::default()
     }
-}
-
-/// Inputs the contract cannot map.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ContractError {
-    /// A name that is not valid where it is used.
-    #[error("{what} {value:?} is not a valid DNS-1123 name")]
-    InvalidName {
-        /// What the name names.
-        what: &'static str,
-        /// The offending value.
-        value: String,
-    },
-    /// A required field is empty.
-    #[error("{0} is not set")]
-    MissingField(&'static str),
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 
 use sha2::{Digest, Sha256};
 
-use super::ContractError;
+use super::error::ContractError;
 use crate::VirtualCluster;
 
 /// Longest DNS-1123 label (and namespace name).

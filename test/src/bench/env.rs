@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::Common;
+use super::cli::Common;
 use super::cluster::{self, BENCH_NS, SuperCluster, Tenant};
 use super::procstat;
 use super::runtimes::{self, Runtimes};

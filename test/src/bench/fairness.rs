@@ -14,7 +14,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 
-use super::FairnessArgs;
+use super::cli::FairnessArgs;
 use super::cluster::{self, BENCH_NS};
 use super::env::Env;
 use super::load::{self, Job, Plan, Target};

@@ -10,10 +10,8 @@
 //! CPU time and memory are its own. Figures are printed next to their targets; the benchmark
 //! never fails on them.
 
-#[path = "../bench/mod.rs"]
-mod bench;
-
 use clap::Parser;
+use e2e::bench;
 
 /// mimalloc: the in-process super cluster, nodes and tenants allocate many short-lived JSON values.
 #[global_allocator]
