@@ -161,7 +161,10 @@ mod tests {
         assert!(either.matches(&at("2026-11-22T00:00:00")), "a Sunday");
         assert!(either.matches(&at("2026-12-01T00:00:00")), "the 1st");
         let stepped = Schedule::parse("0 0 */2 * mon").unwrap();
-        assert!(stepped.matches(&at("2026-11-23T00:00:00")), "an even day, but a Monday");
+        assert!(
+            stepped.matches(&at("2026-11-23T00:00:00")),
+            "an even day, but a Monday"
+        );
         assert!(stepped.matches(&at("2026-11-25T00:00:00")), "an odd day");
         assert!(!stepped.matches(&at("2026-11-24T00:00:00")));
         assert!(
@@ -177,6 +180,10 @@ mod tests {
         assert!(Schedule::parse("61 * * * *").is_err());
         assert!(Schedule::parse("*/0 * * * *").is_err());
         assert!(Schedule::parse("* * * foo *").is_err());
-        assert!(Schedule::parse("@every 1h").unwrap_err().contains("not supported"));
+        assert!(
+            Schedule::parse("@every 1h")
+                .unwrap_err()
+                .contains("not supported")
+        );
     }
 }

@@ -66,6 +66,11 @@ impl Cause {
         Cause::new("FieldValueForbidden", field, format!("Forbidden: {detail}"))
     }
 
+    /// `field: Not found: <v>` (upstream `field.NotFound`).
+    pub fn not_found(field: &str, value: &Value) -> Self {
+        Cause::new("FieldValueNotFound", field, format!("Not found: {value}"))
+    }
+
     /// `field: Duplicate value: <v>` (upstream `field.Duplicate`).
     pub fn duplicate(field: &str, value: &Value) -> Self {
         Cause::new(

@@ -15,6 +15,10 @@ Three inputs, cross-checked against each other (any disagreement aborts):
 
 Usage:
   python3 protobuf_schema.py KUBECTL_1_33 APIEXT_TYPES_DIR K8S_PB_SRC_DIR > ../protobuf-data/k8s-v1.33-protobuf.json
+
+APIEXT_TYPES_DIR may instead be an earlier output (`k8s-v1.33-protobuf.json`): its
+apiextensions.k8s.io/v1 messages and kinds are kept as they are, and everything kubectl links is
+read again (how new group-versions are added without the apiextensions sources at hand).
 """
 import json
 import os
@@ -31,6 +35,9 @@ PACKAGES = {
     "k8s.io/api/autoscaling/v1": "autoscaling/v1",
     "k8s.io/api/autoscaling/v2": "autoscaling/v2",
     "k8s.io/api/batch/v1": "batch/v1",
+    "k8s.io/api/certificates/v1": "certificates.k8s.io/v1",
+    "k8s.io/api/admissionregistration/v1": "admissionregistration.k8s.io/v1",
+    "k8s.io/api/flowcontrol/v1": "flowcontrol.apiserver.k8s.io/v1",
     "k8s.io/api/coordination/v1": "coordination.k8s.io/v1",
     "k8s.io/api/discovery/v1": "discovery.k8s.io/v1",
     "k8s.io/api/events/v1": "events.k8s.io/v1",
@@ -446,8 +453,14 @@ class Builder:
 def main(kubectl, apiext_dir, pb_dir):
     binary = GoBinary(kubectl)
     structs = binary.named_structs()
-    apiext = GoSource(APIEXT, [os.path.join(apiext_dir, f) for f in ("types.go", "types_jsonschema.go")],
-                      binary, structs)
+    earlier = None
+    if apiext_dir.endswith(".json"):
+        with open(apiext_dir) as f:
+            earlier = json.load(f)
+        apiext = None
+    else:
+        apiext = GoSource(APIEXT, [os.path.join(apiext_dir, f) for f in ("types.go", "types_jsonschema.go")],
+                          binary, structs)
     builder = Builder(prost_messages(pb_dir))
     kinds = {}
 
@@ -459,7 +472,7 @@ def main(kubectl, apiext_dir, pb_dir):
         pkg = full.rsplit(".", 1)[0]
         if pkg in PACKAGES and pkg != APIEXT:
             roots.append(binary.resolve(binary.typ(addr)))
-    for name, decl in sorted(apiext.decls.items()):
+    for name, decl in sorted(apiext.decls.items() if apiext else []):
         if decl[0] == "struct":
             roots.append(apiext.typ(name))
     for t in roots:
@@ -471,6 +484,13 @@ def main(kubectl, apiext_dir, pb_dir):
         if t["pkg"] == META and t["name"] in SHARED_META_KINDS:
             for other in PACKAGES.values():
                 kinds.setdefault(other + "/" + t["name"], name)
+    if earlier is not None:
+        for name, msg in earlier["messages"].items():
+            if name.startswith(APIEXT + "."):
+                builder.messages.setdefault(name, msg)
+        for kind, msg in earlier["kinds"].items():
+            if kind.startswith(PACKAGES[APIEXT] + "/"):
+                kinds.setdefault(kind, msg)
     json.dump({
         "about": "Kubernetes v1.33 protobuf schema: Go struct facts (kubectl 1.33, apiextensions-apiserver "
                  "v0.33) and wire shapes (k8s-pb 0.9); Apache-2.0, The Kubernetes Authors. "

@@ -33,11 +33,19 @@ pub async fn serve(
 ) -> ApiResult<Response<Body>> {
     let name = r.info.name.clone().unwrap_or_default();
     let method = r.method.clone();
+    if let Some(part) = def.subresource(sub).filter(|s| s.is_partial_update()) {
+        let allowed = |verb: &str| part.verbs.contains(&verb);
+        return match method {
+            Method::GET if allowed("get") => super::read::get(api, def, r),
+            Method::PUT if allowed("update") => write::update(api, def, r, Some(sub)).await,
+            Method::PATCH if allowed("patch") => write::patch(api, def, r, Some(sub)).await,
+            _ => Err(ApiError::method_not_allowed(
+                method.as_str(),
+                target(def, &name),
+            )),
+        };
+    }
     match (sub, &method) {
-        ("status", &Method::GET) => super::read::get(api, def, r),
-        ("status", &Method::PUT) => write::update(api, def, r, Some("status")).await,
-        ("status", &Method::PATCH) => write::patch(api, def, r, Some("status")).await,
-        ("finalize", &Method::PUT) => write::update(api, def, r, Some("finalize")).await,
         ("scale", _) => super::scale::scale(api, def, r, &name).await,
         ("binding", &Method::POST) => {
             let body = r.json_body().await?;

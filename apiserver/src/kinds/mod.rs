@@ -2,6 +2,7 @@
 //! validation, admission, hooks), as upstream's registry strategies and admission plugins do
 //! it. Strategies are registered on their resource definitions in `registry/builtin.rs`.
 
+pub mod certificates;
 pub mod crd;
 pub mod custom;
 pub mod endpoints;
@@ -11,6 +12,7 @@ pub mod names;
 pub mod namespace;
 pub mod pod;
 pub mod pod_admission;
+pub mod pod_ephemeral;
 pub mod service;
 pub mod workload;
 

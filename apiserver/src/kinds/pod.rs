@@ -36,7 +36,7 @@ pub fn pod_spec_defaults(spec: &mut Value) {
     s.entry("securityContext").or_insert_with(|| json!({}));
     s.entry("enableServiceLinks").or_insert_with(|| json!(true));
     let host_network = s.get("hostNetwork").and_then(Value::as_bool) == Some(true);
-    for key in ["containers", "initContainers"] {
+    for key in ["containers", "initContainers", "ephemeralContainers"] {
         if let Some(Value::Array(cs)) = s.get_mut(key) {
             for c in cs.iter_mut() {
                 container_defaults(c, host_network);
@@ -131,8 +131,9 @@ pub fn validate(old: Option<&Value>, new: &Value) -> Vec<Cause> {
         &[],
         &mut out,
     );
-    if let Some(old) = old {
-        validate_update(old, new, &mut out);
+    match old {
+        Some(old) => validate_update(old, new, &mut out),
+        None => super::pod_ephemeral::validate_create(new, &mut out),
     }
     out
 }
@@ -447,6 +448,18 @@ impl Strategy for Pod {
     }
     fn validate(&self, old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
         validate(old, new)
+    }
+    fn validate_subresource_update(
+        &self,
+        sub: &str,
+        old: &Value,
+        new: &Value,
+        origin: Origin,
+    ) -> Vec<Cause> {
+        match sub {
+            "ephemeralcontainers" => super::pod_ephemeral::validate_update(old, new),
+            _ => self.validate(Some(old), new, origin),
+        }
     }
     fn admit_create(&self, ctx: &Ctx<'_>, obj: &mut Value) -> ApiResult<()> {
         super::pod_admission::admit_create(ctx, obj)

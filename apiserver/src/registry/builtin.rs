@@ -18,40 +18,13 @@ use super::def::{
 use crate::kinds::{crd, endpoints, event, misc, namespace, pod, service, workload};
 use crate::table::printers;
 
-const GET_PATCH_UPDATE: &[&str] = &["get", "patch", "update"];
 const CREATE: &[&str] = &["create"];
 const GET: &[&str] = &["get"];
 const PROXY: &[&str] = &["create", "delete", "get", "patch", "update"];
 const STREAM: &[&str] = &["create", "get"];
 
-fn status() -> Subresource {
-    Subresource {
-        name: "status",
-        kind: "",
-        group: "",
-        version: "",
-        verbs: GET_PATCH_UPDATE,
-    }
-}
-
-fn scale() -> Subresource {
-    Subresource {
-        name: "scale",
-        kind: "Scale",
-        group: "autoscaling",
-        version: "v1",
-        verbs: GET_PATCH_UPDATE,
-    }
-}
-
 fn sub(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Subresource {
-    Subresource {
-        name,
-        kind,
-        group: "",
-        version: "",
-        verbs,
-    }
+    Subresource::other(name, kind, verbs)
 }
 
 /// A terse constructor: `def(group, version, plural, singular, kind, namespaced, short names)`.
@@ -89,7 +62,7 @@ fn def(
 impl ResourceDef {
     fn with_status(mut self) -> Self {
         self.has_status = true;
-        self.subresources.push(status());
+        self.subresources.push(Subresource::status());
         self
     }
     fn with_sub(mut self, s: Subresource) -> Self {
@@ -182,7 +155,11 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
         c("limitranges", "LimitRange", true, &["limits"]).typed::<core::LimitRange>(),
         c("namespaces", "Namespace", false, &["ns"])
             .with_status()
-            .with_sub(sub("finalize", "Namespace", &["update"]))
+            .with_sub(Subresource {
+                kind: "Namespace",
+                verbs: &["update"],
+                ..Subresource::partial("finalize", &["/spec/finalizers"])
+            })
             .with_fields(&["status.phase"])
             .with_verbs(&[
                 "create", "delete", "get", "list", "patch", "update", "watch",
@@ -217,13 +194,15 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
             .in_all()
             .with_status()
             .with_sub(sub("attach", "PodAttachOptions", STREAM))
+            .with_sub(Subresource::partial(
+                "ephemeralcontainers",
+                &["/spec/ephemeralContainers"],
+            ))
             .with_sub(sub("binding", "Binding", CREATE))
             .with_sub(Subresource {
-                name: "eviction",
-                kind: "Eviction",
                 group: "policy",
                 version: "v1",
-                verbs: CREATE,
+                ..sub("eviction", "Eviction", CREATE)
             })
             .with_sub(sub("exec", "PodExecOptions", STREAM))
             .with_sub(sub("log", "Pod", GET))
@@ -254,7 +233,7 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
         )
         .in_all()
         .with_status()
-        .with_sub(scale())
+        .with_sub(Subresource::scale())
         .with_generation()
         .with_fields(&["status.replicas"])
         .typed::<core::ReplicationController>()
@@ -269,11 +248,9 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
             .printer(printers::secret),
         c("serviceaccounts", "ServiceAccount", true, &["sa"])
             .with_sub(Subresource {
-                name: "token",
-                kind: "TokenRequest",
                 group: "authentication.k8s.io",
                 version: "v1",
-                verbs: CREATE,
+                ..sub("token", "TokenRequest", CREATE)
             })
             .typed::<core::ServiceAccount>()
             .printer(printers::service_account),
@@ -301,18 +278,18 @@ fn apps_and_batch() -> Vec<ResourceDef> {
             .strategy(workload::Workload::new("DaemonSet"))
             .printer(printers::daemon_set),
         workload(apps("deployments", "Deployment", &["deploy"]))
-            .with_sub(scale())
+            .with_sub(Subresource::scale())
             .typed::<apps::Deployment>()
             .strategy(workload::Workload::new("Deployment"))
             .printer(printers::deployment),
         workload(apps("replicasets", "ReplicaSet", &["rs"]))
-            .with_sub(scale())
+            .with_sub(Subresource::scale())
             .with_fields(&["status.replicas"])
             .typed::<apps::ReplicaSet>()
             .strategy(workload::Workload::new("ReplicaSet"))
             .printer(printers::replica_set),
         workload(apps("statefulsets", "StatefulSet", &["sts"]))
-            .with_sub(scale())
+            .with_sub(Subresource::scale())
             .typed::<apps::StatefulSet>()
             .strategy(workload::Workload::new("StatefulSet"))
             .printer(printers::stateful_set),
@@ -392,6 +369,20 @@ fn other_groups() -> Vec<ResourceDef> {
     };
     let storage = |r: &str, k: &str| def("storage.k8s.io", "v1", r, k, false, &[]);
     vec![
+        def(
+            "certificates.k8s.io",
+            "v1",
+            "certificatesigningrequests",
+            "CertificateSigningRequest",
+            false,
+            &["csr"],
+        )
+        .with_status()
+        .with_sub(Subresource::partial("approval", &["/status/conditions"]))
+        .with_fields(&["spec.signerName"])
+        .typed::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>()
+        .strategy(crate::kinds::certificates::Csr)
+        .printer(crate::kinds::certificates::printer),
         def("coordination.k8s.io", "v1", "leases", "Lease", true, &[])
             .typed::<coordination::Lease>()
             .strategy(misc::Lease)

@@ -90,22 +90,10 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
         });
         let mut subresources = Vec::new();
         if status {
-            subresources.push(Subresource {
-                name: "status",
-                kind: "",
-                group: "",
-                version: "",
-                verbs: &["get", "patch", "update"],
-            });
+            subresources.push(Subresource::status());
         }
         if scale.is_some() {
-            subresources.push(Subresource {
-                name: "scale",
-                kind: "Scale",
-                group: "autoscaling",
-                version: "v1",
-                verbs: &["get", "patch", "update"],
-            });
+            subresources.push(Subresource::scale());
         }
         let fields = v
             .get("selectableFields")

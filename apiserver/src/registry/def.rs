@@ -94,6 +94,20 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     fn carry_over(&self, _old: &Value, _new: &mut Value) {}
     /// Last changes to an update after generation is set (e.g. status the server computes).
     fn prepare_update(&self, _old: &Value, _new: &mut Value) {}
+    /// Adjusts an update through a partial-update subresource after the generic merge (e.g.
+    /// CSR `status` keeps the approval conditions only `approval` may change).
+    fn prepare_subresource_update(&self, _sub: &str, _old: &Value, _new: &mut Value) {}
+    /// Validation of an update through a partial-update subresource (upstream validates some,
+    /// like `pods/ephemeralcontainers`, by their own rules); by default the kind's own.
+    fn validate_subresource_update(
+        &self,
+        _sub: &str,
+        old: &Value,
+        new: &Value,
+        origin: Origin,
+    ) -> Vec<Cause> {
+        self.validate(Some(old), new, origin)
+    }
     /// Update-time admission.
     fn admit_update(&self, _ctx: &Ctx<'_>, _old: &Value, _new: &mut Value) -> ApiResult<()> {
         Ok(())
@@ -183,6 +197,63 @@ pub struct Subresource {
     pub version: &'static str,
     /// Verbs it supports.
     pub verbs: &'static [&'static str],
+    /// For subresources that update the object (`status`, `finalize`, `approval`...): the JSON
+    /// pointers an update through it takes from the new object; everything else stays as
+    /// stored. Empty for the others (`log`, `scale`, `binding`...).
+    pub writes: &'static [&'static str],
+}
+
+impl Subresource {
+    /// A subresource that is not a partial update of the object (`log`, `exec`, `binding`...).
+    pub const fn other(
+        name: &'static str,
+        kind: &'static str,
+        verbs: &'static [&'static str],
+    ) -> Self {
+        Subresource {
+            name,
+            kind,
+            group: "",
+            version: "",
+            verbs,
+            writes: &[],
+        }
+    }
+
+    /// A subresource whose updates replace only `writes` of the object (upstream's per
+    /// subresource update strategies: `status`, `finalize`, `approval`, `ephemeralcontainers`).
+    pub const fn partial(name: &'static str, writes: &'static [&'static str]) -> Self {
+        Subresource {
+            name,
+            kind: "",
+            group: "",
+            version: "",
+            verbs: &["get", "patch", "update"],
+            writes,
+        }
+    }
+
+    /// The `status` subresource.
+    pub const fn status() -> Self {
+        Subresource::partial("status", &["/status"])
+    }
+
+    /// The `scale` subresource (`autoscaling/v1 Scale`).
+    pub const fn scale() -> Self {
+        Subresource {
+            name: "scale",
+            kind: "Scale",
+            group: "autoscaling",
+            version: "v1",
+            verbs: &["get", "patch", "update"],
+            writes: &[],
+        }
+    }
+
+    /// Whether updates through it replace parts of the object.
+    pub fn is_partial_update(&self) -> bool {
+        !self.writes.is_empty()
+    }
 }
 
 /// One served resource in one group-version.

@@ -129,7 +129,7 @@ pub fn prepare_new(
         ));
     }
     causes.extend(meta_causes(&obj));
-    causes.extend(validate(def, None, &obj, origin));
+    causes.extend(validate(def, None, &obj, origin, None));
     if !causes.is_empty() {
         return Err(ApiError::invalid(&def.kind, &def.group, &name, causes));
     }
@@ -257,8 +257,14 @@ pub(super) fn validate(
     old: Option<&Value>,
     new: &Value,
     origin: Origin,
+    sub: Option<&str>,
 ) -> Vec<Cause> {
-    let mut causes = def.strategy.validate(old, new, origin);
+    let mut causes = match (old, sub) {
+        (Some(old), Some(sub)) => def
+            .strategy
+            .validate_subresource_update(sub, old, new, origin),
+        _ => def.strategy.validate(old, new, origin),
+    };
     if def.crd.is_some() {
         causes.extend(validate_custom_resource(def, new));
     }

@@ -53,29 +53,20 @@ pub fn prepare_update(
     } = mode;
     let name = meta::name(old).to_string();
     let mut new = decode(def, new, checked)?;
-    let mut new = match sub {
-        Some("status") => {
+    let partial = sub
+        .and_then(|s| def.subresource(s))
+        .filter(|s| s.is_partial_update());
+    let mut new = match partial {
+        Some(part) => {
             let mut merged = old.clone();
-            if let Some(o) = merged.as_object_mut() {
-                match new.get("status") {
-                    Some(s) => o.insert("status".into(), s.clone()),
-                    None => o.remove("status"),
-                };
+            for ptr in part.writes {
+                take_part(&mut merged, &new, ptr);
             }
+            def.strategy
+                .prepare_subresource_update(part.name, old, &mut merged);
             merged
         }
-        Some("finalize") => {
-            let mut merged = old.clone();
-            let fins = new
-                .pointer("/spec/finalizers")
-                .cloned()
-                .unwrap_or(json!([]));
-            if let Some(spec) = merged.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("finalizers".into(), fins);
-            }
-            merged
-        }
-        _ => {
+        None => {
             if def.has_status
                 && let Some(o) = new.as_object_mut()
             {
@@ -103,7 +94,13 @@ pub fn prepare_update(
     }
     def.strategy.prepare_update(old, &mut new);
     let mut causes = meta_causes(&new);
-    causes.extend(validate(def, Some(old), &new, origin));
+    causes.extend(validate(
+        def,
+        Some(old),
+        &new,
+        origin,
+        partial.map(|p| p.name),
+    ));
     if meta::is_deleting(old) {
         let added: Vec<String> = meta::finalizers(&new)
             .into_iter()
@@ -231,4 +228,27 @@ where
         },
         "too many concurrent updates",
     ))
+}
+
+/// Sets the value at JSON pointer `ptr` of `target` to that of `source` (removing it when
+/// `source` has none), creating parent objects as needed.
+fn take_part(target: &mut Value, source: &Value, ptr: &str) {
+    let Some((parent_ptr, key)) = ptr.rsplit_once('/') else {
+        return;
+    };
+    let wanted = source.pointer(ptr).cloned();
+    let mut parent = target;
+    for seg in parent_ptr.split('/').filter(|s| !s.is_empty()) {
+        let Some(obj) = parent.as_object_mut() else {
+            return;
+        };
+        parent = obj.entry(seg.to_string()).or_insert_with(|| json!({}));
+    }
+    let Some(obj) = parent.as_object_mut() else {
+        return;
+    };
+    match wanted {
+        Some(v) => obj.insert(key.to_string(), v),
+        None => obj.remove(key),
+    };
 }

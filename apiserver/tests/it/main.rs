@@ -1,6 +1,7 @@
 //! Integration tests of the embedded API server over real HTTPS, with kube-rs and kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod certificates;
 mod crd;
 mod crud;
 mod endpoints;
