@@ -40,7 +40,7 @@ pub struct Api {
     pub shutdown: CancellationToken,
     shared: Shared,
     /// OpenAPI documents for a registry generation, built on first request.
-    pub openapi: Mutex<Option<(u64, Arc<crate::openapi::OpenApi>)>>,
+    pub openapi: Mutex<Option<(u64, Arc<crate::openapi_doc::OpenApi>)>>,
     /// Woken after every write, for the in-process control loops.
     pub changes: tokio::sync::broadcast::Sender<Change>,
 }

@@ -2,6 +2,31 @@
 
 use serde_json::{Value, json};
 
+/// What a module below the handlers needs to build a `meta.k8s.io/v1` `Status` for its error
+/// (patching, field management, field validation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusInfo {
+    /// HTTP status code.
+    pub code: u16,
+    /// `Status.reason` ("" for none, as upstream's internal errors).
+    pub reason: &'static str,
+    /// `Status.message`.
+    pub message: String,
+    /// `Status.details.causes`.
+    pub causes: Vec<StatusCause>,
+}
+
+/// One `Status.details.causes` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCause {
+    /// `reason` of the cause (e.g. `FieldManagerConflict`, `UnexpectedServerResponse`).
+    pub reason: &'static str,
+    /// `message`.
+    pub message: String,
+    /// `field` ("" when none).
+    pub field: String,
+}
+
 /// One field-level cause of an error (`details.causes[]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cause {
@@ -329,7 +354,7 @@ impl ApiError {
             415,
             "UnsupportedMediaType",
             format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf, application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type:?})"
             ),
         )
     }

@@ -106,11 +106,7 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(path = %path.display(), "wrote kubeconfig");
     }
     tracing::info!(url = server.url(), "serving");
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
+    common::process::shutdown_signal().await?;
     tracing::info!("shutting down");
     server.shutdown().await;
     Ok(())

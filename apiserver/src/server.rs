@@ -6,12 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
+use common::tls::{self, ClientAuth, ServerVerification};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
-use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -242,7 +241,7 @@ impl ServerBuilder {
         };
         let settings = Settings {
             advertise: advertise.clone(),
-            root_ca_pem: pki.serving_ca.cert_pem.clone(),
+            root_ca_pem: pki.serving_ca.cert_pem().to_string(),
         };
         let kubelet = Some(crate::kubelet::make_proxy(kubelet_tls));
         let api = Arc::new(Api::new(
@@ -262,7 +261,7 @@ impl ServerBuilder {
         let controllers = crate::controllers::start(api.clone(), &self.controllers);
         let accept = tokio::spawn(accept_loop(listener, tls, api.clone()));
         let url = format!("https://{advertise}");
-        let kubeconfig_yaml = kubeconfig(&self.name, &url, &pki.serving_ca.cert_pem, &pki.admin);
+        let kubeconfig_yaml = kubeconfig(&self.name, &url, pki.serving_ca.cert_pem(), &pki.admin);
         let kube_config = kube_config_from_yaml(&kubeconfig_yaml).await?;
         let client = kube::Client::try_from(kube_config.clone())
             .map_err(|e| StartError::Client(e.to_string()))?;
@@ -273,7 +272,7 @@ impl ServerBuilder {
             kubeconfig_yaml,
             kube_config,
             client,
-            ca_pem: pki.serving_ca.cert_pem.clone(),
+            ca_pem: pki.serving_ca.cert_pem().to_string(),
             pki: Arc::new(pki),
             api,
             shutdown,
@@ -284,65 +283,45 @@ impl ServerBuilder {
 }
 
 fn server_tls(pki: &ServerPki) -> Result<ServerConfig, String> {
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_slice_iter(pki.serving.cert_pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| e.to_string())?;
+    let chain = tls::certs_from_pem(pki.serving.cert_pem.as_bytes()).map_err(|e| e.to_string())?;
     let key =
-        PrivateKeyDer::from_pem_slice(pki.serving.key_pem.as_bytes()).map_err(|e| e.to_string())?;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(pki.client_ca.cert_pem.as_bytes()) {
-        roots
-            .add(c.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
-    }
-    let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
-        .allow_unauthenticated()
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut cfg = ServerConfig::builder()
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(certs, key)
-        .map_err(|e| e.to_string())?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(cfg)
+        tls::private_key_from_pem(pki.serving.key_pem.as_bytes()).map_err(|e| e.to_string())?;
+    let client_cas =
+        tls::certs_from_pem(pki.client_ca.cert_pem().as_bytes()).map_err(|e| e.to_string())?;
+    let roots = tls::root_store(&client_cas).map_err(|e| e.to_string())?;
+    tls::server_config(
+        chain,
+        key,
+        ClientAuth::Optional(roots),
+        &[b"h2", b"http/1.1"],
+    )
+    .map_err(|e| e.to_string())
 }
 
-/// TLS client configuration for talking to kubelets.
+/// TLS client configuration for talking to kubelets: their serving certificates are verified
+/// only against `ca_pem` when given, as upstream does without `--kubelet-certificate-authority`.
 pub fn kubelet_client_config(
     client: Option<(&String, &String)>,
     ca_pem: Option<&str>,
 ) -> Result<rustls::ClientConfig, String> {
-    let builder = match ca_pem {
+    let verification = match ca_pem {
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
-                roots
-                    .add(c.map_err(|e| e.to_string())?)
-                    .map_err(|e| e.to_string())?;
-            }
-            rustls::ClientConfig::builder().with_root_certificates(roots)
+            let cas = tls::certs_from_pem(ca.as_bytes()).map_err(|e| e.to_string())?;
+            ServerVerification::Roots(tls::root_store(&cas).map_err(|e| e.to_string())?)
         }
-        None => rustls::ClientConfig::builder()
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(crate::kubelet_tls::NoVerify::new())),
+        None => ServerVerification::Insecure,
     };
-    let mut cfg = match client {
-        Some((cert_pem, key_pem)) => {
-            let certs: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_slice_iter(cert_pem.as_bytes())
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| format!("kubelet client certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-                .map_err(|e| format!("kubelet client key: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("kubelet client certificate: {e}"))?
-        }
-        None => builder.with_no_client_auth(),
+    let client_cert = match client {
+        Some((cert_pem, key_pem)) => Some((
+            tls::certs_from_pem(cert_pem.as_bytes())
+                .map_err(|e| format!("kubelet client certificate: {e}"))?,
+            tls::private_key_from_pem(key_pem.as_bytes())
+                .map_err(|e| format!("kubelet client key: {e}"))?,
+        )),
+        None => None,
     };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
+    tls::client_config(verification, client_cert, &[b"http/1.1"])
+        .map_err(|e| format!("kubelet client certificate: {e}"))
 }
 
 async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api>) {
@@ -476,7 +455,7 @@ impl ServerHandle {
 
     /// The CA whose client certificates the server accepts (PEM).
     pub fn client_ca_pem(&self) -> &str {
-        &self.pki.client_ca.cert_pem
+        self.pki.client_ca.cert_pem()
     }
 
     /// A client certificate for `user` in `groups`: `(cert_pem, key_pem)`.
@@ -485,13 +464,13 @@ impl ServerHandle {
         user: &str,
         groups: &[&str],
     ) -> Result<(String, String), PkiError> {
-        let p = self.pki.client_ca.issue_client(user, groups)?;
+        let p = crate::pki::issue_client(&self.pki.client_ca, user, groups)?;
         Ok((p.cert_pem, p.key_pem))
     }
 
     /// A kubeconfig (YAML) for `user` in `groups`.
     pub fn kubeconfig_for(&self, user: &str, groups: &[&str]) -> Result<String, PkiError> {
-        let p = self.pki.client_ca.issue_client(user, groups)?;
+        let p = crate::pki::issue_client(&self.pki.client_ca, user, groups)?;
         Ok(kubeconfig(user, &self.url, &self.ca_pem, &p))
     }
 

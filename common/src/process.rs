@@ -1,4 +1,4 @@
-//! Start-of-process setup every binary runs first.
+//! Process setup every binary runs first, and the shutdown signal every binary waits for.
 
 use tracing_subscriber::EnvFilter;
 
@@ -29,4 +29,46 @@ pub fn init_tracing(format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };
+}
+
+/// Resolves when the process is asked to stop: SIGINT (Ctrl-C) or SIGTERM (what Kubernetes
+/// sends). Errs only when neither signal can be listened for, which callers treat as a stop.
+pub async fn shutdown_signal() -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => match r {
+                    Ok(()) => Ok(()),
+                    // Without a SIGINT handler SIGTERM still stops the process.
+                    Err(_) => {
+                        term.recv().await;
+                        Ok(())
+                    }
+                },
+                _ = term.recv() => Ok(()),
+            };
+        }
+    }
+    tokio::signal::ctrl_c().await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn sigterm_is_a_shutdown_signal() {
+        let waiter = tokio::spawn(super::shutdown_signal());
+        // One poll of the waiter installs its handlers; a current-thread runtime runs it on yield.
+        tokio::task::yield_now().await;
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let done = tokio::time::timeout(Duration::from_secs(10), waiter).await;
+        assert!(matches!(done, Ok(Ok(Ok(())))), "{done:?}");
+    }
 }

@@ -1,5 +1,6 @@
 //! TLS helpers: PEM parsing (certificates, private keys of any type), rustls server and client
-//! configurations on the `ring` provider, and reading a certificate's subject.
+//! configurations on the `ring` provider, the one verifier accepting any server certificate,
+//! and reading a certificate's subject.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -175,9 +176,8 @@ pub fn server_config(
 pub enum ServerVerification {
     /// The server certificate must chain to these roots and match the server name.
     Roots(RootCertStore),
-    /// Any server certificate is accepted (handshake signatures are still checked). This is what
-    /// kube-apiserver does towards kubelets when no `--kubelet-certificate-authority` is given,
-    /// since kubelet serving certificates are often self-signed.
+    /// Any server certificate is accepted (handshake signatures are still checked), with
+    /// [`AcceptAnyServerCert`].
     Insecure,
 }
 
@@ -189,13 +189,13 @@ pub fn client_config(
     alpn: &[&[u8]],
 ) -> Result<ClientConfig, TlsError> {
     let provider = provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
+    let builder =
+        ClientConfig::builder_with_provider(provider).with_safe_default_protocol_versions()?;
     let builder = match verification {
         ServerVerification::Roots(roots) => builder.with_root_certificates(roots),
         ServerVerification::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AnyServerCert { provider })),
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert::new())),
     };
     let mut config = match client_cert {
         Some((chain, key)) => builder.with_client_auth_cert(chain, key)?,
@@ -205,14 +205,81 @@ pub fn client_config(
     Ok(config)
 }
 
-/// Accepts any server certificate but still verifies the handshake signatures, so the peer must
-/// hold the key of the certificate it shows.
-#[derive(Debug)]
-struct AnyServerCert {
+/// Checks TLS handshake signatures with the process provider's algorithms: the part every
+/// custom verifier shares, so that a peer must hold the key of the certificate it shows.
+#[derive(Clone, Debug)]
+pub struct HandshakeSignatures {
     provider: Arc<CryptoProvider>,
 }
 
-impl ServerCertVerifier for AnyServerCert {
+impl HandshakeSignatures {
+    /// Checks with the `ring` provider's algorithms.
+    pub fn new() -> Self {
+        HandshakeSignatures {
+            provider: provider(),
+        }
+    }
+
+    /// Verifies a TLS 1.2 handshake signature.
+    pub fn verify_tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    /// Verifies a TLS 1.3 handshake signature.
+    pub fn verify_tls13(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    /// The signature schemes that can be verified.
+    pub fn schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+impl Default for HandshakeSignatures {
+    fn default() -> Self {
+        HandshakeSignatures::new()
+    }
+}
+
+/// Accepts any server certificate but still verifies the handshake signatures. This is what
+/// kube-apiserver does towards kubelets without `--kubelet-certificate-authority`, since kubelet
+/// serving certificates are often self-signed.
+#[derive(Debug, Default)]
+pub struct AcceptAnyServerCert {
+    signatures: HandshakeSignatures,
+}
+
+impl AcceptAnyServerCert {
+    /// A verifier checking signatures with the `ring` provider.
+    pub fn new() -> Self {
+        AcceptAnyServerCert::default()
+    }
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
     fn verify_server_cert(
         &self,
         _end_entity: &CertificateDer<'_>,
@@ -230,12 +297,7 @@ impl ServerCertVerifier for AnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -244,18 +306,11 @@ impl ServerCertVerifier for AnyServerCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 
@@ -294,21 +349,16 @@ pub fn cert_subject(cert: &CertificateDer<'_>) -> Result<CertSubject, TlsError> 
 mod tests {
     use super::*;
 
-    fn ca() -> (rcgen::Certificate, rcgen::Issuer<'static, rcgen::KeyPair>) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "test-ca");
-        let cert = params.self_signed(&key).unwrap();
-        (cert, rcgen::Issuer::new(params, key))
+    use crate::pki::{Ca, LeafSpec, Validity};
+
+    fn ca() -> Ca {
+        Ca::generate("test-ca", Validity::Unlimited).unwrap()
     }
 
     #[test]
     fn parses_chains_and_keys_of_every_type() {
-        let (ca, _) = ca();
-        let two = format!("{}{}", ca.pem(), ca.pem());
+        let ca = ca();
+        let two = format!("{}{}", ca.cert_pem(), ca.cert_pem());
         assert_eq!(certs_from_pem(two.as_bytes()).unwrap().len(), 2);
         for alg in [
             &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -327,16 +377,11 @@ mod tests {
 
     #[test]
     fn reads_cn_and_organizations() {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "admin");
-        params
-            .distinguished_name
-            .push(rcgen::DnType::OrganizationName, "system:masters");
-        let cert = params.self_signed(&key).unwrap();
-        let subject = cert_subject(cert.der()).unwrap();
+        let leaf = ca()
+            .issue(&LeafSpec::client("admin").with_organizations(["system:masters"]))
+            .unwrap();
+        let der = certs_from_pem(leaf.cert_pem.as_bytes()).unwrap();
+        let subject = cert_subject(&der[0]).unwrap();
         assert_eq!(subject.common_name.as_deref(), Some("admin"));
         assert_eq!(subject.organizations, vec!["system:masters".to_string()]);
         assert!(cert_subject(&CertificateDer::from(vec![1, 2, 3])).is_err());
@@ -344,15 +389,13 @@ mod tests {
 
     #[test]
     fn builds_server_and_client_configs() {
-        let (ca, issuer) = ca();
-        let leaf_key = rcgen::KeyPair::generate().unwrap();
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_string()])
-            .unwrap()
-            .signed_by(&leaf_key, &issuer)
+        let ca = ca();
+        let leaf = ca
+            .issue(&LeafSpec::server("localhost").with_names(["localhost"]))
             .unwrap();
-        let chain = certs_from_pem(leaf.pem().as_bytes()).unwrap();
-        let key = private_key_from_pem(leaf_key.serialize_pem().as_bytes()).unwrap();
-        let roots = root_store(&certs_from_pem(ca.pem().as_bytes()).unwrap()).unwrap();
+        let chain = certs_from_pem(leaf.cert_pem.as_bytes()).unwrap();
+        let key = private_key_from_pem(leaf.key_pem.as_bytes()).unwrap();
+        let roots = root_store(&certs_from_pem(ca.cert_pem().as_bytes()).unwrap()).unwrap();
         for auth in [
             ClientAuth::None,
             ClientAuth::Required(roots.clone()),
@@ -371,9 +414,9 @@ mod tests {
             .is_ok()
         );
         // A key that does not match the certificate is rejected.
-        let other = rcgen::KeyPair::generate().unwrap();
-        let other = private_key_from_pem(other.serialize_pem().as_bytes()).unwrap();
-        let chain = certs_from_pem(ca.pem().as_bytes()).unwrap();
+        let other = crate::pki::signing_key().unwrap();
+        let other = private_key_from_pem(other.key_pem.as_bytes()).unwrap();
+        let chain = certs_from_pem(ca.cert_pem().as_bytes()).unwrap();
         assert!(server_config(chain, other, ClientAuth::None, &[]).is_err());
     }
 }

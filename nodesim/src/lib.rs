@@ -231,11 +231,12 @@ pub async fn start(config: NodesimConfig) -> Result<NodesimHandle, Error> {
     Ok(handle)
 }
 
-/// Runs nodesim with the mock provider until Ctrl-C.
+/// Runs nodesim with the mock provider until Ctrl-C or SIGTERM.
 pub async fn run(config: NodesimConfig) -> Result<(), Error> {
     let handle = start(config).await?;
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
+        // An error means no signal can arrive; stopping is what a signal would have done.
+        _ = common::process::shutdown_signal() => {}
         _ = handle.stopped() => {}
     }
     handle.shutdown();

@@ -131,17 +131,20 @@ async fn main() -> anyhow::Result<()> {
     let ops =
         common::ops::serve_ops(args.ops_listen, sim.metrics_registry(), readiness.clone()).await?;
     tracing::info!(kubelet = %sim.kubelet_addr(), nodes = sim.node_names().len(), "nodesim started");
+    // Waiting for readiness and serving share one signal, so one Ctrl-C or SIGTERM stops either.
+    let signal = common::process::shutdown_signal();
+    tokio::pin!(signal);
     tokio::select! {
         res = sim.wait_ready(Duration::from_secs(300)) => {
             res?;
             readiness.set_ready();
             tracing::info!("all nodes registered");
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
+                _ = &mut signal => {}
                 _ = sim.stopped() => {}
             }
         }
-        _ = tokio::signal::ctrl_c() => {}
+        _ = &mut signal => {}
     }
     sim.shutdown();
     ops.shutdown().await?;

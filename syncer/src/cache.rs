@@ -152,6 +152,15 @@ pub enum Change<'a, K> {
     Deleted(&'a K),
 }
 
+impl<'a, K> Change<'a, K> {
+    /// The object that changed.
+    pub fn object(&self) -> &'a K {
+        match self {
+            Change::Applied(o) | Change::Deleted(o) => o,
+        }
+    }
+}
+
 /// How to keep a watched kind.
 pub struct WatchSpec<K> {
     /// Label selector of the watch.

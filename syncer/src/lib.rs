@@ -1,5 +1,6 @@
 //! The virtualcluster syncer: downward (tenant → super) and upward (super → tenant) sync for
-//! every tenant of one super cluster, through fair per-tenant queues.
+//! every tenant of one super cluster, through fair per-tenant queues. Each synced kind lives in
+//! one module under [`resources`], listed in [`resources::ALL`].
 
 pub mod cache;
 pub mod config;
@@ -7,15 +8,16 @@ pub mod context;
 pub mod convert;
 pub mod metrics;
 pub mod patrol;
-pub mod patroller;
 pub mod queue;
 pub mod quota;
 pub mod reconcile;
 pub mod recorder;
-pub mod registry;
+pub mod resources;
+pub mod route;
 pub mod run;
-pub mod tenant;
-pub mod vnode;
+pub mod stores;
+pub mod tenants;
+pub mod watch;
 
 pub use config::SyncerConfig;
 pub use run::{SyncerHandle, run, start};

@@ -3,115 +3,33 @@
 
 use k8s_openapi::api::core::v1::{Event, ObjectReference};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::{Api, Client, ResourceExt};
+use kube::{Api, Client, Resource, ResourceExt};
 
 use crate::context::Context;
 use crate::convert::event;
-use crate::queue::{Resource as Res, WorkKey};
 
-/// The tenant object a work key names, as an event's involved object.
-fn involved(ctx: &Context, key: &WorkKey) -> Option<ObjectReference> {
-    let tenant = ctx.tenant(&key.tenant)?;
-    let c = &tenant.caches;
-    let (kind, api_version, uid) = match key.resource {
-        Res::Pod => (
-            "Pod",
-            "v1",
-            c.pods.get(&key.namespace, &key.name)?.metadata.uid.clone(),
-        ),
-        Res::Service => (
-            "Service",
-            "v1",
-            c.services
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::Secret => (
-            "Secret",
-            "v1",
-            c.secrets
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::ConfigMap => (
-            "ConfigMap",
-            "v1",
-            c.configmaps
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::ServiceAccount => (
-            "ServiceAccount",
-            "v1",
-            c.serviceaccounts
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::Endpoints => (
-            "Endpoints",
-            "v1",
-            c.endpoints
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::EndpointSlice => (
-            "EndpointSlice",
-            "discovery.k8s.io/v1",
-            c.endpointslices
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::PersistentVolumeClaim => (
-            "PersistentVolumeClaim",
-            "v1",
-            c.pvcs.get(&key.namespace, &key.name)?.metadata.uid.clone(),
-        ),
-        Res::Ingress => (
-            "Ingress",
-            "networking.k8s.io/v1",
-            c.ingresses
-                .get(&key.namespace, &key.name)?
-                .metadata
-                .uid
-                .clone(),
-        ),
-        Res::Namespace => (
-            "Namespace",
-            "v1",
-            c.namespaces.get("", &key.name)?.metadata.uid.clone(),
-        ),
-        _ => return None,
-    };
-    Some(ObjectReference {
-        api_version: Some(api_version.into()),
-        kind: Some(kind.into()),
-        // Events about a namespace live in it (as the namespace controller records them).
-        namespace: Some(if key.resource == Res::Namespace {
-            key.name.clone()
-        } else {
-            key.namespace.clone()
-        }),
-        name: Some(key.name.clone()),
-        uid,
+/// A tenant object as an event's involved object.
+pub fn object_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ObjectReference {
+    let m = obj.meta();
+    ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(K::kind(&()).into_owned()),
+        namespace: m.namespace.clone(),
+        name: m.name.clone(),
+        uid: m.uid.clone(),
         ..ObjectReference::default()
-    })
+    }
 }
 
-/// Records a Warning event on the tenant object of `key`.
-pub async fn warn_tenant_object(ctx: &Context, key: &WorkKey, reason: &str, message: &str) {
-    let (Some(tenant), Some(obj)) = (ctx.tenant(&key.tenant), involved(ctx, key)) else {
+/// Records a Warning event on an object of tenant `tenant_key`.
+pub async fn warn_tenant(
+    ctx: &Context,
+    tenant_key: &str,
+    obj: ObjectReference,
+    reason: &str,
+    message: &str,
+) {
+    let Some(tenant) = ctx.tenant(tenant_key) else {
         return;
     };
     record(&tenant.client, obj, reason, message).await;

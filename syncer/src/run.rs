@@ -1,5 +1,5 @@
-//! Starting and stopping the syncer: ops endpoint, leader election, super caches, registry,
-//! workers and background loops.
+//! Starting and stopping the syncer: ops endpoint, leader election, super caches, tenant
+//! lifecycle, workers and background loops.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,10 +12,11 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ConfigError, SyncerConfig};
-use crate::context::Context;
+use crate::context::{Context, Queues};
 use crate::metrics::{Metrics, MetricsError};
 use crate::queue::{Backoff, Direction, WorkQueue};
-use crate::{patroller, reconcile, registry, vnode};
+use crate::resources::node::loops;
+use crate::{patrol, quota, reconcile, resources, tenants};
 
 /// Why the syncer cannot start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -185,15 +186,22 @@ async fn main_task(
     let up = Arc::new(WorkQueue::new(Direction::Up, backoff, Arc::clone(&metrics)));
     down.set_max_in_flight(crate::queue::fair::tenant_share(config.down_workers));
     up.set_max_in_flight(crate::queue::fair::tenant_share(config.up_workers));
+    let (_, supers) = resources::stores(&config);
+    let queues = Queues {
+        down: Arc::clone(&down),
+        up: Arc::clone(&up),
+    };
     let ctx = Arc::new(Context::new(
         config.clone(),
         client,
-        Arc::clone(&down),
-        Arc::clone(&up),
+        supers,
+        queues,
         metrics,
         cancel.child_token(),
     ));
-    ctx.start_super_watches();
+    for kind in resources::enabled(&config) {
+        kind.watch_super(&ctx);
+    }
     let synced = async {
         while !ctx.supers_synced() {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -216,11 +224,11 @@ async fn main_task(
     for _ in 0..config.up_workers {
         tasks.spawn(reconcile::worker::run(Arc::clone(&ctx), Arc::clone(&up)));
     }
-    tasks.spawn(registry::run(Arc::clone(&ctx)));
-    tasks.spawn(patroller::run(Arc::clone(&ctx)));
-    tasks.spawn(crate::quota::run(Arc::clone(&ctx)));
-    tasks.spawn(vnode::lease_loop(Arc::clone(&ctx)));
-    tasks.spawn(vnode::gc_loop(Arc::clone(&ctx)));
+    tasks.spawn(tenants::lifecycle::run(Arc::clone(&ctx)));
+    tasks.spawn(patrol::run(Arc::clone(&ctx)));
+    tasks.spawn(quota::housekeeping::run(Arc::clone(&ctx)));
+    tasks.spawn(loops::lease_loop(Arc::clone(&ctx)));
+    tasks.spawn(loops::gc_loop(Arc::clone(&ctx)));
     tracing::info!(
         down_workers = config.down_workers,
         up_workers = config.up_workers,
@@ -260,31 +268,10 @@ pub async fn run(config: SyncerConfig) -> Result<(), RunError> {
     let handle = start(config, None).await?;
     let cancel = handle.cancel_token();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        // An error means no signal can arrive; stopping is what a signal would have done.
+        let _ = common::process::shutdown_signal().await;
         tracing::info!("shutdown signal received");
         cancel.cancel();
     });
     handle.wait().await
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
 }

@@ -308,7 +308,9 @@ async fn manage(
 pub async fn run(config: Config) -> Result<(), StartError> {
     let client = super_client(config.kubeconfig.as_ref()).await?;
     let handle = start(config, client).await?;
-    wait_for_signal().await?;
+    common::process::shutdown_signal()
+        .await
+        .map_err(StartError::Signal)?;
     tracing::info!("shutting down");
     handle.shutdown().await;
     Ok(())
@@ -325,13 +327,4 @@ async fn super_client(kubeconfig: Option<&PathBuf>) -> Result<Client, StartError
     crate::kube_client_from_kubeconfig(&text)
         .await
         .map_err(|e| StartError::Client(format!("{}: {e}", path.display())))
-}
-
-async fn wait_for_signal() -> Result<(), StartError> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(StartError::Signal)?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.map_err(StartError::Signal),
-        _ = term.recv() => Ok(()),
-    }
 }

@@ -162,7 +162,7 @@ fn check_cluster_version(
             ));
         }
     };
-    crate::provisioner::native::check_cluster_version(&cv).map_err(|what| {
+    crate::provisioner::native::render::check_cluster_version(&cv).map_err(|what| {
         problem(
             "InvalidClusterVersion",
             format!(

@@ -1,6 +1,7 @@
 //! `vcctl down` and `vcctl status`: find the instance of a state directory through its
 //! `state.json`.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -47,7 +48,7 @@ fn load(dir: &Path) -> anyhow::Result<LocalState> {
 pub async fn down(args: DownArgs) -> anyhow::Result<()> {
     let state = load(&args.dir)?;
     let Some(pid) = state.live_pid() else {
-        println!("not running ({})", args.dir.display());
+        writeln!(std::io::stdout(), "not running ({})", args.dir.display())?;
         return Ok(());
     };
     let raw = i32::try_from(pid)
@@ -66,7 +67,11 @@ pub async fn down(args: DownArgs) -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    println!("stopped (pid {pid}, {:.2}s)", t0.elapsed().as_secs_f64());
+    writeln!(
+        std::io::stdout(),
+        "stopped (pid {pid}, {:.2}s)",
+        t0.elapsed().as_secs_f64()
+    )?;
     Ok(())
 }
 
@@ -112,19 +117,24 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
     let state = load(&args.dir)?;
     let running = state.live_pid();
     match running {
-        Some(pid) if state.ready => println!(
+        Some(pid) if state.ready => writeln!(
+            std::io::stdout(),
             "running (pid {pid}, since {}, ready in {:.2}s)",
             state.started_at.as_deref().unwrap_or("?"),
             state.ready_seconds.unwrap_or_default()
-        ),
-        Some(pid) => println!("starting (pid {pid})"),
-        None => println!(
+        )?,
+        Some(pid) => writeln!(std::io::stdout(), "starting (pid {pid})")?,
+        None => writeln!(
+            std::io::stdout(),
             "not running (last started {}); `vcctl up --dir {}` resumes it",
             state.started_at.as_deref().unwrap_or("never"),
             args.dir.display()
-        ),
+        )?,
     }
-    println!("\nCOMPONENT            ADDRESS                  STATE");
+    writeln!(
+        std::io::stdout(),
+        "\nCOMPONENT            ADDRESS                  STATE"
+    )?;
     for (name, l) in &state.listeners {
         let health = match running {
             None => "stopped".to_string(),
@@ -134,7 +144,12 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
                 Err(e) => format!("unreachable ({e})"),
             },
         };
-        println!("{name:<20} {:<24} {health}  ({})", l.addr, l.serves);
+        writeln!(
+            std::io::stdout(),
+            "{name:<20} {:<24} {health}  ({})",
+            l.addr,
+            l.serves
+        )?;
     }
     if running.is_none() {
         return Ok(());
@@ -145,7 +160,10 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
         .await
         .context("listing VirtualClusters")?
         .items;
-    println!("\nTENANT               PHASE        KUBECONFIG");
+    writeln!(
+        std::io::stdout(),
+        "\nTENANT               PHASE        KUBECONFIG"
+    )?;
     for vc in vcs {
         let name = vc.name_any();
         let phase = vc
@@ -157,14 +175,17 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             .get(&name)
             .map(|t| t.kubeconfig.display().to_string())
             .unwrap_or_else(|| "-".into());
-        println!("{name:<20} {phase:<12} {kubeconfig}");
+        writeln!(std::io::stdout(), "{name:<20} {phase:<12} {kubeconfig}")?;
     }
     let nodes: Vec<Node> = Api::all(client)
         .list(&ListParams::default())
         .await
         .context("listing nodes")?
         .items;
-    println!("\nNODE                 STATUS    NODE CLASS                            FLAVOR");
+    writeln!(
+        std::io::stdout(),
+        "\nNODE                 STATUS    NODE CLASS                            FLAVOR"
+    )?;
     for n in nodes {
         let ready = n
             .status
@@ -188,7 +209,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
             .get("node.kubernetes.io/instance-type")
             .map(String::as_str)
             .unwrap_or("-");
-        println!("{:<20} {ready:<9} {class:<37} {flavor}", n.name_any());
+        writeln!(
+            std::io::stdout(),
+            "{:<20} {ready:<9} {class:<37} {flavor}",
+            n.name_any()
+        )?;
     }
     Ok(())
 }

@@ -42,15 +42,25 @@ enum Command {
 }
 
 /// Runs the CLI (also the entry point of `kubectl-vc`): errors go to stderr as one sentence
-/// with their causes, and the exit code is 1.
+/// with their causes, and the exit code is 1. A closed stdout (`vcctl status | head -1`) ends
+/// the program quietly, as it ends any Unix filter.
 pub fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether the error is a write to a pipe whose reader has gone.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 #[tokio::main]

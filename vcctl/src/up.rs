@@ -237,22 +237,6 @@ fn init_logs(dir: &Path) -> Option<PathBuf> {
     Some(path)
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
-}
-
 /// `vcctl up`.
 pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let dir =
@@ -272,7 +256,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
             .unwrap_or_default()
     );
     // Handlers first: a signal during start stops what started instead of killing the process.
-    let signal = shutdown_signal();
+    let signal = common::process::shutdown_signal();
     tokio::pin!(signal);
     let spinner = printer.spawn_spinner();
     let started = tokio::select! {
@@ -297,7 +281,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
         }
     };
     print_next_steps(&handle, &args.dir);
-    signal.await;
+    // Without any signal handler there is nothing to wait for: stop at once, as on a signal.
+    let _ = signal.await;
     eprintln!("stopping…");
     let t0 = Instant::now();
     if tokio::time::timeout(Duration::from_secs(30), handle.shutdown())

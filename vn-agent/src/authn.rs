@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use http::StatusCode;
 use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::time::Instant;
 
+use common::tls::HandshakeSignatures;
 use crds::tenancy::{ANNOTATION_VC_ROOT_NS, SECRET_ROOT_CA, is_dns1123_label};
 
 use crate::refusal::Refusal;
@@ -35,23 +35,15 @@ pub struct Tenant {
 /// The handshake half of client authentication: a certificate is required, any issuer is
 /// accepted for now (the chain is verified against the tenant's CA after the handshake), and the
 /// CertificateRequest lists no acceptable CAs so clients send their certificate whatever it is.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct RequireClientCert {
-    provider: Arc<CryptoProvider>,
+    signatures: HandshakeSignatures,
 }
 
 impl RequireClientCert {
     /// A verifier using the process's (`ring`) signature algorithms.
     pub fn new() -> Self {
-        RequireClientCert {
-            provider: common::tls::provider(),
-        }
-    }
-}
-
-impl Default for RequireClientCert {
-    fn default() -> Self {
-        RequireClientCert::new()
+        RequireClientCert::default()
     }
 }
 
@@ -89,12 +81,7 @@ impl ClientCertVerifier for RequireClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -103,18 +90,11 @@ impl ClientCertVerifier for RequireClientCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.verify_tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 

@@ -41,7 +41,7 @@ pub enum AgentError {
     Tls(#[from] TlsError),
     /// The self-signed serving certificate could not be generated.
     #[error("cannot generate a serving certificate: {0}")]
-    SelfSigned(#[from] rcgen::Error),
+    SelfSigned(#[from] common::pki::PkiError),
     /// `--kubelet-url` is not `https://host:port`.
     #[error("--kubelet-url: {0}")]
     KubeletUrl(#[from] ProxyError),
@@ -164,24 +164,10 @@ pub async fn start_with(
 /// Runs vn-agent until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> Result<(), AgentError> {
     let handle = start(config).await?;
-    wait_for_signal().await;
+    // An error means no signal can arrive; stopping is what a signal would have done.
+    let _ = common::process::shutdown_signal().await;
     tracing::info!("shutting down");
     handle.shutdown().await
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn super_client(config: &Config) -> Result<kube::Client, AgentError> {
@@ -236,9 +222,10 @@ fn self_signed(
         ?names,
         "no serving certificate given: using a self-signed one"
     );
-    let rcgen::CertifiedKey { cert, signing_key } = rcgen::generate_simple_self_signed(names)?;
-    let key = tls::private_key_from_pem(signing_key.serialize_pem().as_bytes())?;
-    Ok((vec![cert.der().clone()], key))
+    let leaf =
+        common::pki::self_signed(&common::pki::LeafSpec::server("vn-agent").with_names(names))?;
+    let key = tls::private_key_from_pem(leaf.key_pem.as_bytes())?;
+    Ok((tls::certs_from_pem(leaf.cert_pem.as_bytes())?, key))
 }
 
 fn kubelet_client_config(config: &Config) -> Result<rustls::ClientConfig, AgentError> {

@@ -4,85 +4,18 @@
 use http::{Method, StatusCode};
 use k8s_openapi::api::core::v1::{Node, Pod};
 
+use common::kubelet_path::{self, KubeletPath, PathError, PodPath};
 use common::kubelet_proxy::Upstream;
 use crds::tenancy::{self, ANNOTATION_NAMESPACE, ANNOTATION_UID};
 
 use crate::refusal::Refusal;
 
 /// A per-pod kubelet action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// `/containerLogs/{ns}/{pod}/{container}`.
-    Logs,
-    /// `/exec/{ns}/{pod}[/{uid}]/{container}`.
-    Exec,
-    /// `/attach/{ns}/{pod}[/{uid}]/{container}`.
-    Attach,
-    /// `/portForward/{ns}/{pod}[/{uid}]`.
-    PortForward,
-    /// `/run/{ns}/{pod}[/{uid}]/{container}`.
-    Run,
-}
+pub use common::kubelet_path::PodAction as Action;
 
-impl Action {
-    /// The label used in metrics and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Logs => "logs",
-            Action::Exec => "exec",
-            Action::Attach => "attach",
-            Action::PortForward => "portforward",
-            Action::Run => "run",
-        }
-    }
-
-    /// The first path segment, as the kubelet spells it.
-    pub fn segment(self) -> &'static str {
-        match self {
-            Action::Logs => "containerLogs",
-            Action::Exec => "exec",
-            Action::Attach => "attach",
-            Action::PortForward => "portForward",
-            Action::Run => "run",
-        }
-    }
-
-    fn from_segment(s: &str) -> Option<Self> {
-        Some(match s {
-            "containerLogs" => Action::Logs,
-            "exec" => Action::Exec,
-            "attach" => Action::Attach,
-            "portForward" => Action::PortForward,
-            "run" => Action::Run,
-            _ => return None,
-        })
-    }
-
-    fn allows(self, method: &Method) -> bool {
-        match self {
-            Action::Logs => method == Method::GET,
-            Action::Run => method == Method::POST,
-            Action::Exec | Action::Attach | Action::PortForward => {
-                method == Method::GET || method == Method::POST
-            }
-        }
-    }
-}
-
-/// A request for one tenant pod, as the tenant named it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PodRequest {
-    /// What to do.
-    pub action: Action,
-    /// Tenant namespace.
-    pub namespace: String,
-    /// Pod name (the same in tenant and super cluster).
-    pub pod: String,
-    /// Tenant pod uid, when the path carries one.
-    pub uid: Option<String>,
-    /// Container, except for port forwarding.
-    pub container: Option<String>,
-}
+/// A request for one tenant pod, as the tenant named it (the pod name is the same in tenant and
+/// super cluster).
+pub type PodRequest = PodPath;
 
 /// A parsed request path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,31 +56,45 @@ const NODE_WIDE: [&str; 10] = [
 
 /// Parses `method` + `path` into a route, or says why it is refused.
 pub fn parse(method: &Method, path: &str) -> Result<Route, Refusal> {
-    let rest = path.strip_prefix('/').ok_or_else(|| unknown(path))?;
-    let segments: Vec<&str> = rest.split('/').collect();
-    let first = segments.first().copied().unwrap_or_default();
-    if let Some(action) = Action::from_segment(first) {
-        if !action.allows(method) {
-            return Err(Refusal::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method",
-                format!("{method} is not allowed on /{first}"),
-            ));
+    let parsed = kubelet_path::parse(path);
+    let action = match &parsed {
+        Ok(KubeletPath::Pod(p)) => Some(p.action),
+        Err(PathError::Shape { action, .. }) => Some(*action),
+        _ => None,
+    };
+    // The method is checked before the shape, as the kubelet's router does.
+    if let Some(action) = action
+        && !action.allows(method)
+    {
+        return Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method",
+            format!("{method} is not allowed on /{}", action.segment()),
+        ));
+    }
+    match parsed {
+        Ok(KubeletPath::Pod(p)) => validate(p).map(Route::Pod),
+        Ok(KubeletPath::Pods) if method == Method::GET => Ok(Route::Pods),
+        Ok(KubeletPath::Healthz) => Ok(Route::Healthz),
+        Ok(KubeletPath::Pods) => Err(node_wide(path)),
+        Ok(KubeletPath::Other { endpoint, .. })
+            if NODE_WIDE.contains(&endpoint.as_str()) || endpoint == "pods" =>
+        {
+            Err(node_wide(path))
         }
-        return pod_request(action, &segments[1..], path).map(Route::Pod);
+        Ok(KubeletPath::Other { .. }) | Err(PathError::NotAbsolute(_)) => Err(unknown(path)),
+        Err(e @ PathError::Shape { .. }) => Err(Refusal::not_found("unknown_path", e.to_string())),
     }
-    match (first, &segments[1..]) {
-        ("pods", [] | [""]) if method == Method::GET => Ok(Route::Pods),
-        ("healthz", []) => Ok(Route::Healthz),
-        (seg, _) if NODE_WIDE.contains(&seg) || seg == "pods" => Err(Refusal::forbidden(
-            "node_wide",
-            format!(
-                "{path} is a node-wide kubelet endpoint; vn-agent does not serve it to tenants \
-                 because it would expose other tenants' workloads"
-            ),
-        )),
-        _ => Err(unknown(path)),
-    }
+}
+
+fn node_wide(path: &str) -> Refusal {
+    Refusal::forbidden(
+        "node_wide",
+        format!(
+            "{path} is a node-wide kubelet endpoint; vn-agent does not serve it to tenants \
+             because it would expose other tenants' workloads"
+        ),
+    )
 }
 
 fn unknown(path: &str) -> Refusal {
@@ -160,48 +107,25 @@ fn unknown(path: &str) -> Refusal {
     )
 }
 
-fn pod_request(action: Action, args: &[&str], path: &str) -> Result<PodRequest, Refusal> {
-    let (ns, pod, uid, container) = match (action, args) {
-        (Action::Logs, [ns, pod, c]) => (ns, pod, None, Some(c)),
-        (Action::PortForward, [ns, pod]) => (ns, pod, None, None),
-        (Action::PortForward, [ns, pod, uid]) => (ns, pod, Some(uid), None),
-        (Action::Exec | Action::Attach | Action::Run, [ns, pod, c]) => (ns, pod, None, Some(c)),
-        (Action::Exec | Action::Attach | Action::Run, [ns, pod, uid, c]) => {
-            (ns, pod, Some(uid), Some(c))
-        }
-        _ => {
-            return Err(Refusal::not_found(
-                "unknown_path",
-                format!(
-                    "{path} does not have the shape of a kubelet {} path",
-                    action.as_str()
-                ),
-            ));
-        }
-    };
-    if !tenancy::is_dns1123_label(ns) {
-        return Err(bad_name("namespace", ns));
+/// Accepts only names the API server could have created, so nothing crafted reaches a path.
+fn validate(p: PodPath) -> Result<PodRequest, Refusal> {
+    if !tenancy::is_dns1123_label(&p.namespace) {
+        return Err(bad_name("namespace", &p.namespace));
     }
-    if !tenancy::is_dns1123_subdomain(pod) {
-        return Err(bad_name("pod name", pod));
+    if !tenancy::is_dns1123_subdomain(&p.pod) {
+        return Err(bad_name("pod name", &p.pod));
     }
-    if let Some(c) = container
+    if let Some(c) = &p.container
         && !tenancy::is_dns1123_label(c)
     {
         return Err(bad_name("container name", c));
     }
-    if let Some(u) = uid
+    if let Some(u) = &p.uid
         && !valid_uid(u)
     {
         return Err(bad_name("pod uid", u));
     }
-    Ok(PodRequest {
-        action,
-        namespace: ns.to_string(),
-        pod: pod.to_string(),
-        uid: uid.map(|u| u.to_string()),
-        container: container.map(|c| c.to_string()),
-    })
+    Ok(p)
 }
 
 fn valid_uid(u: &str) -> bool {
@@ -258,7 +182,11 @@ pub fn authorize(
     if annotations.get(ANNOTATION_NAMESPACE) != Some(&req.namespace) {
         return Err(foreign());
     }
-    let mut path = format!("/{}/{}/{}", req.action.segment(), super_ns, req.pod);
+    let mut target = PodPath {
+        namespace: super_ns.to_string(),
+        uid: None,
+        ..req.clone()
+    };
     if let Some(uid) = &req.uid {
         if annotations.get(ANNOTATION_UID) != Some(uid) {
             return Err(Refusal::forbidden(
@@ -276,15 +204,10 @@ pub fn authorize(
                 "the super pod has no uid",
             )
         })?;
-        path.push('/');
-        path.push_str(super_uid);
-    }
-    if let Some(c) = &req.container {
-        path.push('/');
-        path.push_str(c);
+        target.uid = Some(super_uid.to_string());
     }
     Ok(Target {
-        path,
+        path: target.to_path(),
         node_name: pod.spec.as_ref().and_then(|s| s.node_name.clone()),
     })
 }

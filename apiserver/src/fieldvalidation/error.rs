@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::patch::StatusInfo;
+use crate::error::StatusInfo;
 
 /// Errors decoding a request body.
 #[derive(Debug, thiserror::Error)]

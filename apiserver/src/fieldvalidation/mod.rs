@@ -17,7 +17,7 @@ mod error;
 #[cfg(test)]
 mod tests;
 
-use crate::patch::{StatusCause, StatusInfo};
+use crate::error::{StatusCause, StatusInfo};
 
 pub use error::{FieldValidationError, StrictError};
 use error::{bad_request, go_quote};

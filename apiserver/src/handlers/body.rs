@@ -3,10 +3,10 @@
 
 use serde_json::Value;
 
+use crate::error::StatusInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::fieldvalidation::{self, BodyFormat, Directive, Outcome};
 use crate::http::Req;
-use crate::patch::StatusInfo;
 use crate::registry::ResourceDef;
 use crate::storage::{Actor, with_type};
 

@@ -1,4 +1,4 @@
-//! Serving `/openapi/v2` and `/openapi/v3` from documents built by the `openapi` module for
+//! Serving `/openapi/v2` and `/openapi/v3` over HTTP from documents built by `openapi_doc` for
 //! every served kind (rebuilt when CRDs change).
 
 use std::collections::HashMap;
@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Response, StatusCode};
 use crate::api::Api;
 use crate::error::ApiError;
 use crate::http::response::{self, Body};
-use crate::openapi::{OpenApi, ServedKind};
+use crate::openapi_doc::{OpenApi, ServedKind};
 
 fn served_kinds(api: &Api) -> Vec<ServedKind> {
     api.registry

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::body::{actor, status_error, validate_patched};
 use crate::api::Api;
-use crate::apply::{self, Writer};
 use crate::error::{ApiError, ApiResult};
+use crate::field_manager::{self, Writer};
 use crate::http::Req;
 use crate::http::response::{self, Body};
 use crate::registry::ResourceDef;
@@ -42,9 +42,9 @@ pub fn apply_patch(
 ) -> ApiResult<(Value, Vec<String>)> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     let mut patched = match media {
-        JSON_PATCH => crate::patch::json_patch(current, &parse_json(body)?)
+        JSON_PATCH => crate::patch_formats::json_patch(current, &parse_json(body)?)
             .map_err(|e| status_error(e.status()))?,
-        MERGE_PATCH => crate::patch::json_merge_patch(current, &parse_json(body)?)
+        MERGE_PATCH => crate::patch_formats::json_merge_patch(current, &parse_json(body)?)
             .map_err(|e| status_error(e.status()))?,
         STRATEGIC_PATCH if def.crd.is_none() => strategic(def, current, body)?,
         APPLY_PATCH | "application/apply-patch+cbor" => apply_existing(def, r, current, body, sub)?,
@@ -64,7 +64,7 @@ pub fn strategic(def: &ResourceDef, current: &Value, body: &[u8]) -> ApiResult<V
         .or_else(|_| serde_yaml::from_slice(body))
         .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
     with_type(def, |t| {
-        crate::patch::strategic_merge_patch(current, &patch, t)
+        crate::patch_formats::strategic_merge_patch(current, &patch, t)
     })
     .map_err(|e| status_error(e.status()))
 }
@@ -113,7 +113,7 @@ pub fn apply_existing(
     let writer = apply_writer(r, def, &api_version, sub)?;
     let force = r.flag("force");
     with_type(def, |t| {
-        apply::apply(Some(current), &config, t, &writer, force)
+        field_manager::apply(Some(current), &config, t, &writer, force)
     })
     .map_err(|e| status_error(e.status()))
 }
@@ -160,7 +160,7 @@ pub async fn apply_create(
     let api_version = def.api_version();
     let writer = apply_writer(r, def, &api_version, None)?;
     let applied = with_type(def, |t| {
-        apply::apply(None, &config, t, &writer, r.flag("force"))
+        field_manager::apply(None, &config, t, &writer, r.flag("force"))
     })
     .map_err(|e| status_error(e.status()))?;
     let ns = r.info.namespace.clone().unwrap_or_default();

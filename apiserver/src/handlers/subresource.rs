@@ -270,7 +270,11 @@ async fn token_request(api: &Arc<Api>, r: &mut Req, name: &str) -> ApiResult<Res
     }
     let exp = exp.min(48 * 3600);
     let mut binding = crate::tokens::Binding::default();
-    if let Some(b) = body.pointer("/spec/boundObjectRef") {
+    // kubectl up to 1.31 sends `"boundObjectRef": null` for an unbound token.
+    if let Some(b) = body
+        .pointer("/spec/boundObjectRef")
+        .filter(|b| !b.is_null())
+    {
         let kind = b.get("kind").and_then(Value::as_str).unwrap_or_default();
         let bname = b
             .get("name")

@@ -91,13 +91,17 @@ impl Req {
     }
 }
 
-/// Decodes a JSON or YAML body; other media types are 415.
+/// Decodes a JSON, YAML or Kubernetes protobuf body (kubectl 1.32+ and client-go send protobuf
+/// for reviews, token requests and delete options); other media types are 415.
 pub fn decode_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body is empty"));
     }
     let v: Value = match media {
+        crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(bytes).map_err(|e| {
+            ApiError::bad_request(format!("error decoding protobuf request body: {e}"))
+        })?,
         "application/json" | "" | "*/*" => serde_json::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("error decoding request body: {e}")))?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => serde_yaml::from_slice(bytes)

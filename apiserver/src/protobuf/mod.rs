@@ -29,8 +29,9 @@ mod wire;
 use serde_json::Value;
 
 pub use error::ProtoError;
-
-use wire::{Wire, Writer};
+#[cfg(test)]
+pub(crate) use wire::fields;
+pub(crate) use wire::{Wire, Writer};
 
 /// The 4-byte prefix of every Kubernetes protobuf body.
 pub const MAGIC: &[u8; 4] = b"k8s\0";

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::actor::Actor;
-use crate::apply::{self, Writer};
+use crate::field_manager::{self, Writer};
 use crate::registry::ResourceDef;
 use crate::schema::{Gvk, SchemaIndex, TypeRef};
 
@@ -50,12 +50,16 @@ pub fn record_update(
         reset_fields: reset_fields(def, subresource),
         now: jiff::Timestamp::now(),
     };
-    let res = with_type(def, |t| apply::update_managed_fields(old, new, t, &writer));
+    let res = with_type(def, |t| {
+        field_manager::update_managed_fields(old, new, t, &writer)
+    });
     if let Err(e) = res {
         tracing::debug!(error = %e, "managedFields of the previous object were unreadable; starting afresh");
         if let Some(m) = new.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("managedFields");
         }
-        let _ = with_type(def, |t| apply::update_managed_fields(None, new, t, &writer));
+        let _ = with_type(def, |t| {
+            field_manager::update_managed_fields(None, new, t, &writer)
+        });
     }
 }

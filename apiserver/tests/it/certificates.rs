@@ -7,31 +7,13 @@ use crate::harness::{Kubectl, server};
 
 /// A CSR manifest for a fresh key with common name `cn`.
 fn csr_manifest(name: &str, cn: &str) -> String {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, cn);
-    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
+    let pem = common::pki::certificate_request(&common::pki::LeafSpec::client(cn))
+        .unwrap()
+        .csr_pem;
     let request = base64::engine::general_purpose::STANDARD.encode(pem);
     format!(
         "apiVersion: certificates.k8s.io/v1\nkind: CertificateSigningRequest\nmetadata:\n  name: {name}\nspec:\n  request: {request}\n  signerName: example.com/tests\n  expirationSeconds: 86400\n  usages: [client auth]\n  username: someone-else\n"
     )
-}
-
-/// The versioned kubectl binaries that sit beside the one on PATH (`kubectl.1.28`...).
-fn kubectl_128() -> Option<std::path::PathBuf> {
-    let on_path = std::fs::canonicalize(which("kubectl")?).ok()?;
-    let versioned = on_path.with_file_name("kubectl.1.28");
-    versioned.is_file().then_some(versioned)
-}
-
-fn which(bin: &str) -> Option<std::path::PathBuf> {
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(bin))
-            .find(|c| c.is_file())
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,19 +71,10 @@ async fn kubectl_creates_lists_approves_and_denies_csrs() {
     ]);
     assert_eq!(after, "example.com/tests Approved");
 
-    let deny_with = |bin: Option<std::path::PathBuf>| {
-        let mut cmd = std::process::Command::new(bin.unwrap_or_else(|| "kubectl".into()));
-        cmd.arg("--kubeconfig")
-            .arg(k.kubeconfig())
-            .args(["certificate", "deny", "mallory"]);
-        cmd.output().unwrap()
+    match Kubectl::versioned(&srv, "1.28") {
+        Some(old) => old.ok(&["certificate", "deny", "mallory"]),
+        None => k.ok(&["certificate", "deny", "mallory"]),
     };
-    let out = deny_with(kubectl_128());
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let out = k.ok(&["get", "csr", "mallory"]);
     assert!(out.contains("Denied"), "{out}");
     // Approved and Denied exclude each other (kubectl checks too; the server is the guard).

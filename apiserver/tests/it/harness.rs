@@ -47,6 +47,7 @@ pub fn raw(srv: &ServerHandle) -> Raw {
 pub struct Kubectl {
     _dir: tempfile::TempDir,
     path: PathBuf,
+    bin: PathBuf,
 }
 
 impl Kubectl {
@@ -54,7 +55,33 @@ impl Kubectl {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubeconfig");
         std::fs::write(&path, srv.kubeconfig_yaml()).unwrap();
-        Kubectl { _dir: dir, path }
+        Kubectl {
+            _dir: dir,
+            path,
+            bin: "kubectl".into(),
+        }
+    }
+
+    /// The versioned kubectl (`kubectl.1.28`...) that sits beside the one on PATH; `None`
+    /// (after printing why) on a machine without it.
+    pub fn versioned(srv: &ServerHandle, version: &str) -> Option<Self> {
+        let on_path = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("kubectl"))
+                .find(|c| c.is_file())
+        });
+        let bin = on_path
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .map(|p| p.with_file_name(format!("kubectl.{version}")))
+            .filter(|p| p.is_file());
+        let Some(bin) = bin else {
+            println!("SKIP kubectl {version}: no kubectl.{version} beside the kubectl on PATH");
+            return None;
+        };
+        Some(Kubectl {
+            bin,
+            ..Kubectl::new(srv)
+        })
     }
 
     pub fn kubeconfig(&self) -> &std::path::Path {
@@ -68,7 +95,7 @@ impl Kubectl {
 
     pub fn run_stdin(&self, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
         use std::io::Write;
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = Command::new(&self.bin);
         cmd.arg("--kubeconfig").arg(&self.path).args(args);
         cmd.env("HOME", self._dir.path());
         cmd.stdin(if stdin.is_some() {
@@ -78,7 +105,7 @@ impl Kubectl {
         });
         cmd.stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl on PATH");
+        let mut child = cmd.spawn().expect("kubectl binary");
         if let Some(input) = stdin {
             child
                 .stdin

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod certificates;
+mod controllers;
 mod crd;
 mod crud;
 mod endpoints;
@@ -11,4 +12,6 @@ mod kubectl;
 mod lifecycle;
 mod patching;
 mod persistence;
+mod service_accounts;
 mod watch;
+mod wire;

@@ -3,39 +3,34 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use common::pki::{Ca, LeafSpec, Validity};
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
 use tokio::net::TcpStream;
 
 /// A test CA that issues leaf certificates.
 pub struct Pki {
     pub ca_pem: String,
-    issuer: Issuer<'static, KeyPair>,
+    ca: Ca,
 }
 
 impl Pki {
     pub fn new(cn: &str) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params.self_signed(&key).unwrap();
+        let ca = Ca::generate(cn, Validity::Unlimited).unwrap();
         Pki {
-            ca_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
+            ca_pem: ca.cert_pem().to_string(),
+            ca,
         }
     }
 
-    /// A leaf certificate (PEM cert, PEM key) with `cn` and DNS/IP SANs.
+    /// A leaf certificate for serving and client use (PEM cert, PEM key) with `cn` and DNS/IP
+    /// SANs.
     pub fn issue(&self, cn: &str, sans: &[&str]) -> (String, String) {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, cn);
-        let cert = params.signed_by(&key, &self.issuer).unwrap();
-        (cert.pem(), key.serialize_pem())
+        let mut spec = LeafSpec::server(cn).with_names(sans);
+        spec.client_auth = true;
+        let leaf = self.ca.issue(&spec).unwrap();
+        (leaf.cert_pem, leaf.key_pem)
     }
 }
 

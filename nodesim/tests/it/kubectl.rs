@@ -14,22 +14,12 @@ use crate::harness::*;
 
 /// A CA for kubelet clients and the API server's client certificate signed by it.
 fn kubelet_client_pki() -> (String, String, String) {
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kubelet-client-ca");
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "kube-apiserver-kubelet-client");
-    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    (ca.pem(), cert.pem(), key.serialize_pem())
+    use common::pki::{Ca, LeafSpec, Validity};
+    let ca = Ca::generate("kubelet-client-ca", Validity::Unlimited).unwrap();
+    let client = ca
+        .issue(&LeafSpec::client("kube-apiserver-kubelet-client"))
+        .unwrap();
+    (ca.cert_pem().to_string(), client.cert_pem, client.key_pem)
 }
 
 struct Proxied {

@@ -383,7 +383,7 @@ async fn plain_endpoints_errors_and_mtls() {
 
     // No client certificate, or one from another CA: refused.
     assert!(tls(&env, None).await.is_err());
-    let other = rcgen::generate_simple_self_signed(vec!["intruder".to_string()]).unwrap();
-    let (c, k) = (other.cert.pem(), other.signing_key.serialize_pem());
+    let other = common::pki::self_signed(&common::pki::LeafSpec::client("intruder")).unwrap();
+    let (c, k) = (other.cert_pem, other.key_pem);
     assert!(tls(&env, Some((&c, &k))).await.is_err());
 }

@@ -3,92 +3,40 @@
 use std::fmt;
 use std::sync::Arc;
 
-/// A synced resource kind.
+/// A synced resource: its lower-case plural name (as in API paths and metric labels) and
+/// whether its objects live in a namespace. Each resource module declares its own; equality is
+/// by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Resource {
-    /// `core/v1` Namespace.
-    Namespace,
-    /// `core/v1` Pod.
-    Pod,
-    /// `core/v1` Service.
-    Service,
-    /// `core/v1` Secret.
-    Secret,
-    /// `core/v1` ConfigMap.
-    ConfigMap,
-    /// `core/v1` ServiceAccount.
-    ServiceAccount,
-    /// `core/v1` Endpoints (selector-less services only).
-    Endpoints,
-    /// `discovery.k8s.io/v1` EndpointSlice (hand-written ones only).
-    EndpointSlice,
-    /// `core/v1` PersistentVolumeClaim.
-    PersistentVolumeClaim,
-    /// `networking.k8s.io/v1` Ingress.
-    Ingress,
-    /// `core/v1` Event (upward only).
-    Event,
-    /// `core/v1` Node: virtual nodes in the tenant (upward only).
-    Node,
-    /// `core/v1` PersistentVolume (upward only).
-    PersistentVolume,
-    /// `storage.k8s.io/v1` StorageClass (upward only).
-    StorageClass,
-    /// `scheduling.k8s.io/v1` PriorityClass (upward only).
-    PriorityClass,
+pub struct Resource {
+    name: &'static str,
+    namespaced: bool,
 }
 
 impl Resource {
-    /// Every resource, in a stable order.
-    pub const ALL: [Resource; 15] = [
-        Resource::Namespace,
-        Resource::Pod,
-        Resource::Service,
-        Resource::Secret,
-        Resource::ConfigMap,
-        Resource::ServiceAccount,
-        Resource::Endpoints,
-        Resource::EndpointSlice,
-        Resource::PersistentVolumeClaim,
-        Resource::Ingress,
-        Resource::Event,
-        Resource::Node,
-        Resource::PersistentVolume,
-        Resource::StorageClass,
-        Resource::PriorityClass,
-    ];
+    /// A namespaced resource named `name`.
+    pub const fn namespaced(name: &'static str) -> Self {
+        Resource {
+            name,
+            namespaced: true,
+        }
+    }
+
+    /// A cluster-scoped resource named `name`.
+    pub const fn cluster_scoped(name: &'static str) -> Self {
+        Resource {
+            name,
+            namespaced: false,
+        }
+    }
 
     /// Lower-case plural name, as in API paths and metric labels.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Resource::Namespace => "namespaces",
-            Resource::Pod => "pods",
-            Resource::Service => "services",
-            Resource::Secret => "secrets",
-            Resource::ConfigMap => "configmaps",
-            Resource::ServiceAccount => "serviceaccounts",
-            Resource::Endpoints => "endpoints",
-            Resource::EndpointSlice => "endpointslices",
-            Resource::PersistentVolumeClaim => "persistentvolumeclaims",
-            Resource::Ingress => "ingresses",
-            Resource::Event => "events",
-            Resource::Node => "nodes",
-            Resource::PersistentVolume => "persistentvolumes",
-            Resource::StorageClass => "storageclasses",
-            Resource::PriorityClass => "priorityclasses",
-        }
+        self.name
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn is_namespaced(self) -> bool {
-        !matches!(
-            self,
-            Resource::Namespace
-                | Resource::Node
-                | Resource::PersistentVolume
-                | Resource::StorageClass
-                | Resource::PriorityClass
-        )
+        self.namespaced
     }
 }
 

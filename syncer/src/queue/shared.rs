@@ -8,9 +8,9 @@ use std::time::Duration;
 use governor::clock::MonotonicClock;
 use tokio::sync::Notify;
 
-use super::{
-    Backoff, Direction, FairQueue, Finished, Outcome, Pop, Popped, TenantSettings, WorkKey,
-};
+use super::backoff::Backoff;
+use super::fair::{FairQueue, Finished, Outcome, Pop, Popped, TenantSettings};
+use super::key::{Direction, WorkKey};
 use crate::metrics::Metrics;
 
 /// A fair queue for one direction, shared by the workers of that direction.
@@ -172,7 +172,9 @@ impl WorkQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::queue::Resource;
+    use crate::queue::key::Resource;
+
+    const PODS: Resource = Resource::namespaced("pods");
 
     #[tokio::test]
     async fn worker_wakes_for_new_and_delayed_items_and_stops_on_close() {
@@ -197,9 +199,9 @@ mod tests {
                 seen
             })
         };
-        q.add(WorkKey::new(&t, Resource::Pod, "ns", "now"));
+        q.add(WorkKey::new(&t, PODS, "ns", "now"));
         q.add_after(
-            WorkKey::new(&t, Resource::Pod, "ns", "later"),
+            WorkKey::new(&t, PODS, "ns", "later"),
             Duration::from_millis(30),
         );
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -2,7 +2,7 @@
 //! holding the tenant's whole limits. A per-namespace share cannot express a limit across
 //! namespaces, so this never refuses what the syncer's ledger admits; it refuses what the syncer
 //! would wrongly let through, and its `status.used` (summed over the tenant's namespaces) is
-//! what the patroller checks the ledger against.
+//! what the patrol checks the ledger against.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -20,6 +20,7 @@ use super::usage::{self, Amounts};
 use crate::cache::{WatchSpec, run_watch};
 use crate::context::Context;
 use crate::convert::owned_by;
+use crate::route;
 
 /// Name of the backstop ResourceQuota in each super namespace.
 pub const NAME: &str = "vc-tenant-quota";
@@ -88,20 +89,19 @@ pub fn spawn_watch(ctx: &Arc<Context>) {
     });
 }
 
-/// The tenant's super namespaces (its root namespace excluded: that holds its control plane).
+/// The tenant's super namespaces (its root namespace excluded: that holds its control plane),
+/// from the namespace index.
 fn tenant_namespaces(ctx: &Context, key: &str) -> Vec<Arc<Namespace>> {
-    ctx.supers
+    let store = ctx.supers.get::<Namespace>();
+    ctx.tenants
         .namespaces
-        .list()
-        .into_iter()
+        .of_tenant(key)
+        .iter()
+        .filter_map(|name| store.get("", name))
         .filter(|ns| {
             owned_by(&ns.metadata, key)
                 && ns.metadata.deletion_timestamp.is_none()
-                && !ns
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .is_some_and(|a| a.contains_key(tenancy::ANNOTATION_VC_ROOT_NS))
+                && !route::is_root_namespace(&ns.metadata)
         })
         .collect()
 }
@@ -109,7 +109,7 @@ fn tenant_namespaces(ctx: &Context, key: &str) -> Vec<Arc<Namespace>> {
 /// Brings every served tenant's backstops in line with its limits: applied where missing or
 /// different, deleted where the tenant has no limits.
 pub async fn ensure(ctx: &Context) {
-    if !ctx.quota.backstops.is_synced() || !ctx.supers.namespaces.is_synced() {
+    if !ctx.quota.backstops.is_synced() || !ctx.supers.get::<Namespace>().is_synced() {
         return;
     }
     for t in ctx.tenants() {
@@ -213,7 +213,7 @@ pub fn drift(
     )
 }
 
-/// The patroller's check: per tenant with limits, the backstops' usage against the ledger.
+/// The patrol's check: per tenant with limits, the backstops' usage against the ledger.
 /// Differences are logged and counted in `syncer_patrol_repairs_total{resource="resourcequotas",
 /// action="usage_drift"}` (the ledger is rebuilt from the super caches on its own; a lasting
 /// difference means the super cluster counts something the syncer does not).

@@ -1,12 +1,11 @@
-//! Reconcilers: level-based, one work key at a time. Each reads the tenant object and its super
-//! copy from the caches, computes what should be, and writes only the difference, with uid
-//! preconditions on updates and deletes.
+//! Reconciling: level-based, one work key at a time. Each reconcile reads the tenant object and
+//! its super copy from the caches, computes what should be, and writes only the difference, with
+//! uid preconditions on updates and deletes. Here: what a reconcile returns and how it calls the
+//! API servers; [`down`] and [`up`] hold the generic reconcilers the resource modules use,
+//! [`worker`] takes items from the queues and dispatches them through the resource table.
 
 pub mod down;
 pub mod lean;
-pub mod namespace;
-pub mod pod;
-pub mod token;
 pub mod up;
 pub mod worker;
 
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use crate::context::Context;
 use crate::convert::ConvertError;
-use crate::queue::{Direction, Outcome, Resource as Res, WorkKey};
+use crate::queue::Outcome;
 
 /// Why a work item did not sync.
 #[derive(Debug, thiserror::Error)]
@@ -152,50 +151,4 @@ pub fn is_not_found(e: &SyncError) -> bool {
 /// Whether an error is a 409.
 pub fn is_conflict(e: &SyncError) -> bool {
     matches!(e, SyncError::Kube(kube::Error::Api(s)) if s.code == 409)
-}
-
-/// Refuses downward work in a tenant namespace whose super namespace belongs to another
-/// tenant namespace (two long names that shorten to the same super name): nothing may be
-/// written into, or deleted from, someone else's namespace.
-fn check_super_namespace(
-    ctx: &Context,
-    tenant: &crate::tenant::Tenant,
-    tenant_ns: &str,
-) -> Result<(), SyncError> {
-    let super_ns = tenant
-        .ctx()
-        .super_ns(tenant_ns)
-        .map_err(ConvertError::from)?;
-    let Some(p) = ctx.supers.namespaces.get("", &super_ns) else {
-        return Ok(());
-    };
-    let ours = crate::convert::owned_by(&p.metadata, &tenant.key)
-        && crate::convert::origin_namespace(&p.metadata) == Some(tenant_ns);
-    match ours {
-        true => Ok(()),
-        false => Err(ConvertError::NameConflict(format!(
-            "tenant namespace {tenant_ns:?} maps to super namespace {super_ns}, which belongs to \
-             another namespace; shorten or rename the namespace"
-        ))
-        .into()),
-    }
-}
-
-/// Reconciles one work item.
-pub async fn process(ctx: &Context, dir: Direction, key: &WorkKey) -> SyncResult {
-    let Some(tenant) = ctx.tenant(&key.tenant) else {
-        return Ok(Synced::Unchanged);
-    };
-    if dir == Direction::Down && key.resource.is_namespaced() {
-        check_super_namespace(ctx, &tenant, &key.namespace)?;
-    }
-    match (dir, key.resource) {
-        (Direction::Down, Res::Namespace) => namespace::down(ctx, &tenant, key).await,
-        (Direction::Down, Res::Pod) => pod::down(ctx, &tenant, key).await,
-        (Direction::Down, Res::ServiceAccount) => token::service_account(ctx, &tenant, key).await,
-        (Direction::Down, res) => down::dispatch(ctx, &tenant, key, res).await,
-        (Direction::Up, Res::Pod) => pod::up(ctx, &tenant, key).await,
-        (Direction::Up, Res::Node) => crate::vnode::reconcile(ctx, &tenant, &key.name).await,
-        (Direction::Up, res) => up::dispatch(ctx, &tenant, key, res).await,
-    }
 }

@@ -5,5 +5,6 @@
 mod bench_smoke;
 mod cluster_kubectl;
 mod full_chain;
+mod layout;
 mod support;
 mod upstream;

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use apiserver::pki::Ca;
 use apiserver::{ServerBuilder, ServerHandle};
+use common::pki::{Ca, LeafSpec, Validity};
 
 /// An embedded API server whose kubelet proxy trusts, and is trusted by, a simulated node pool.
 pub struct SimCluster {
@@ -16,16 +16,20 @@ pub struct SimCluster {
 impl SimCluster {
     pub async fn start(nodes: usize) -> SimCluster {
         common::process::install_crypto_provider();
-        let ca = Ca::generate("kubelet-client-ca").unwrap();
+        let ca = Ca::generate("kubelet-client-ca", Validity::Unlimited).unwrap();
         let client = ca
-            .issue_client("kube-apiserver-kubelet-client", &["system:masters"])
+            .issue(
+                &LeafSpec::client("kube-apiserver-kubelet-client")
+                    .with_organizations(["system:masters"]),
+            )
             .unwrap();
         let server = ServerBuilder::new()
             .kubelet_client_cert(client.cert_pem, client.key_pem)
             .start()
             .await
             .unwrap();
-        let mut cfg = nodesim::NodesimConfig::new(server.kube_config(), nodes, ca.cert_pem.clone());
+        let mut cfg =
+            nodesim::NodesimConfig::new(server.kube_config(), nodes, ca.cert_pem().to_string());
         cfg.mock.start_delay = std::time::Duration::ZERO;
         let nodes = nodesim::start(cfg).await.unwrap();
         nodes

@@ -10,8 +10,9 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 
+use super::context::Context;
+use super::error::Error;
 use super::observe::World;
-use super::{Context, Error};
 use crate::events::Note;
 use crate::pki::secrets::SecretLayout;
 use crate::provisioner::write_secret;

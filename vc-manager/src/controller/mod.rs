@@ -1,153 +1,31 @@
 //! The VirtualCluster controller: `Context` + `reconcile` + `error_policy` around the pure state
 //! machine in [`crate::state`].
 
+mod context;
+mod error;
 pub mod execute;
 pub mod observe;
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crds::{ClusterVersion, Provisioner, VirtualCluster, VirtualClusterStatus};
+use crds::{ClusterVersion, VirtualCluster, VirtualClusterStatus};
 use futures::StreamExt;
 use kube::api::{PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Controller, watcher};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, ResourceExt};
 use serde_json::json;
 
+pub use context::Context;
+pub use error::Error;
+
 use crate::events::{Note, transition};
-use crate::metrics::Metrics;
-use crate::provisioner::{ProvisionError, Provisioners};
-use crate::state::{Decision, Step, Timings, backoff, decide};
+use crate::state::{Decision, Step, backoff, decide};
 
 /// Most steps one reconcile runs before it requeues (a full provisioning takes about six).
 const MAX_STEPS: usize = 16;
-
-/// Errors of one reconcile.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// A request to the super cluster failed.
-    #[error("{action}: {source}")]
-    Kube {
-        /// What was being done.
-        action: String,
-        /// The client error.
-        source: kube::Error,
-    },
-    /// A provisioner failed.
-    #[error(transparent)]
-    Provision(#[from] ProvisionError),
-    /// The PKI could not be issued.
-    #[error(transparent)]
-    Pki(#[from] crate::pki::PkiError),
-    /// The object breaks an assumption of the tenancy contract.
-    #[error("{0}")]
-    Contract(String),
-}
-
-impl Error {
-    /// Wraps a kube error with what was being done.
-    pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Self {
-        let action = action.into();
-        move |source| Error::Kube { action, source }
-    }
-}
-
-/// Shared state of the controller.
-pub struct Context {
-    /// Client of the super cluster.
-    pub client: Client,
-    /// Publishes events on VirtualClusters.
-    pub recorder: Recorder,
-    /// The provisioners.
-    pub provisioners: Provisioners,
-    /// Provisioner of VCs that name none.
-    pub default_provisioner: Provisioner,
-    /// Timings of the state machine.
-    pub timings: Timings,
-    /// Metrics.
-    pub metrics: Arc<Metrics>,
-    failures: Mutex<HashMap<String, u32>>,
-}
-
-impl Context {
-    /// A controller context.
-    pub fn new(
-        client: Client,
-        recorder: Recorder,
-        provisioners: Provisioners,
-        default_provisioner: Provisioner,
-        timings: Timings,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Context {
-            client,
-            recorder,
-            provisioners,
-            default_provisioner,
-            timings,
-            metrics,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn uid(vc: &VirtualCluster) -> String {
-        vc.metadata.uid.clone().unwrap_or_default()
-    }
-
-    /// Consecutive failed reconciles of `vc`.
-    pub fn failures(&self, vc: &VirtualCluster) -> u32 {
-        self.failures
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&Self::uid(vc))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    fn count_failure(&self, vc: &VirtualCluster, failed: bool) -> u32 {
-        let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
-        if failed {
-            let n = map.entry(Self::uid(vc)).or_insert(0);
-            *n = n.saturating_add(1);
-            *n
-        } else {
-            map.remove(&Self::uid(vc));
-            0
-        }
-    }
-
-    async fn publish(&self, vc: &VirtualCluster, note: &Note, action: &str) {
-        let event = Event {
-            type_: if note.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: note.reason.clone(),
-            note: Some(truncate(&note.message, 1000)),
-            action: action.to_string(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &vc.object_ref(&())).await {
-            tracing::warn!(vc = %vc.name_any(), error = %e, "cannot publish event");
-        }
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &s[..end])
-}
 
 fn step_name(step: &Step) -> &'static str {
     match step {

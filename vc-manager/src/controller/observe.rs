@@ -11,7 +11,8 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::Api;
 use kube::api::ListParams;
 
-use super::{Context, Error};
+use super::context::Context;
+use super::error::Error;
 use crate::pki::{PkiPlan, PkiSpec};
 use crate::provisioner::Tenant;
 use crate::state::{ControlPlane, Observed, RootNamespace};

@@ -1,9 +1,9 @@
 //! Kubeconfig files with embedded certificates: written for tenant users, read back to decide
 //! whether they still match the PKI and the endpoint.
 
-use super::{CertKey, PkiError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use common::pki::{CertKey, PkiError};
 
 /// What goes into a client-certificate kubeconfig.
 #[derive(Clone, Debug)]

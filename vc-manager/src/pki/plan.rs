@@ -13,11 +13,18 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 
-use super::inspect::{self, CertInfo};
+use common::pki::PkiError;
+use common::pki::inspect::{self, CertInfo};
+
 use super::issue::{self, CaBundle, CertKey, LeafSpec};
+use super::item::PkiItem;
 use super::kubeconfig::{self, KubeconfigParams};
+use super::lifetime::{CA_LIFETIME_FACTOR, RENEW_AT_REMAINING_PERCENT};
 use super::secrets::{self, SecretLayout};
-use super::*;
+use super::subject::{
+    ADMIN_GROUP, ADMIN_USER, CONTROLLER_MANAGER_USER, ETCD_COMMON_NAME, FRONT_PROXY_COMMON_NAME,
+    SubjectNames,
+};
 
 /// The PKI a tenant should have.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +208,7 @@ fn check_item(
 ) -> Option<IssueReason> {
     if item == PkiItem::ServiceAccount {
         return match secrets::read_tls(secret) {
-            Some((_, key)) if issue::pem_block(&key, "key").is_ok() => None,
+            Some((_, key)) if common::pki::pem_block(&key, "key").is_ok() => None,
             _ => Some(IssueReason::Invalid(
                 "tls.key holds no PEM private key".into(),
             )),
@@ -263,8 +270,9 @@ fn check_leaf(
 ) -> Result<CertInfo, IssueReason> {
     let info =
         inspect::parse_cert_pem(&pair.cert_pem).map_err(|e| IssueReason::Invalid(e.to_string()))?;
-    let key = issue::load_key(&pair.key_pem).map_err(|e| IssueReason::Invalid(e.to_string()))?;
-    if key.public_key_raw() != info.public_key.as_slice() {
+    let belongs = common::pki::key_belongs_to(&pair.key_pem, &info)
+        .map_err(|e| IssueReason::Invalid(e.to_string()))?;
+    if !belongs {
         return Err(IssueReason::Invalid(
             "the key does not belong to the certificate".into(),
         ));

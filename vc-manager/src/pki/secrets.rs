@@ -8,7 +8,9 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::{CertKey, PkiItem};
+use common::pki::CertKey;
+
+use super::item::PkiItem;
 
 /// Data key of certificates.
 pub const TLS_CERT_KEY: &str = "tls.crt";

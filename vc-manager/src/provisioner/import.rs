@@ -9,7 +9,10 @@ use std::time::Duration;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 
-use super::{Endpoints, ProvisionError, Tenant, write_secret};
+use super::apply::write_secret;
+use super::endpoints::Endpoints;
+use super::error::ProvisionError;
+use super::tenant::Tenant;
 use crate::pki::PkiItem;
 use crate::pki::secrets::SecretLayout;
 use crate::state::ControlPlane;

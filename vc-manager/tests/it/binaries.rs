@@ -139,7 +139,7 @@ fn tenant(key: &str) -> Tenant {
 /// `GET /health` over mutual TLS with the API server's etcd client certificate.
 async fn etcd_health(port: u16, secrets: &BTreeMap<String, Secret>) -> Result<String, String> {
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    let der = |pem: &str| vc_manager::pki::issue::pem_block(pem, "pem").unwrap().1;
+    let der = |pem: &str| common::pki::pem_block(pem, "pem").unwrap().1;
     let (ca, _) = read_tls(&secrets["root-ca"]).unwrap();
     let (cert, key) = read_tls(&secrets["apiserver-ca"]).unwrap();
     let mut roots = rustls::RootCertStore::empty();

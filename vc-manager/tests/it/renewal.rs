@@ -120,9 +120,7 @@ async fn a_near_expiry_serving_certificate_is_renewed_and_the_ca_kept() {
 }
 
 fn pem_der(pem: &str) -> Vec<u8> {
-    vc_manager::pki::issue::pem_block(pem, "certificate")
-        .unwrap()
-        .1
+    common::pki::pem_block(pem, "certificate").unwrap().1
 }
 
 /// The leaf certificate a TLS server presents, verified against `ca_pem`.

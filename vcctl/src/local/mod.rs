@@ -18,6 +18,7 @@
 //! (vn-agent's client certificate, from a local CA that the kubelets trust).
 
 mod components;
+mod files;
 pub mod options;
 pub mod pki;
 pub mod ports;
@@ -34,6 +35,7 @@ use kube::Client;
 
 pub use components::DEFAULT_CLUSTER_VERSION;
 use components::{Identities, Parts};
+use files::write_private;
 pub use options::{
     COMPONENT_NAMESPACE, COMPONENTS, Component, DEFAULT_NODE_CLASSES, ExternalSuper, LocalOptions,
     default_pools,
@@ -206,23 +208,6 @@ where
             Err(e)
         }
     }
-}
-
-/// Writes `content` to `path` readable by the owner only (kubeconfigs hold keys).
-pub(crate) fn write_private(path: &Path, content: &str) -> Result<(), String> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    f.write_all(content.as_bytes())
-        .map_err(|e| format!("writing {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 /// The start sequence; `state` is recorded as it grows so that `status`/`down` see a

@@ -9,21 +9,18 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
-};
+use common::pki::{Ca, CertKey, LeafSpec, Validity};
 
 /// Errors issuing or writing the local kubelet PKI.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    /// rcgen refused the parameters.
+    /// The issuer refused the parameters.
     #[error("issuing {what}: {source}")]
     Issue {
         /// Which certificate.
         what: &'static str,
         /// Why.
-        source: rcgen::Error,
+        source: common::pki::PkiError,
     },
     /// A file could not be written.
     #[error("writing {path}: {source}")]
@@ -36,13 +33,7 @@ pub enum PkiError {
 }
 
 /// A PEM certificate and its PEM key.
-#[derive(Clone, Debug)]
-pub struct Pair {
-    /// Certificate (PEM).
-    pub cert_pem: String,
-    /// Private key (PEM).
-    pub key_pem: String,
-}
+pub type Pair = CertKey;
 
 /// Everything the kubelet path needs.
 #[derive(Clone, Debug)]
@@ -70,79 +61,25 @@ pub struct VnAgentFiles {
     pub kubelet_ca: PathBuf,
 }
 
-struct Ca {
-    pair: Pair,
-    issuer: Issuer<'static, KeyPair>,
-}
-
-fn issue_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> PkiError {
+fn issue_err(what: &'static str) -> impl FnOnce(common::pki::PkiError) -> PkiError {
     move |source| PkiError::Issue { what, source }
 }
 
+// Issued afresh at every start, so the material never needs to expire.
 fn new_ca(cn: &str, what: &'static str) -> Result<Ca, PkiError> {
-    let key = KeyPair::generate().map_err(issue_err(what))?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(issue_err(what))?;
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let cert = params.self_signed(&key).map_err(issue_err(what))?;
-    Ok(Ca {
-        pair: Pair {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        },
-        issuer: Issuer::new(params, key),
-    })
+    Ca::generate(cn, Validity::Unlimited).map_err(issue_err(what))
 }
 
 fn client(ca: &Ca, cn: &str, org: &str, what: &'static str) -> Result<Pair, PkiError> {
-    let key = KeyPair::generate().map_err(issue_err(what))?;
-    let mut params = CertificateParams::new(Vec::<String>::new()).map_err(issue_err(what))?;
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params
-        .distinguished_name
-        .push(DnType::OrganizationName, org);
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let cert = params
-        .signed_by(&key, &ca.issuer)
-        .map_err(issue_err(what))?;
-    Ok(Pair {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    ca.issue(&LeafSpec::client(cn).with_organizations([org]))
+        .map_err(issue_err(what))
 }
 
 fn serving(ca: &Ca, ips: &[IpAddr]) -> Result<Pair, PkiError> {
-    let what = "the kubelet serving certificate";
-    let key = KeyPair::generate().map_err(issue_err(what))?;
-    let mut params =
-        CertificateParams::new(vec!["localhost".to_string()]).map_err(issue_err(what))?;
-    params
-        .subject_alt_names
-        .extend(ips.iter().map(|ip| SanType::IpAddress(*ip)));
-    params
-        .distinguished_name
-        .push(DnType::CommonName, "nodesim-kubelet");
-    params.key_usages = vec![
-        KeyUsagePurpose::DigitalSignature,
-        KeyUsagePurpose::KeyEncipherment,
-    ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let cert = params
-        .signed_by(&key, &ca.issuer)
-        .map_err(issue_err(what))?;
-    Ok(Pair {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    let mut spec = LeafSpec::server("nodesim-kubelet").with_names(["localhost"]);
+    spec.ips.extend_from_slice(ips);
+    ca.issue(&spec)
+        .map_err(issue_err("the kubelet serving certificate"))
 }
 
 impl KubeletPki {
@@ -164,8 +101,8 @@ impl KubeletPki {
                 "the super API server's kubelet client certificate",
             )?,
             serving: serving(&serving_ca, ips)?,
-            client_ca: client_ca.pair,
-            serving_ca: serving_ca.pair,
+            client_ca: client_ca.pem().clone(),
+            serving_ca: serving_ca.pem().clone(),
         })
     }
 

@@ -12,6 +12,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
 use kube::{Api, Client};
 
+use super::files::write_private;
+
 /// Image of the probe pod (never pulled: the simulated nodes only pretend to run it).
 pub const PROBE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 /// Label on probe pods.
@@ -138,7 +140,7 @@ pub async fn wait_running(
         .unwrap_or_default();
     answers(&kubeconfig, deadline).await?;
     let path = dir.join(format!("{name}.kubeconfig"));
-    super::write_private(&path, &kubeconfig)?;
+    write_private(&path, &kubeconfig)?;
     Ok(ReadyTenant {
         name: name.to_string(),
         namespace: ns.to_string(),

@@ -77,9 +77,12 @@ async fn self_signed_certificate_is_refused() {
 #[tokio::test]
 async fn expired_certificate_is_refused() {
     let w = World::start().await;
-    let expired = w.a.ca.client_with(w.a.key(), |p| {
-        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    // 2020-01-01 to 2021-01-01.
+    let expired = w.a.ca.client_with(w.a.key(), |spec| {
+        spec.validity = common::pki::Validity::Window {
+            not_before: jiff::Timestamp::from_second(1_577_836_800).unwrap(),
+            not_after: jiff::Timestamp::from_second(1_609_459_200).unwrap(),
+        };
     });
     refused(
         &w,

@@ -5,13 +5,9 @@ use base64::Engine;
 use super::*;
 
 fn request_b64() -> String {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "alice");
-    let pem = params.serialize_request(&key).unwrap().pem().unwrap();
-    base64::engine::general_purpose::STANDARD.encode(pem)
+    let request =
+        common::pki::certificate_request(&common::pki::LeafSpec::client("alice")).unwrap();
+    base64::engine::general_purpose::STANDARD.encode(request.csr_pem)
 }
 
 fn csr(request: &str) -> Value {

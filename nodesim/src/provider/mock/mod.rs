@@ -10,12 +10,20 @@
 //!
 //! Node failures through [`MockProvider::set_node_ready`] (condition Ready=False) and by
 //! removing the node (see the node controller).
+//!
+//! This file holds the pod lifecycle; `streaming` what containers stream (logs, exec, attach,
+//! port-forward) and `timing` the annotations and run-to-completion judgement.
 
 pub mod logs;
 pub mod ports;
 pub mod shell;
 pub mod status;
+mod streaming;
+mod timing;
 pub mod volumes;
+
+pub use timing::parse_duration;
+use timing::{annotation, command_exit};
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -23,13 +31,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{NodeCondition, Pod, PodStatus};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::DuplexStream;
 
-use self::logs::LogSource;
 use self::status::{Phase, SimState, pod_status};
 use super::{LogOptions, LogStream, NodeInfo, PodNotifier, PodProvider, ProviderError};
 use crate::stream::{ExecIo, ExecOutcome};
@@ -104,32 +110,6 @@ fn key(pod: &Pod) -> (String, String) {
             .unwrap_or_else(|| "default".into()),
         pod.metadata.name.clone().unwrap_or_default(),
     )
-}
-
-/// Parses durations like `500ms`, `3s`, `2m`, `1h` or plain seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let t = text.trim();
-    let (num, scale) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = t.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = t.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (t, 1.0)
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    (v >= 0.0 && v.is_finite()).then(|| Duration::from_secs_f64(v * scale))
-}
-
-fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
-    pod.metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(key))
-        .map(String::as_str)
 }
 
 impl MockProvider {
@@ -563,35 +543,7 @@ impl PodProvider for MockProvider {
         container: &str,
         opts: LogOptions,
     ) -> Result<LogStream, ProviderError> {
-        let (p, sim) = self.running_pod(namespace, pod)?;
-        Self::container_of(&p, container)?;
-        let k = (namespace.to_string(), pod.to_string());
-        let source = |instance, start, end| LogSource {
-            namespace: namespace.into(),
-            pod: pod.into(),
-            container: container.into(),
-            instance,
-            start,
-            end,
-            interval: self.cfg.log_interval,
-        };
-        if opts.previous {
-            let Some((_, start, end)) = sim.last_exit else {
-                return Err(ProviderError::BadRequest(format!(
-                    "previous terminated container {container:?} in pod {pod:?} not found"
-                )));
-            };
-            return Ok(source(sim.restart_count - 1, start, Some(end)).stream(opts, || false));
-        }
-        let Some(start) = sim.started else {
-            return Err(ProviderError::BadRequest(format!(
-                "container {container:?} in pod {pod:?} is waiting to start: ContainerCreating"
-            )));
-        };
-        let generation = self.generation_of(&k).unwrap_or(0);
-        let this = self.clone();
-        Ok(source(sim.restart_count, start, sim.finished)
-            .stream(opts, move || this.is_alive(&k, generation)))
+        self.stream_logs(namespace, pod, container, opts).await
     }
 
     async fn exec(
@@ -600,57 +552,10 @@ impl PodProvider for MockProvider {
         pod: &str,
         container: &str,
         command: Vec<String>,
-        mut io: ExecIo,
+        io: ExecIo,
     ) -> Result<ExecOutcome, ProviderError> {
-        let (p, sim) = self.running_pod(namespace, pod)?;
-        let c = Self::container_of(&p, container)?;
-        if sim.phase != Phase::Running {
-            return Err(ProviderError::Internal(format!(
-                "container {container:?} in pod {pod:?} is not running"
-            )));
-        }
-        let env = match &self.client {
-            Some(client) => volumes::shell_env(client, &p, &c)
-                .await
-                .map_err(|e| ProviderError::Internal(e.to_string()))?,
-            None => shell::ShellEnv {
-                hostname: pod.to_string(),
-                ..Default::default()
-            },
-        };
-        let mut sink_out = tokio::io::sink();
-        let mut sink_err = tokio::io::sink();
-        let mut stdin = io.stdin.take();
-        let input = match stdin.as_mut() {
-            Some(r) => shell::Input::Stream(r.as_mut()),
-            None => shell::Input::Empty,
-        };
-        let code = {
-            let (out, err): (
-                &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
-                &mut (dyn tokio::io::AsyncWrite + Send + Unpin),
-            ) = match (io.stdout.as_mut(), io.stderr.as_mut()) {
-                (Some(o), Some(e)) => (o.as_mut(), e.as_mut()),
-                (Some(o), None) if io.tty => {
-                    let o: &mut (dyn tokio::io::AsyncWrite + Send + Unpin) = o.as_mut();
-                    // With a TTY stderr goes to the terminal too; a second handle is not
-                    // available, so errors are written after the command.
-                    let mut errors = Vec::new();
-                    let code = shell::run(&command, &env, input, o, &mut errors).await;
-                    let _ = o.write_all(&errors).await;
-                    let _ = o.flush().await;
-                    return Ok(ExecOutcome::Exited(code));
-                }
-                (Some(o), None) => (o.as_mut(), &mut sink_err),
-                (None, Some(e)) => (&mut sink_out, e.as_mut()),
-                (None, None) => (&mut sink_out, &mut sink_err),
-            };
-            let code = shell::run(&command, &env, input, out, err).await;
-            let _ = out.flush().await;
-            let _ = err.flush().await;
-            code
-        };
-        Ok(ExecOutcome::Exited(code))
+        self.run_command(namespace, pod, container, command, io)
+            .await
     }
 
     async fn attach(
@@ -658,54 +563,9 @@ impl PodProvider for MockProvider {
         namespace: &str,
         pod: &str,
         container: &str,
-        mut io: ExecIo,
+        io: ExecIo,
     ) -> Result<ExecOutcome, ProviderError> {
-        let (p, sim) = self.running_pod(namespace, pod)?;
-        Self::container_of(&p, container)?;
-        if sim.phase != Phase::Running {
-            return Err(ProviderError::Internal(format!(
-                "container {container:?} in pod {pod:?} is not running"
-            )));
-        }
-        // The main process echoes its stdin and keeps logging; output starts from now.
-        let opts = LogOptions {
-            follow: true,
-            tail_lines: Some(0),
-            ..Default::default()
-        };
-        let mut lines = self.container_logs(namespace, pod, container, opts).await?;
-        let mut stdin = io.stdin.take();
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            tokio::select! {
-                line = lines.next() => {
-                    let Some(line) = line else { break };
-                    if let Some(out) = io.stdout.as_mut()
-                        && (out.write_all(&line).await.is_err() || out.flush().await.is_err())
-                    {
-                        break;
-                    }
-                }
-                n = async {
-                    match stdin.as_mut() {
-                        Some(r) => r.read(&mut buf).await,
-                        None => std::future::pending().await,
-                    }
-                } => {
-                    match n {
-                        Ok(0) | Err(_) => stdin = None,
-                        Ok(n) => {
-                            if let Some(out) = io.stdout.as_mut()
-                                && (out.write_all(&buf[..n]).await.is_err() || out.flush().await.is_err())
-                            {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        Ok(ExecOutcome::Exited(0))
+        self.attach_io(namespace, pod, container, io).await
     }
 
     async fn port_forward(
@@ -715,62 +575,7 @@ impl PodProvider for MockProvider {
         port: u16,
         stream: DuplexStream,
     ) -> Result<(), ProviderError> {
-        let (p, sim) = self.running_pod(namespace, pod)?;
-        if sim.phase != Phase::Running {
-            return Err(ProviderError::Internal(format!(
-                "pod {pod:?} is not running"
-            )));
-        }
-        let declared = p.spec.as_ref().is_some_and(|s| {
-            s.containers
-                .iter()
-                .flat_map(|c| c.ports.iter().flatten())
-                .any(|cp| cp.container_port == i32::from(port))
-        });
-        if !declared {
-            return Err(ProviderError::Internal(format!(
-                "failed to connect to localhost:{port} inside namespace of pod {pod}: connection refused"
-            )));
-        }
-        ports::serve(namespace, pod, port, stream)
-            .await
-            .map_err(|e| ProviderError::Internal(e.to_string()))
-    }
-}
-
-/// When a run-to-completion pod (restartPolicy `Never`/`OnFailure`, as Jobs use) would finish,
-/// judged from its first container's command: `true`, `echo ...`, `date`, `exit N`, `false` and
-/// `sleep N` (directly or through `sh -c`) end as they would; anything else runs until deleted.
-/// Pods that restart `Always` keep running (the mock has no crash-loop backoff).
-fn command_exit(pod: &Pod) -> Option<(Duration, i32)> {
-    let spec = pod.spec.as_ref()?;
-    if spec.restart_policy.as_deref().unwrap_or("Always") == "Always" {
-        return None;
-    }
-    let c = spec.containers.first()?;
-    let mut argv: Vec<&str> = c
-        .command
-        .iter()
-        .flatten()
-        .chain(c.args.iter().flatten())
-        .map(String::as_str)
-        .collect();
-    if let [sh, "-c", script, ..] = argv.as_slice()
-        && matches!(sh.rsplit('/').next(), Some("sh" | "bash" | "ash"))
-    {
-        argv = script.split_whitespace().collect();
-    }
-    let program = argv.first()?.rsplit('/').next()?;
-    let quick = Duration::from_millis(100);
-    match program {
-        "true" | "echo" | "date" | "printenv" | "env" | "hostname" => Some((quick, 0)),
-        "false" => Some((quick, 1)),
-        "exit" => Some((quick, argv.get(1).and_then(|n| n.parse().ok()).unwrap_or(0))),
-        "sleep" => {
-            let secs: f64 = argv.get(1)?.trim_end_matches('s').parse().ok()?;
-            (secs.is_finite() && secs >= 0.0).then(|| (Duration::from_secs_f64(secs), 0))
-        }
-        _ => None,
+        self.forward_port(namespace, pod, port, stream).await
     }
 }
 

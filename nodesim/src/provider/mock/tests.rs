@@ -1,5 +1,8 @@
 //! Lifecycle, failure injection and streaming of the mock provider (no API server needed).
 
+use futures::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
 use super::*;
 use k8s_openapi::api::core::v1::{Container, ContainerPort, PodSpec};
 use tokio::sync::mpsc;

@@ -1,8 +1,10 @@
 //! Session behaviour against the test client and against raw frames.
 
+use super::flow::SendFlow;
 use super::*;
 use crate::spdy::client::ClientConn;
-use bytes::BytesMut;
+use crate::spdy::frame::{FLAG_FIN, Headers, rst};
+use bytes::{Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
 fn headers(pairs: &[(&str, &str)]) -> Headers {

@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::api::core::v1::Secret;
 
-use super::Ports;
+use super::ports::Ports;
 use super::supervisor::ProcessSpec;
 use crate::pki::PkiItem;
 use crate::pki::secrets::{read_string, read_tls};
-use crate::provisioner::Tenant;
+use crate::provisioner::tenant::Tenant;
 
 /// Name of the etcd binary.
 pub const ETCD: &str = "etcd";

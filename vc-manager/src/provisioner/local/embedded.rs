@@ -13,11 +13,12 @@ use std::path::Path;
 use apiserver::{ServerBuilder, ServerHandle};
 use k8s_openapi::api::core::v1::Secret;
 
-use super::Ports;
+use super::ports::Ports;
 use crate::pki::PkiItem;
 use crate::pki::kubeconfig;
 use crate::pki::secrets::{read_string, read_tls};
-use crate::provisioner::{ProvisionError, Tenant};
+use crate::provisioner::error::ProvisionError;
+use crate::provisioner::tenant::Tenant;
 
 fn missing(what: &str) -> ProvisionError {
     ProvisionError::Local(format!("secret {what} is missing or incomplete"))

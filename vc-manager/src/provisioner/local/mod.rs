@@ -9,6 +9,7 @@
 
 pub mod binaries;
 pub mod embedded;
+mod ports;
 pub mod supervisor;
 
 use std::collections::{BTreeMap, HashMap};
@@ -18,10 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Endpoints, ProvisionError, Tenant, base_apiserver_names};
+pub use ports::Ports;
+
+use super::endpoints::{Endpoints, base_apiserver_names};
+use super::error::ProvisionError;
+use super::tenant::Tenant;
 use crate::pki::PkiItem;
 use crate::pki::secrets::read_string;
 use crate::state::ControlPlane;
@@ -40,19 +44,6 @@ pub struct LocalConfig {
     pub binaries: Option<PathBuf>,
     /// Address the control planes listen on and advertise.
     pub bind_address: IpAddr,
-}
-
-/// The ports of a local control plane, persisted in `ports.json`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ports {
-    /// API server (HTTPS).
-    pub apiserver: u16,
-    /// etcd clients.
-    pub etcd_client: u16,
-    /// etcd peers.
-    pub etcd_peer: u16,
-    /// controller-manager's secure port.
-    pub controller_manager: u16,
 }
 
 /// What runs a tenant's control plane.

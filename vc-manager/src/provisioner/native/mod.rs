@@ -16,7 +16,10 @@ pub use render::{
     Component, Desired, RenderInputs, check_cluster_version, etcd_names, render as render_desired,
 };
 
-use super::{Endpoints, ProvisionError, Tenant, apply_object, base_apiserver_names};
+use super::apply::apply_object;
+use super::endpoints::{Endpoints, base_apiserver_names};
+use super::error::ProvisionError;
+use super::tenant::Tenant;
 use crate::state::ControlPlane;
 
 /// The native provisioner.

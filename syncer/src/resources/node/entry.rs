@@ -1,0 +1,117 @@
+//! The node entry of the resource table: caches, watches and routing.
+
+use std::sync::Arc;
+
+use crds::tenancy;
+use k8s_openapi::api::core::v1::Node;
+use kube::ResourceExt;
+
+use super::{RESOURCE, vnode};
+use crate::cache::{Change, WatchSpec};
+use crate::context::Context;
+use crate::convert;
+use crate::patrol::compare::Scope;
+use crate::queue::{Resource, WorkKey};
+use crate::resources::kind::{SyncFuture, SyncedKind};
+use crate::route::Lookup;
+use crate::stores::Stores;
+use crate::tenants::tenant::Tenant;
+use crate::watch;
+
+/// The node entry of the resource table.
+pub struct Nodes;
+
+impl SyncedKind for Nodes {
+    fn resource(&self) -> Resource {
+        RESOURCE
+    }
+
+    fn add_stores(&self, tenant: &mut Stores, supers: &mut Stores, enabled: bool) {
+        tenant.add::<Node>(RESOURCE, enabled);
+        supers.add::<Node>(RESOURCE, enabled);
+    }
+
+    fn watch_super(&self, ctx: &Arc<Context>) {
+        watch::super_watch(ctx, WatchSpec::default(), |ctx, c: Change<'_, Node>| {
+            for key in route(c.object(), &ctx.tenants) {
+                ctx.up.add(key);
+            }
+        });
+    }
+
+    fn watch_tenant(&self, ctx: &Arc<Context>, t: &Arc<Tenant>) {
+        let spec = WatchSpec {
+            labels: Some(format!("{}=true", tenancy::LABEL_VIRTUAL_NODE)),
+            ..WatchSpec::default()
+        };
+        let weak = Arc::downgrade(ctx);
+        let tenant = Arc::clone(&t.key);
+        watch::tenant_watch_with(t, spec, move |c: Change<'_, Node>| {
+            let Some(ctx) = weak.upgrade() else {
+                return;
+            };
+            let node = c.object();
+            let name = node.name_any();
+            let ignored = convert::ignored(&node.metadata);
+            match c {
+                Change::Applied(_) if !ignored => ctx.tenants.vnodes.add(&name, &tenant),
+                _ => ctx.tenants.vnodes.remove(&name, &tenant),
+            }
+            if !ignored {
+                ctx.up.add(WorkKey::new(&tenant, RESOURCE, "", name));
+            }
+        });
+    }
+
+    fn up<'a>(&'a self, ctx: &'a Context, t: &'a Tenant, key: &'a WorkKey) -> SyncFuture<'a> {
+        Box::pin(vnode::reconcile(ctx, t, &key.name))
+    }
+
+    fn patrol(&self, ctx: &Context, t: &Tenant, _scope: &Scope) {
+        for v in t.caches.get::<Node>().list() {
+            ctx.up.add(WorkKey::new(&t.key, RESOURCE, "", v.name_any()));
+        }
+    }
+}
+
+/// The work items of a super node: one per tenant that shows it as a virtual node.
+pub fn route(node: &Node, tenants: &impl Lookup) -> Vec<WorkKey> {
+    let name = node.metadata.name.as_deref().unwrap_or_default();
+    tenants
+        .with_vnode(name)
+        .iter()
+        .map(|t| WorkKey::new(t, RESOURCE, "", name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+    use crate::route::testutil::Fake;
+
+    #[test]
+    fn super_nodes_route_to_the_tenants_that_show_them() {
+        let tenants = Fake {
+            served: vec!["a", "b"],
+            vnodes: BTreeMap::from([("n1", vec!["a", "gone"])]),
+            ..Fake::default()
+        };
+        let node = |name: &str| Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            ..Node::default()
+        };
+        let keys: Vec<String> = route(&node("n1"), &tenants)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(keys, vec!["a/nodes/n1"]);
+        assert!(route(&node("n2"), &tenants).is_empty());
+    }
+}

@@ -1,0 +1,107 @@
+//! The pod entry of the resource table: caches, watches and routing.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::quota::{prune_super_pod, super_pod_usage};
+use super::{RESOURCE, down, patrol, up};
+use crate::cache::{Change, WatchSpec};
+use crate::context::Context;
+use crate::convert::pod::prune_tenant;
+use crate::patrol::compare::{Scope, queue_up};
+use crate::queue::{Resource, WorkKey};
+use crate::quota::track;
+use crate::resources::kind::{ChargeSink, SyncFuture, SyncedKind};
+use crate::route::{self, Lookup};
+use crate::stores::Stores;
+use crate::tenants::tenant::Tenant;
+use crate::watch;
+
+/// The pod entry of the resource table.
+pub struct Pods;
+
+impl SyncedKind for Pods {
+    fn resource(&self) -> Resource {
+        RESOURCE
+    }
+
+    fn add_stores(&self, tenant: &mut Stores, supers: &mut Stores, enabled: bool) {
+        tenant.add::<Pod>(RESOURCE, enabled);
+        supers.add::<Pod>(RESOURCE, enabled);
+    }
+
+    fn watch_super(&self, ctx: &Arc<Context>) {
+        let spec = WatchSpec {
+            prune: prune_super_pod,
+            ..watch::managed()
+        };
+        watch::super_watch(ctx, spec, |ctx, c: Change<'_, Pod>| {
+            let (p, deleted) = match c {
+                Change::Applied(p) => (p, false),
+                Change::Deleted(p) => (p, true),
+            };
+            let usage = (!deleted).then(|| super_pod_usage(p));
+            track::charge(ctx, RESOURCE, &p.metadata, usage);
+            // A deleted super pod may have to be recreated; any change may be status to copy up.
+            watch::deliver(ctx, route(&p.metadata, &ctx.tenants), deleted, true);
+        });
+    }
+
+    fn watch_tenant(&self, ctx: &Arc<Context>, t: &Arc<Tenant>) {
+        let spec = WatchSpec {
+            prune: prune_tenant,
+            ..WatchSpec::default()
+        };
+        watch::tenant_watch::<Pod>(t, RESOURCE, &ctx.down, spec);
+    }
+
+    fn down<'a>(&'a self, ctx: &'a Context, t: &'a Tenant, key: &'a WorkKey) -> SyncFuture<'a> {
+        Box::pin(down::down(ctx, t, key))
+    }
+
+    fn up<'a>(&'a self, ctx: &'a Context, t: &'a Tenant, key: &'a WorkKey) -> SyncFuture<'a> {
+        Box::pin(up::up(ctx, t, key))
+    }
+
+    fn patrol(&self, ctx: &Context, t: &Tenant, scope: &Scope) {
+        patrol::patrol(ctx, t, scope);
+    }
+
+    fn resync_up(&self, ctx: &Context, t: &Tenant, scope: &Scope) {
+        queue_up::<Pod>(ctx, t, scope, RESOURCE);
+    }
+
+    fn policy_sensitive(&self) -> bool {
+        true
+    }
+
+    fn quota_charges(&self, ctx: &Context, charge: &mut ChargeSink<'_>) {
+        for p in ctx.supers.get::<Pod>().list() {
+            charge(RESOURCE, &p.metadata, super_pod_usage(&p));
+        }
+    }
+}
+
+/// The work item of a super pod: the tenant pod it stands for.
+pub fn route(meta: &ObjectMeta, tenants: &impl Lookup) -> Option<WorkKey> {
+    route::origin(meta)?.key(tenants, RESOURCE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::route::testutil::{Fake, synced_meta};
+
+    #[test]
+    fn super_pods_route_to_the_tenant_pod() {
+        let tenants = Fake {
+            served: vec!["t1"],
+            ..Fake::default()
+        };
+        let key = route(&synced_meta("t1", "app", "web-0"), &tenants).expect("routed");
+        assert_eq!(key.to_string(), "t1/pods/app/web-0");
+        assert_eq!(route(&ObjectMeta::default(), &tenants), None);
+    }
+}
