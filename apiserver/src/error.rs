@@ -433,6 +433,7 @@ impl ApiError {
     pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
         let mut e = Self::plain(429, "TooManyRequests", message);
         e.retry_after = Some(retry_after);
+        e.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
         e
     }
 

@@ -55,6 +55,12 @@ struct Args {
     /// Log format: json or text.
     #[arg(long, default_value = "json")]
     log_format: String,
+    /// Read-only requests served at once; beyond, 429 (0: no limit).
+    #[arg(long, default_value_t = 400)]
+    max_requests_inflight: usize,
+    /// Mutating requests served at once; beyond, 429 (0: no limit).
+    #[arg(long, default_value_t = 200)]
+    max_mutating_requests_inflight: usize,
 }
 
 #[tokio::main]
@@ -71,7 +77,12 @@ async fn main() -> anyhow::Result<()> {
         .service_cluster_ip_range(&args.service_cluster_ip_range)
         .extra_sans(args.tls_san.clone())
         .controllers(args.controllers.clone())
-        .service_account_issuer(&args.service_account_issuer);
+        .service_account_issuer(&args.service_account_issuer)
+        .limits(apiserver::limits::Limits {
+            max_requests_inflight: args.max_requests_inflight,
+            max_mutating_requests_inflight: args.max_mutating_requests_inflight,
+            ..Default::default()
+        });
     if let Some(d) = &args.data_dir {
         b = b.data_dir(d);
     }

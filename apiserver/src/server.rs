@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::tls::{self, ClientAuth, ServerVerification};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use rustls::ServerConfig;
 use tokio::net::TcpListener;
@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::{Api, Settings};
 use crate::auth::Authenticator;
+use crate::first_byte::FirstByteDeadline;
+use crate::limits::{Guard, Limits, Pending};
 use crate::pki::{CertPair, PkiError, ServerPki};
 use crate::store::Store;
 use crate::tokens::TokenSigner;
@@ -66,6 +68,7 @@ pub struct ServerBuilder {
     name: String,
     issuer: String,
     watch_cache_size: usize,
+    limits: Limits,
 }
 
 impl Default for ServerBuilder {
@@ -91,7 +94,14 @@ impl ServerBuilder {
             name: "embedded".into(),
             issuer: crate::tokens::DEFAULT_ISSUER.into(),
             watch_cache_size: crate::store::DEFAULT_HISTORY,
+            limits: Limits::default(),
         }
+    }
+
+    /// Request and connection limits (in-flight requests, header timeout and size).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Address to listen on (port 0 picks a free port).
@@ -259,7 +269,8 @@ impl ServerBuilder {
         let tls = Arc::new(server_tls(&pki).map_err(StartError::Tls)?);
         let shutdown = api.shutdown.clone();
         let controllers = crate::controllers::start(api.clone(), &self.controllers);
-        let accept = tokio::spawn(accept_loop(listener, tls, api.clone()));
+        let guard = Arc::new(Guard::new(self.limits.clone()));
+        let accept = tokio::spawn(accept_loop(listener, tls, api.clone(), guard));
         let url = format!("https://{advertise}");
         let kubeconfig_yaml = kubeconfig(&self.name, &url, pki.serving_ca.cert_pem(), &pki.admin);
         let kube_config = kube_config_from_yaml(&kubeconfig_yaml).await?;
@@ -324,25 +335,30 @@ pub fn kubelet_client_config(
         .map_err(|e| format!("kubelet client certificate: {e}"))
 }
 
-async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api>) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    api: Arc<Api>,
+    guard: Arc<Guard>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let shutdown = api.shutdown.clone();
     loop {
         let (tcp, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
+            conn = common::listen::accept(&listener, "apiserver") => conn,
             _ = shutdown.cancelled() => break,
+        };
+        // Over the cap of connections that have not authenticated yet: close at once rather
+        // than let slow or idle clients use up the process's file descriptors.
+        let Some(pending) = guard.admit_connection() else {
+            tracing::debug!(%peer, "too many unauthenticated connections; closing");
+            continue;
         };
         let _ = tcp.set_nodelay(true);
         let acceptor = acceptor.clone();
         let api = api.clone();
+        let guard = guard.clone();
         let watcher = graceful.watcher();
         tokio::spawn(async move {
             let tls =
@@ -360,16 +376,26 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(|c| api.auth.authenticate_cert(c.as_ref()));
+            if user.is_some() {
+                pending.authenticated();
+            }
+            let pending = Arc::new(pending);
+            let limits = guard.limits().clone();
             let svc = service_fn(move |req| {
-                let api = api.clone();
-                let user = user.clone();
+                let (api, user, guard, pending) =
+                    (api.clone(), user.clone(), guard.clone(), pending.clone());
                 async move {
-                    Ok::<_, std::convert::Infallible>(crate::router::serve(api, req, user).await)
+                    Ok::<_, std::convert::Infallible>(
+                        serve_limited(api, req, user, &guard, &pending).await,
+                    )
                 }
             });
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let builder = connection_builder(&limits);
             let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(tls), svc)
+                .serve_connection_with_upgrades(
+                    TokioIo::new(FirstByteDeadline::new(tls, limits.header_read_timeout)),
+                    svc,
+                )
                 .into_owned();
             let conn = watcher.watch(conn);
             if let Err(e) = conn.await {
@@ -379,6 +405,46 @@ async fn accept_loop(listener: TcpListener, tls: Arc<ServerConfig>, api: Arc<Api
     }
     drop(listener);
     let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// HTTP/1 and HTTP/2 settings after upstream's server: header timeout and size limits.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(limits.max_header_bytes.max(8192));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(250);
+    builder
+}
+
+/// Serves one request within the in-flight limits; a request that answers other than 401
+/// marks its connection authenticated.
+async fn serve_limited(
+    api: Arc<Api>,
+    req: http::Request<hyper::body::Incoming>,
+    user: Option<crate::auth::User>,
+    guard: &Guard,
+    pending: &Pending,
+) -> http::Response<crate::http::response::Body> {
+    let permit = match guard.admit_request(req.method(), req.uri().path(), req.uri().query()) {
+        Ok(permit) => permit,
+        Err(e) => return crate::http::response::error(&e),
+    };
+    let response = crate::router::serve(api, req, user).await;
+    if response.status() != http::StatusCode::UNAUTHORIZED {
+        pending.authenticated();
+    }
+    match permit {
+        Some(permit) => response
+            .map(|body| http_body_util::BodyExt::boxed(crate::limits::HeldBody::new(body, permit))),
+        None => response,
+    }
 }
 
 fn kubeconfig(name: &str, url: &str, ca_pem: &str, user: &CertPair) -> String {

@@ -5,6 +5,7 @@
 pub mod kubelet_path;
 pub mod kubelet_proxy;
 pub mod leader;
+pub mod listen;
 pub mod ops;
 pub mod pki;
 pub mod process;

@@ -172,14 +172,7 @@ async fn accept_loop(listener: TcpListener, state: Arc<OpsState>, stop: impl Fut
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(conn) => conn,
-                    Err(err) => {
-                        tracing::warn!(error = %err, "operations endpoint: accept failed");
-                        continue;
-                    }
-                };
+            (stream, _) = crate::listen::accept(&listener, "operations endpoint") => {
                 let state = state.clone();
                 let svc = service_fn(move |req| {
                     let state = state.clone();

@@ -74,8 +74,7 @@ pub async fn serve(
     tokio::pin!(stop);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, peer)) => {
+            (tcp, peer) = common::listen::accept(&listener, "vn-agent") => {
                     let _ = tcp.set_nodelay(true);
                     let acceptor = acceptor.clone();
                     let state = state.clone();
@@ -83,9 +82,7 @@ pub async fn serve(
                     conns.spawn(async move {
                         connection(tcp, peer, acceptor, state, watcher).await;
                     });
-                }
-                Err(e) => tracing::warn!(error = %e, "accept failed"),
-            },
+            }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             () = &mut stop => break,
         }

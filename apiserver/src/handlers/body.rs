@@ -82,6 +82,7 @@ pub async fn decode_request(r: &mut Req, def: &ResourceDef) -> ApiResult<(Value,
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body is empty"));
     }
+    crate::http::nesting::check_nesting(&bytes)?;
     if media == "application/vnd.kubernetes.protobuf" {
         let api_version = def.api_version();
         let v = crate::protobuf::decode_with_defaults(&bytes, Some((&api_version, &def.kind)))

@@ -41,6 +41,7 @@ pub fn apply_patch(
     sub: Option<&str>,
 ) -> ApiResult<(Value, Vec<String>)> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
+    crate::http::nesting::check_nesting(body)?;
     let mut patched = match media {
         JSON_PATCH => crate::patch_formats::json_patch(current, &parse_json(body)?)
             .map_err(|e| status_error(e.status()))?,
@@ -70,6 +71,7 @@ pub fn strategic(def: &ResourceDef, current: &Value, body: &[u8]) -> ApiResult<V
 }
 
 fn apply_config(body: &[u8]) -> ApiResult<Value> {
+    crate::http::nesting::check_nesting(body)?;
     let v: Value = serde_yaml::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !v.is_object() {

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by the handlers: the routed request, body decoding, content
 //! negotiation (the entry point that authenticates and routes is `router`).
 
+pub mod nesting;
 pub mod request;
 pub mod response;
 
@@ -98,6 +99,7 @@ pub fn decode_body(content_type: &str, bytes: &[u8]) -> ApiResult<Value> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request("request body is empty"));
     }
+    nesting::check_nesting(bytes)?;
     let v: Value = match media {
         crate::protobuf::CONTENT_TYPE => crate::protobuf::decode(bytes).map_err(|e| {
             ApiError::bad_request(format!("error decoding protobuf request body: {e}"))

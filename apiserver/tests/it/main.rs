@@ -8,6 +8,7 @@ mod crud;
 mod endpoints;
 mod errors;
 mod harness;
+mod hostile;
 mod kubectl;
 mod lifecycle;
 mod patching;

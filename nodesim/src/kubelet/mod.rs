@@ -40,13 +40,7 @@ pub async fn serve(
     loop {
         let (tcp, _) = tokio::select! {
             _ = cancel.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "kubelet accept failed");
-                    continue;
-                }
-            },
+            conn = common::listen::accept(&listener, "kubelet") => conn,
         };
         let local = tcp.local_addr().ok();
         let acceptor = acceptor.clone();
