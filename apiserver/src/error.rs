@@ -147,6 +147,33 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// `s` quoted as Go's `%q` prints it (control characters as `\x00`-style escapes, printable
+/// Unicode kept), so names in messages read as upstream's.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{7}' => out.push_str("\\a"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            '\u{b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// Group/kind/name identification used in `details`.
 #[derive(Debug, Clone, Default)]
 pub struct Target<'a> {
@@ -209,7 +236,7 @@ impl ApiError {
         let name = if target.name.is_empty() {
             String::new()
         } else {
-            format!(" {:?}", target.name)
+            format!(" {}", go_quote(target.name))
         };
         let mut e = Self::plain(
             403,
@@ -256,7 +283,7 @@ impl ApiError {
         let mut e = Self::plain(
             404,
             "NotFound",
-            format!("{} {:?} not found", target.qualified(), target.name),
+            format!("{} {} not found", target.qualified(), go_quote(target.name)),
         );
         e.details = Some(Box::new(target.details()));
         e
@@ -304,7 +331,11 @@ impl ApiError {
         let mut e = Self::plain(
             409,
             "AlreadyExists",
-            format!("{} {:?} already exists", target.qualified(), target.name),
+            format!(
+                "{} {} already exists",
+                target.qualified(),
+                go_quote(target.name)
+            ),
         );
         e.details = Some(Box::new(target.details()));
         e
@@ -316,9 +347,9 @@ impl ApiError {
             409,
             "Conflict",
             format!(
-                "Operation cannot be fulfilled on {} {:?}: {}",
+                "Operation cannot be fulfilled on {} {}: {}",
                 target.qualified(),
-                target.name,
+                go_quote(target.name),
                 detail.into()
             ),
         );
@@ -397,7 +428,7 @@ impl ApiError {
         let mut e = Self::plain(
             422,
             "Invalid",
-            format!("{qualified} {name:?} is invalid: {joined}"),
+            format!("{qualified} {} is invalid: {joined}", go_quote(name)),
         );
         e.details = Some(Box::new(Value::Object(details)));
         e
@@ -475,6 +506,20 @@ pub type ApiResult<T> = Result<T, ApiError>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_are_quoted_as_go_quotes_them() {
+        assert_eq!(go_quote("web"), "\"web\"");
+        assert_eq!(go_quote("\0"), "\"\\x00\"");
+        assert_eq!(go_quote("a\"b\\c\n"), "\"a\\\"b\\\\c\\n\"");
+        assert_eq!(go_quote("größe"), "\"größe\"");
+        let e = ApiError::not_found(Target {
+            group: "",
+            resource: "namespaces",
+            name: "\0",
+        });
+        assert_eq!(e.message, "namespaces \"\\x00\" not found");
+    }
 
     #[test]
     fn not_found_matches_upstream() {

@@ -8,6 +8,11 @@ use std::collections::BTreeMap;
 #[error("unable to parse requirement: {0}")]
 pub struct SelectorError(pub String);
 
+/// A malformed field selector, worded as upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FieldSelectorError(pub String);
+
 /// One label requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LabelRequirement {
@@ -218,26 +223,26 @@ pub struct FieldRequirement {
 pub struct FieldSelector(pub Vec<FieldRequirement>);
 
 impl FieldSelector {
-    /// Parses `a=b,c!=d` with `\` escapes.
-    pub fn parse(text: &str) -> Result<Self, SelectorError> {
+    /// Parses `a=b,c!=d` as upstream's `fields.ParseSelector`: terms split at unescaped
+    /// commas, each at its leftmost operator (`!=`, `==`, `=`), values unescaped (`\\`, `\,`,
+    /// `\=`) with any other escape or an unescaped `=`/`,` refused.
+    pub fn parse(text: &str) -> Result<Self, FieldSelectorError> {
         let mut out = Vec::new();
         for part in split_unescaped(text, ',') {
             if part.is_empty() {
                 continue;
             }
-            let (field, equals, value) = if let Some((f, v)) = split_op(&part, "!=") {
-                (f, false, v)
-            } else if let Some((f, v)) = split_op(&part, "==") {
-                (f, true, v)
-            } else if let Some((f, v)) = split_op(&part, "=") {
-                (f, true, v)
-            } else {
-                return Err(SelectorError(format!("invalid field selector: {part:?}")));
+            let Some((field, op, value)) = split_term(&part) else {
+                return Err(FieldSelectorError(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                )));
             };
+            let value = unescape_field_value(value)
+                .map_err(|e| FieldSelectorError(format!("invalid field selector: {e}")))?;
             out.push(FieldRequirement {
-                field: field.trim().to_string(),
-                equals,
-                value: unescape(value.trim()),
+                field: field.to_string(),
+                equals: op != "!=",
+                value,
             });
         }
         Ok(FieldSelector(out))
@@ -286,40 +291,50 @@ fn split_unescaped(text: &str, sep: char) -> Vec<String> {
             cur.push(c);
         }
     }
+    if escaped {
+        // A trailing lone backslash stays, for the value check to refuse.
+        cur.push('\\');
+    }
     parts.push(cur);
     parts
 }
 
-fn split_op<'a>(part: &'a str, op: &str) -> Option<(&'a str, &'a str)> {
-    let bytes = part.as_bytes();
-    let mut i = 0;
-    while i + op.len() <= bytes.len() {
-        if bytes[i] == b'\\' {
-            i += 2;
-            continue;
+/// The term split at its leftmost operator, trying `!=`, `==`, `=` at each position.
+fn split_term(term: &str) -> Option<(&str, &'static str, &str)> {
+    for (i, _) in term.char_indices() {
+        let rest = &term[i..];
+        for op in ["!=", "==", "="] {
+            if let Some(value) = rest.strip_prefix(op) {
+                return Some((&term[..i], op, value));
+            }
         }
-        if &part[i..i + op.len()] == op {
-            return Some((&part[..i], &part[i + op.len()..]));
-        }
-        i += 1;
     }
     None
 }
 
-fn unescape(s: &str) -> String {
+/// Upstream's `fields.UnescapeValue`.
+fn unescape_field_value(s: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut escaped = false;
     for c in s.chars() {
         if escaped {
+            if !matches!(c, '\\' | ',' | '=') {
+                return Err(format!("invalid escape sequence: \\{c}"));
+            }
             out.push(c);
             escaped = false;
         } else if c == '\\' {
             escaped = true;
+        } else if matches!(c, ',' | '=') {
+            return Err(format!("unescaped character in value: {}", u32::from(c)));
         } else {
             out.push(c);
         }
     }
-    out
+    if escaped {
+        return Err("invalid escape sequence: \\".to_string());
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -389,5 +404,35 @@ mod tests {
         let s = FieldSelector::parse("spec.nodeName=").unwrap_or_default();
         assert!(s.matches(|_| None));
         assert!(FieldSelector::parse("nonsense").is_err());
+        for (bad, message) in [
+            (
+                "nonsense",
+                "invalid selector: 'nonsense'; can't understand 'nonsense'",
+            ),
+            (
+                "spec.nodeName===",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            (
+                "a=b!=c",
+                "invalid field selector: unescaped character in value: 61",
+            ),
+            (
+                r"a=b\x",
+                r"invalid field selector: invalid escape sequence: \x",
+            ),
+            (
+                r"a=b\",
+                r"invalid field selector: invalid escape sequence: \",
+            ),
+        ] {
+            assert_eq!(
+                FieldSelector::parse(bad).map_err(|e| e.to_string()),
+                Err(message.to_string()),
+                "{bad}"
+            );
+        }
+        let s = FieldSelector::parse(r"metadata.name=a\=b\\c").unwrap_or_default();
+        assert_eq!(s.exact("metadata.name"), Some(r"a=b\c"));
     }
 }

@@ -338,3 +338,34 @@ async fn read_http1_response(
         body.extend_from_slice(&chunk[..size]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_field_selectors_are_refused_as_upstream_words_it() {
+    let srv = server().await;
+    let k = crate::harness::Kubectl::new(&srv);
+    let run = tokio::task::spawn_blocking(move || {
+        let (ok, _, err) = k.run(&["get", "pods", "--field-selector=spec.nodeName==="]);
+        assert!(!ok);
+        assert!(
+            err.contains("invalid field selector: unescaped character in value: 61"),
+            "{err}"
+        );
+        let (ok, _, err) = k.run(&["get", "pods", "--field-selector=nonsense"]);
+        assert!(!ok);
+        assert!(
+            err.contains("invalid selector: 'nonsense'; can't understand 'nonsense'"),
+            "{err}"
+        );
+    });
+    run.await.unwrap();
+    let (code, status) = raw(&srv)
+        .send(
+            http::Method::POST,
+            "/api/v1/namespaces/%00/configmaps",
+            "application/json",
+            br#"{"metadata":{"name":"z"}}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(code, 404);
+    assert_eq!(status["message"], "namespaces \"\\x00\" not found");
+}
