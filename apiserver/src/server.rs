@@ -268,7 +268,14 @@ impl ServerBuilder {
             .map_err(|e| StartError::Bootstrap(e.to_string()))?;
         let tls = Arc::new(server_tls(&pki).map_err(StartError::Tls)?);
         let shutdown = api.shutdown.clone();
-        let controllers = crate::controllers::start(api.clone(), &self.controllers);
+        // Approved CSRs of the built-in signers get certificates this server's client CA signs,
+        // so an issued client certificate authenticates here (upstream's cluster signing CA).
+        let signing_ca =
+            common::pki::Ca::from_pem(&pki.client_ca.pem().cert_pem, &pki.client_ca.pem().key_pem)
+                .map(Arc::new)
+                .map_err(|e| StartError::Bootstrap(format!("CSR signing CA: {e}")))?;
+        let controllers =
+            crate::controllers::start(api.clone(), &self.controllers, Some(signing_ca));
         let guard = Arc::new(Guard::new(self.limits.clone()));
         let accept = tokio::spawn(accept_loop(listener, tls, api.clone(), guard));
         let url = format!("https://{advertise}");

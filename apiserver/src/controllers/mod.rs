@@ -7,6 +7,7 @@
 
 pub mod crd_cleanup;
 pub mod cronjob;
+pub mod csr_signing;
 pub mod daemonset;
 pub mod deployment;
 pub mod endpoints;
@@ -41,6 +42,7 @@ pub const ALL: &[&str] = &[
     "endpoint",
     "endpointslice",
     "crd-cleanup",
+    "csrsigning",
 ];
 
 /// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
@@ -57,8 +59,13 @@ pub fn enabled(selection: &[String], name: &str) -> bool {
     on
 }
 
-/// Starts the selected control loops.
-pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle<()>> {
+/// Starts the selected control loops; `signing_ca` signs approved certificate requests of the
+/// built-in signers (none: `csrsigning` does not run).
+pub fn start(
+    api: Arc<Api>,
+    selection: &[String],
+    signing_ca: Option<Arc<common::pki::Ca>>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let mut out = Vec::new();
     let on = |n: &str| enabled(selection, n);
     if on("namespace") {
@@ -102,6 +109,10 @@ pub fn start(api: Arc<Api>, selection: &[String]) -> Vec<tokio::task::JoinHandle
     }
     if on("crd-cleanup") {
         out.push(spawn(api.clone(), crd_cleanup::CrdCleanup));
+    }
+    if let Some(ca) = signing_ca.filter(|_| on("csrsigning")) {
+        let signer = csr_signing::CsrSigner::new(ca, csr_signing::DEFAULT_SIGNING_DURATION);
+        out.push(spawn(api.clone(), signer));
     }
     out
 }

@@ -10,6 +10,7 @@
 mod error;
 pub mod inspect;
 pub mod pem;
+mod request;
 
 use std::net::IpAddr;
 
@@ -23,6 +24,7 @@ use ring::rand::SecureRandom;
 pub use error::PkiError;
 use error::invalid;
 pub use pem::pem_block;
+pub use request::{Grant, RequestInfo, Usage, parse_request_pem};
 
 /// A PEM certificate and its PEM private key (PKCS#8).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -251,6 +253,45 @@ impl Ca {
     /// The CA certificate (PEM).
     pub fn cert_pem(&self) -> &str {
         &self.pem.cert_pem
+    }
+
+    /// Signs a PEM certificate signing request with what a signer granted: the requested
+    /// subject and alternative names, the granted usages and validity (never a CA), returning
+    /// the PEM certificate. The request's signature must verify.
+    pub fn sign_request(&self, csr_pem: &str, grant: &Grant) -> Result<String, PkiError> {
+        let what = "certificate for a signing request";
+        parse_request_pem(csr_pem)?;
+        let mut csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)
+            .map_err(|e| invalid("certificate request", &e.to_string()))?;
+        let params = &mut csr.params;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.serial_number = Some(random_serial()?);
+        params.not_before = offset(grant.not_before)?;
+        params.not_after = offset(grant.not_after)?;
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages.clear();
+        params.extended_key_usages.clear();
+        for usage in &grant.usages {
+            match usage {
+                Usage::DigitalSignature => {
+                    params.key_usages.push(KeyUsagePurpose::DigitalSignature)
+                }
+                Usage::KeyEncipherment => params.key_usages.push(KeyUsagePurpose::KeyEncipherment),
+                Usage::ClientAuth => params
+                    .extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::ClientAuth),
+                Usage::ServerAuth => params
+                    .extended_key_usages
+                    .push(ExtendedKeyUsagePurpose::ServerAuth),
+            }
+        }
+        let cert = csr
+            .signed_by(&self.issuer)
+            .map_err(|source| PkiError::Generate {
+                what: what.into(),
+                source,
+            })?;
+        Ok(cert.pem())
     }
 
     /// Issues a leaf certificate with a fresh key.

@@ -117,3 +117,40 @@ fn certificate_requests_are_pem() {
     assert!(r.csr_pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----"));
     assert!(public_key_pem(&r.key_pem).is_ok());
 }
+
+#[test]
+fn signed_requests_keep_the_subject_and_carry_only_the_granted_usages() {
+    let ca = ca();
+    let spec = LeafSpec::server("system:node:n1")
+        .with_organizations(["system:nodes"])
+        .with_names(["n1.example", "10.0.0.7"]);
+    let request = certificate_request(&spec).unwrap();
+    let info = parse_request_pem(&request.csr_pem).unwrap();
+    assert_eq!(info.common_name, "system:node:n1");
+    assert_eq!(info.organizations, vec!["system:nodes".to_string()]);
+    assert_eq!(info.dns_names, vec!["n1.example".to_string()]);
+    assert_eq!(
+        info.ip_addresses,
+        vec!["10.0.0.7".parse::<IpAddr>().unwrap()]
+    );
+
+    let now = Timestamp::now();
+    let grant = Grant {
+        usages: vec![Usage::DigitalSignature, Usage::ClientAuth],
+        not_before: now - jiff::SignedDuration::from_secs(300),
+        not_after: now + jiff::SignedDuration::from_secs(3600),
+    };
+    let pem = ca.sign_request(&request.csr_pem, &grant).unwrap();
+    verify_signed_by(&pem, ca.cert_pem()).unwrap();
+    let cert = parse_cert_pem(&pem).unwrap();
+    assert_eq!(cert.common_name.as_deref(), Some("system:node:n1"));
+    assert!(cert.client_auth && !cert.server_auth && !cert.is_ca);
+    assert!(cert.dns.contains("n1.example"));
+    assert_eq!(cert.lifetime(), 3900);
+    // The certificate is for the requester's key.
+    let key_info = key_belongs_to(&request.key_pem, &cert).unwrap();
+    assert!(key_info);
+
+    assert!(parse_request_pem("garbage").is_err());
+    assert!(ca.sign_request(ca.cert_pem(), &grant).is_err());
+}
