@@ -180,6 +180,7 @@ pub fn validate_spec(spec: &Value, path: &str, extra_volumes: &[String], out: &m
             validate_container(c, &p, &volumes, &mut names, out);
         }
     }
+    validate_proc_mounts(spec, path, out);
     if let Some(rp) = spec.get("restartPolicy").and_then(Value::as_str)
         && !["Always", "OnFailure", "Never"].contains(&rp)
     {
@@ -208,6 +209,43 @@ pub fn validate_spec(spec: &Value, path: &str, extra_volumes: &[String], out: &m
             &json!(g),
             "must be greater than or equal to 0",
         ));
+    }
+}
+
+/// `securityContext.procMount` of every container: `Default` or `Unmasked`, and `Unmasked`
+/// only in a user namespace (`hostUsers: false`), which is what keeps an unmasked /proc from
+/// exposing the host's.
+fn validate_proc_mounts(spec: &Value, path: &str, out: &mut Vec<Cause>) {
+    let host_users = spec.get("hostUsers").and_then(Value::as_bool) != Some(false);
+    for key in ["initContainers", "containers", "ephemeralContainers"] {
+        for (i, c) in spec
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(mount) = c
+                .pointer("/securityContext/procMount")
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            let field = format!("{path}.{key}[{i}].securityContext.procMount");
+            if !["Default", "Unmasked"].contains(&mount) {
+                out.push(Cause::not_supported(
+                    &field,
+                    mount,
+                    &["Default", "Unmasked"],
+                ));
+            } else if mount == "Unmasked" && host_users {
+                out.push(Cause::invalid(
+                    &field,
+                    &json!(mount),
+                    "`hostUsers` must be false to use `Unmasked`",
+                ));
+            }
+        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Hostile clients cannot stall the server: deeply nested bodies, oversized headers and
+//! Hostile clients and hostile input: the server cannot be stalled by deeply nested bodies, oversized headers and
 //! bodies, silent connections and floods beyond the in-flight limits are answered (or cut off)
 //! as upstream does, while a normal client keeps being served.
 
@@ -368,4 +368,32 @@ async fn malformed_field_selectors_are_refused_as_upstream_words_it() {
         .await;
     assert_eq!(code, 404);
     assert_eq!(status["message"], "namespaces \"\\x00\" not found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unmasked_proc_needs_a_user_namespace() {
+    let srv = server().await;
+    let k = crate::harness::Kubectl::new(&srv);
+    tokio::task::spawn_blocking(move || {
+        let pod = |host_users: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: proc{}\nspec:\n{host_users}  containers:\n  - name: app\n    image: nginx\n    securityContext:\n      procMount: Unmasked\n",
+                host_users.len()
+            )
+        };
+        let (ok, _, err) = k.run_stdin(&["create", "-f", "-"], Some(&pod("")));
+        assert!(!ok);
+        assert!(
+            err.contains(
+                "spec.containers[0].securityContext.procMount: Invalid value: \"Unmasked\": `hostUsers` must be false to use `Unmasked`"
+            ),
+            "{err}"
+        );
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            &pod("  hostUsers: false\n"),
+        );
+    })
+    .await
+    .unwrap();
 }
