@@ -10,9 +10,9 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
-use super::deployment::template_hash;
 use super::replicaset::{create_pod, is_active, is_ready, owned_pods};
 use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
+use super::template::template_hash;
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::{meta, storage};

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::replicaset::owner_ref;
 use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
+use super::template::{HASH_LABEL, same_template, template_hash};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::meta::controller_of;
@@ -17,7 +18,7 @@ use crate::storage::{DeleteOptions, delete_object};
 use crate::{meta, storage};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
-const HASH_LABEL: &str = "pod-template-hash";
+const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
 /// The deployment controller.
 pub struct DeploymentController;
@@ -69,10 +70,22 @@ impl Controller for DeploymentController {
             Some(i) => {
                 let rs = rses.remove(i);
                 // Keep the deployment's revision on the current ReplicaSet up to date.
-                if revision(&rs) == 0 || revision(&rs) < max_rev {
-                    let rev = (max_rev + 1).to_string();
+                let stale = revision(&rs) == 0 || revision(&rs) < max_rev;
+                if stale || !annotations_copied(&d, &rs) {
+                    let rev = if stale { max_rev + 1 } else { revision(&rs) };
                     storage::update(&api, &rsdef, &actor, &key.0, meta::name(&rs), None, |o| {
-                        o["metadata"]["annotations"][REVISION] = json!(rev);
+                        copy_annotations(&d, o);
+                        let old = revision(o);
+                        if old > 0 && old < rev {
+                            // A rollback: the revision this ReplicaSet had is kept in its history.
+                            let history = o["metadata"]["annotations"][REVISION_HISTORY]
+                                .as_str()
+                                .filter(|h| !h.is_empty())
+                                .map(|h| format!("{h},{old}"))
+                                .unwrap_or_else(|| old.to_string());
+                            o["metadata"]["annotations"][REVISION_HISTORY] = json!(history);
+                        }
+                        o["metadata"]["annotations"][REVISION] = json!(rev.to_string());
                         true
                     })
                     .await?
@@ -122,6 +135,37 @@ impl Controller for DeploymentController {
     }
 }
 
+/// Deployment annotations upstream never copies to its ReplicaSets.
+const NOT_COPIED: [&str; 6] = [
+    "kubectl.kubernetes.io/last-applied-configuration",
+    REVISION,
+    REVISION_HISTORY,
+    "deployment.kubernetes.io/desired-replicas",
+    "deployment.kubernetes.io/max-replicas",
+    "deprecated.deployment.rollback.to",
+];
+
+fn copied_annotations(d: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    d.pointer("/metadata/annotations")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| !NOT_COPIED.contains(&k.as_str()))
+}
+
+/// Whether the ReplicaSet carries every annotation the deployment passes on.
+fn annotations_copied(d: &Value, rs: &Value) -> bool {
+    copied_annotations(d)
+        .all(|(k, v)| rs.pointer("/metadata/annotations").and_then(|a| a.get(k)) == Some(v))
+}
+
+/// Copies the deployment's annotations onto a ReplicaSet, as upstream's controller does.
+fn copy_annotations(d: &Value, rs: &mut Value) {
+    for (k, v) in copied_annotations(d) {
+        rs["metadata"]["annotations"][k] = v.clone();
+    }
+}
+
 fn replicas(d: &Value) -> i64 {
     d.pointer("/spec/replicas")
         .and_then(Value::as_i64)
@@ -154,41 +198,6 @@ fn strategy(d: &Value) -> String {
         .and_then(Value::as_str)
         .unwrap_or("RollingUpdate")
         .to_string()
-}
-
-/// The template without the hash label, for comparison with the deployment's.
-fn strip_hash(t: &Value) -> Value {
-    let mut t = t.clone();
-    if let Some(l) = t
-        .pointer_mut("/metadata/labels")
-        .and_then(Value::as_object_mut)
-    {
-        l.remove(HASH_LABEL);
-        if l.is_empty()
-            && let Some(m) = t.get_mut("metadata").and_then(Value::as_object_mut)
-        {
-            m.remove("labels");
-        }
-    }
-    t
-}
-
-fn same_template(rs: &Value, template: &Value) -> bool {
-    rs.pointer("/spec/template").map(strip_hash) == Some(strip_hash(template))
-}
-
-/// FNV-32a of the template, rendered with upstream's safe alphabet (as `pod-template-hash`).
-pub fn template_hash(template: &Value) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in template.to_string().bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    h.to_string()
-        .bytes()
-        .map(|b| ALPHANUMS[usize::from(b) % ALPHANUMS.len()] as char)
-        .collect()
 }
 
 /// Resolves an int-or-percent against `total` (percentages rounded up or down).
@@ -255,6 +264,8 @@ async fn create_rs(
         },
         "spec": {"replicas": start, "selector": selector, "template": tmpl, "minReadySeconds": d.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
     });
+    let mut rs = rs;
+    copy_annotations(d, &mut rs);
     match storage::create(api, rsdef, actor, rs).await {
         Ok(v) => Ok(v),
         Err(e) if e.code == 409 => {

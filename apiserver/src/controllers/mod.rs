@@ -14,10 +14,12 @@ pub mod endpoints;
 pub mod gc;
 pub mod job;
 pub mod namespace;
+pub mod node_taints;
 pub mod replicaset;
 mod runtime;
 pub mod serviceaccount;
 pub mod statefulset;
+pub mod template;
 
 use std::sync::Arc;
 
@@ -43,6 +45,7 @@ pub const ALL: &[&str] = &[
     "endpointslice",
     "crd-cleanup",
     "csrsigning",
+    "node-taints",
 ];
 
 /// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
@@ -109,6 +112,9 @@ pub fn start(
     }
     if on("crd-cleanup") {
         out.push(spawn(api.clone(), crd_cleanup::CrdCleanup));
+    }
+    if on("node-taints") {
+        out.push(spawn(api.clone(), node_taints::NodeTaints));
     }
     if let Some(ca) = signing_ca.filter(|_| on("csrsigning")) {
         let signer = csr_signing::CsrSigner::new(ca, csr_signing::DEFAULT_SIGNING_DURATION);

@@ -186,7 +186,7 @@ async fn write_status(
     let revision = format!(
         "{}-{}",
         meta::name(sts),
-        super::deployment::template_hash(sts.pointer("/spec/template").unwrap_or(&Value::Null))
+        super::template::template_hash(sts.pointer("/spec/template").unwrap_or(&Value::Null))
     );
     let status = json!({
         "observedGeneration": sts.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),

@@ -11,6 +11,7 @@ use crate::registry::def::{Ctx, Origin, Strategy};
 pub fn defaults(pod: &mut Value) {
     if let Some(spec) = pod.get_mut("spec") {
         pod_spec_defaults(spec);
+        pod_only_defaults(spec);
     }
     let Some(obj) = pod.as_object_mut() else {
         return;
@@ -21,7 +22,38 @@ pub fn defaults(pod: &mut Value) {
     }
 }
 
-/// Defaults of a pod spec (also applied to workload templates).
+/// Defaults upstream gives pods but not pod templates (`SetDefaults_Pod`): service links on,
+/// and a container's requests copied from its limits where it sets none.
+fn pod_only_defaults(spec: &mut Value) {
+    let Some(s) = spec.as_object_mut() else {
+        return;
+    };
+    s.entry("enableServiceLinks").or_insert_with(|| json!(true));
+    for key in ["containers", "initContainers"] {
+        for c in s
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let Some(r) = c.get_mut("resources").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            let Some(limits) = r.get("limits").and_then(Value::as_object).cloned() else {
+                continue;
+            };
+            let requests = r.entry("requests").or_insert_with(|| json!({}));
+            if let Some(req) = requests.as_object_mut() {
+                for (k, v) in limits {
+                    req.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
+
+/// Defaults of a pod spec (`SetDefaults_PodSpec` and the container defaults), also applied to
+/// workload templates.
 pub fn pod_spec_defaults(spec: &mut Value) {
     let Some(s) = spec.as_object_mut() else {
         return;
@@ -34,7 +66,6 @@ pub fn pod_spec_defaults(spec: &mut Value) {
     s.entry("schedulerName")
         .or_insert_with(|| json!("default-scheduler"));
     s.entry("securityContext").or_insert_with(|| json!({}));
-    s.entry("enableServiceLinks").or_insert_with(|| json!(true));
     let host_network = s.get("hostNetwork").and_then(Value::as_bool) == Some(true);
     for key in ["containers", "initContainers", "ephemeralContainers"] {
         if let Some(Value::Array(cs)) = s.get_mut(key) {
@@ -60,17 +91,7 @@ fn container_defaults(c: &mut Value, host_network: bool) {
         let image = o.get("image").and_then(Value::as_str).unwrap_or_default();
         o.insert("imagePullPolicy".into(), json!(pull_policy_for(image)));
     }
-    let resources = o.entry("resources").or_insert_with(|| json!({}));
-    if let Some(r) = resources.as_object_mut()
-        && let Some(limits) = r.get("limits").and_then(Value::as_object).cloned()
-    {
-        let requests = r.entry("requests").or_insert_with(|| json!({}));
-        if let Some(req) = requests.as_object_mut() {
-            for (k, v) in limits {
-                req.entry(k).or_insert(v);
-            }
-        }
-    }
+    o.entry("resources").or_insert_with(|| json!({}));
     if let Some(Value::Array(ports)) = o.get_mut("ports") {
         for p in ports.iter_mut() {
             if let Some(po) = p.as_object_mut() {

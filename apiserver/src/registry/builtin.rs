@@ -224,7 +224,8 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
             .kubelet(KubeletRoute::Pod),
         c("podtemplates", "PodTemplate", true, &[])
             .typed::<core::PodTemplate>()
-            .strategy(workload::Workload::core("PodTemplate")),
+            .strategy(workload::Workload::core("PodTemplate"))
+            .printer(printers::pod_template),
         c(
             "replicationcontrollers",
             "ReplicationController",
@@ -237,10 +238,12 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
         .with_generation()
         .with_fields(&["status.replicas"])
         .typed::<core::ReplicationController>()
-        .strategy(workload::Workload::core("ReplicationController")),
+        .strategy(workload::Workload::core("ReplicationController"))
+        .printer(printers::replication_controller),
         c("resourcequotas", "ResourceQuota", true, &["quota"])
             .with_status()
-            .typed::<core::ResourceQuota>(),
+            .typed::<core::ResourceQuota>()
+            .printer(printers::resource_quota),
         c("secrets", "Secret", true, &[])
             .with_fields(&["type"])
             .typed::<core::Secret>()
@@ -272,7 +275,8 @@ fn apps_and_batch() -> Vec<ResourceDef> {
     vec![
         apps("controllerrevisions", "ControllerRevision", &[])
             .typed::<apps::ControllerRevision>()
-            .strategy(workload::Workload::new("ControllerRevision")),
+            .strategy(workload::Workload::new("ControllerRevision"))
+            .printer(printers::controller_revision),
         workload(apps("daemonsets", "DaemonSet", &["ds"]))
             .typed::<apps::DaemonSet>()
             .strategy(workload::Workload::new("DaemonSet"))
@@ -345,7 +349,8 @@ fn apps_and_batch() -> Vec<ResourceDef> {
         )
         .in_all()
         .with_status()
-        .typed::<autoscaling::HorizontalPodAutoscaler>(),
+        .typed::<autoscaling::HorizontalPodAutoscaler>()
+        .printer(printers::horizontal_pod_autoscaler),
         workload(batch("cronjobs", "CronJob", &["cj"]))
             .typed::<batch::CronJob>()
             .strategy(workload::Workload::new("CronJob"))
@@ -396,7 +401,8 @@ fn other_groups() -> Vec<ResourceDef> {
             &[],
         )
         .typed::<discovery::EndpointSlice>()
-        .strategy(endpoints::EndpointSlice),
+        .strategy(endpoints::EndpointSlice)
+        .printer(printers::endpoint_slice),
         def(
             "networking.k8s.io",
             "v1",
@@ -405,7 +411,8 @@ fn other_groups() -> Vec<ResourceDef> {
             false,
             &[],
         )
-        .typed::<networking::IngressClass>(),
+        .typed::<networking::IngressClass>()
+        .printer(printers::ingress_class),
         def(
             "networking.k8s.io",
             "v1",
@@ -416,7 +423,8 @@ fn other_groups() -> Vec<ResourceDef> {
         )
         .with_status()
         .with_generation()
-        .typed::<networking::Ingress>(),
+        .typed::<networking::Ingress>()
+        .printer(printers::ingress),
         def(
             "networking.k8s.io",
             "v1",
@@ -427,7 +435,8 @@ fn other_groups() -> Vec<ResourceDef> {
         )
         .with_generation()
         .typed::<networking::NetworkPolicy>()
-        .strategy(misc::NetworkPolicy),
+        .strategy(misc::NetworkPolicy)
+        .printer(printers::network_policy),
         def(
             "node.k8s.io",
             "v1",
@@ -436,7 +445,8 @@ fn other_groups() -> Vec<ResourceDef> {
             false,
             &[],
         )
-        .typed::<node::RuntimeClass>(),
+        .typed::<node::RuntimeClass>()
+        .printer(printers::runtime_class),
         def(
             "policy",
             "v1",
@@ -447,11 +457,15 @@ fn other_groups() -> Vec<ResourceDef> {
         )
         .with_status()
         .with_generation()
-        .typed::<policy::PodDisruptionBudget>(),
+        .typed::<policy::PodDisruptionBudget>()
+        .printer(printers::pod_disruption_budget),
         rbac("clusterrolebindings", "ClusterRoleBinding", false)
-            .typed::<rbac::ClusterRoleBinding>(),
+            .typed::<rbac::ClusterRoleBinding>()
+            .printer(printers::cluster_role_binding),
         rbac("clusterroles", "ClusterRole", false).typed::<rbac::ClusterRole>(),
-        rbac("rolebindings", "RoleBinding", true).typed::<rbac::RoleBinding>(),
+        rbac("rolebindings", "RoleBinding", true)
+            .typed::<rbac::RoleBinding>()
+            .printer(printers::role_binding),
         rbac("roles", "Role", true).typed::<rbac::Role>(),
         def(
             "scheduling.k8s.io",
@@ -462,9 +476,14 @@ fn other_groups() -> Vec<ResourceDef> {
             &["pc"],
         )
         .typed::<scheduling::PriorityClass>()
-        .strategy(misc::PriorityClass),
-        storage("csidrivers", "CSIDriver").typed::<storage::CSIDriver>(),
-        storage("csinodes", "CSINode").typed::<storage::CSINode>(),
+        .strategy(misc::PriorityClass)
+        .printer(printers::priority_class),
+        storage("csidrivers", "CSIDriver")
+            .typed::<storage::CSIDriver>()
+            .printer(printers::csi_driver),
+        storage("csinodes", "CSINode")
+            .typed::<storage::CSINode>()
+            .printer(printers::csi_node),
         def(
             "storage.k8s.io",
             "v1",
@@ -474,10 +493,12 @@ fn other_groups() -> Vec<ResourceDef> {
             &["sc"],
         )
         .typed::<storage::StorageClass>()
-        .strategy(misc::StorageClass),
+        .strategy(misc::StorageClass)
+        .printer(printers::storage_class),
         storage("volumeattachments", "VolumeAttachment")
             .with_status()
-            .typed::<storage::VolumeAttachment>(),
+            .typed::<storage::VolumeAttachment>()
+            .printer(printers::volume_attachment),
         def(
             "apiextensions.k8s.io",
             "v1",

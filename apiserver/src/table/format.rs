@@ -124,6 +124,15 @@ pub fn format_selector(selector: Option<&Value>) -> String {
         .join(",")
 }
 
+/// `metav1.FormatLabelSelector`: the selector's string form, `<none>` when it selects
+/// everything or nothing.
+pub fn format_label_selector(selector: Option<&Value>) -> String {
+    match format_selector(selector) {
+        text if text.is_empty() => "<none>".to_owned(),
+        text => text,
+    }
+}
+
 /// Evaluates a simple JSONPath (`.a.b`, `[0]`, `[*]`, `[?(@.k=="v")]`) and returns the first
 /// result, as the CRD table convertor uses it.
 pub fn json_path_first<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {

@@ -1,16 +1,14 @@
 //! `meta.k8s.io/v1` `Table` responses (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
 //!
 //! Built-in printers follow upstream's server-side printers (generated "wide": priority-1
-//! columns are in every row, kubectl hides them without `-o wide`) for pods, nodes,
-//! namespaces, services, endpoints, secrets, configmaps, serviceaccounts, PVs, PVCs, events
-//! (core and events.k8s.io), deployments, replicasets, statefulsets, daemonsets and leases.
+//! columns are in every row, kubectl hides them without `-o wide`) for every built-in kind
+//! upstream prints (`printers/`).
 //! CRDs use their `additionalPrinterColumns` (JSONPath; `date` cells are ages computed here, as
-//! upstream does; no columns → `Age`). Every other kind gets upstream's default convertor:
-//! `Name` and `Created At` (RFC 3339). Rows carry the object per `includeObject` (default
-//! `Metadata` → `PartialObjectMetadata`). Known deviations: quantities are shown as stored, not
-//! canonicalised; kinds that upstream prints but that are not listed above (jobs, cronjobs,
-//! ingresses, RBAC, storage classes, ...) use the default convertor; JSONPath supports fields,
-//! indexes, `[*]` and `[?(@.f=="v")]` filters only.
+//! upstream does; no columns → `Age`). Every other kind (LimitRange, Role, ClusterRole,
+//! CustomResourceDefinition, as upstream) gets the default convertor: `Name` and `Created At`
+//! (RFC 3339). Rows carry the object per `includeObject` (default `Metadata` →
+//! `PartialObjectMetadata`). Known deviations: quantities are shown as stored, not
+//! canonicalised; JSONPath supports fields, indexes, `[*]` and `[?(@.f=="v")]` filters only.
 
 pub mod format;
 pub mod printers;
@@ -234,10 +232,17 @@ fn description(doc: &Doc) -> String {
 
 fn column_json(col: &Col) -> Value {
     let Col(name, ty, priority, doc) = col;
+    // `type/format` carries a format on a column other than `Name` (VolumeAttachment's
+    // Attacher is a `name` column upstream, which kubectl prefixes with the kind).
+    let (ty, format) = match ty.split_once('/') {
+        Some((ty, format)) => (ty, format),
+        None if *name == "Name" => (*ty, "name"),
+        None => (*ty, ""),
+    };
     json!({
         "name": name,
         "type": ty,
-        "format": if *name == "Name" { "name" } else { "" },
+        "format": format,
         "description": description(doc),
         "priority": priority,
     })

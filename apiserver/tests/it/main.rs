@@ -13,6 +13,8 @@ mod kubectl;
 mod lifecycle;
 mod patching;
 mod persistence;
+mod printers;
 mod service_accounts;
 mod watch;
 mod wire;
+mod workloads;

@@ -12,7 +12,8 @@ pub enum Doc {
     Text(&'static str),
 }
 
-/// A column: name, type, priority, description.
+/// A column: name, type (`type/format` when a column other than `Name` has a format),
+/// priority, description.
 pub struct Col(pub &'static str, pub &'static str, pub i64, pub Doc);
 
 /// The ObjectMeta definition name.
@@ -110,4 +111,38 @@ pub fn containers_images(o: &Value) -> (String, String) {
     let names: Vec<&str> = containers.iter().map(|c| s(c, "/name")).collect();
     let images: Vec<&str> = containers.iter().map(|c| s(c, "/image")).collect();
     (names.join(","), images.join(","))
+}
+
+/// A boolean at a JSON pointer, `default` when absent (upstream prints defaulted pointers).
+pub fn flag(o: &Value, ptr: &str, default: bool) -> Value {
+    Value::Bool(o.pointer(ptr).and_then(Value::as_bool).unwrap_or(default))
+}
+
+/// A quantity or int-or-string value as text (JSON numbers are accepted for both).
+pub fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// Up to `max` items joined by `,`, then ` + N more...`; `<unset>` when nothing is shown.
+pub fn list_with_more(items: impl IntoIterator<Item = String>, max: usize) -> String {
+    let mut shown = Vec::new();
+    let mut count = 0;
+    for item in items {
+        if shown.len() < max {
+            shown.push(item);
+        }
+        count += 1;
+    }
+    let joined = shown.join(",");
+    if count > max {
+        format!("{joined} + {} more...", count - max)
+    } else if joined.is_empty() {
+        "<unset>".to_owned()
+    } else {
+        joined
+    }
 }

@@ -1,5 +1,5 @@
 //! Printers of core kinds: nodes, namespaces, services, endpoints, secrets, configmaps, service
-//! accounts, and leases.
+//! accounts, pod templates, resource quotas, and leases.
 
 use serde_json::{Value, json};
 
@@ -144,6 +144,105 @@ pub fn lease() -> Printer {
             ])
         },
     }
+}
+
+/// Upstream's printer for PodTemplates.
+pub fn pod_template() -> Printer {
+    Printer {
+        columns: vec![
+            NAME,
+            Col(
+                "Containers",
+                "string",
+                0,
+                Doc::Text("Names of each container in the template."),
+            ),
+            Col(
+                "Images",
+                "string",
+                0,
+                Doc::Text("Images referenced by each container in the template."),
+            ),
+            Col(
+                "Pod Labels",
+                "string",
+                0,
+                Doc::Text("The labels for the pod template."),
+            ),
+        ],
+        print: |o, _| {
+            let containers = arr(o, "/template/spec/containers");
+            let names: Vec<&str> = containers.iter().map(|c| s(c, "/name")).collect();
+            let images: Vec<&str> = containers.iter().map(|c| s(c, "/image")).collect();
+            cells([
+                name(o),
+                names.join(",").into(),
+                images.join(",").into(),
+                format_labels(o.pointer("/template/metadata/labels")).into(),
+            ])
+        },
+    }
+}
+
+/// Upstream's printer for ResourceQuotas: `resource: used/hard` per hard limit, `limits.*` in
+/// the Limit column and everything else in Request (v1.33 order: Age last).
+pub fn resource_quota() -> Printer {
+    Printer {
+        columns: vec![
+            NAME,
+            Col(
+                "Request",
+                "string",
+                0,
+                Doc::Text(
+                    "Request represents a minimum amount of cpu/memory that a container may consume.",
+                ),
+            ),
+            Col(
+                "Limit",
+                "string",
+                0,
+                Doc::Text(
+                    "Limits control the maximum amount of cpu/memory that a container may use independent of contention on the node.",
+                ),
+            ),
+            AGE,
+        ],
+        print: |o, now| {
+            let (request, limit) = quota_usage(o);
+            cells([name(o), request.into(), limit.into(), created(o, now)])
+        },
+    }
+}
+
+/// The Request and Limit cells of a quota, from its status (sorted by resource name).
+fn quota_usage(o: &Value) -> (String, String) {
+    let mut request: Vec<String> = Vec::new();
+    let mut limit: Vec<String> = Vec::new();
+    let Some(hard) = o.pointer("/status/hard").and_then(Value::as_object) else {
+        return (String::new(), String::new());
+    };
+    let mut names: Vec<&String> = hard.keys().collect();
+    names.sort();
+    for resource in names {
+        // An unreported usage is a zero quantity, printed as `0`.
+        let used = match o
+            .pointer("/status/used")
+            .and_then(|u| u.get(resource.as_str()))
+        {
+            Some(v) if !v.is_null() => text(v),
+            _ => "0".to_owned(),
+        };
+        let entry = format!(
+            "{resource}: {used}/{}",
+            hard.get(resource.as_str()).map(text).unwrap_or_default()
+        );
+        match resource.split_once('.') {
+            Some(("limits", _)) => limit.push(entry),
+            _ => request.push(entry),
+        }
+    }
+    (request.join(", "), limit.join(", "))
 }
 
 fn node_columns() -> Vec<Col> {

@@ -1,9 +1,12 @@
-//! Printers of apps/v1 and batch/v1 workloads.
+//! Printers of apps/v1 and batch/v1 workloads, core/v1 ReplicationControllers and apps/v1
+//! ControllerRevisions.
 
 use serde_json::{Value, json};
 
 use super::common::*;
-use crate::table::format::{age, format_labels, format_selector, human_duration};
+use crate::table::format::{
+    age, format_label_selector, format_labels, format_selector, human_duration,
+};
 
 /// Upstream's printer for Deployments.
 pub fn deployment() -> Printer {
@@ -66,6 +69,90 @@ pub fn cron_job() -> Printer {
         columns: cronjob_columns(),
         print: print_cronjob,
     }
+}
+
+/// Upstream's printer for ReplicationControllers.
+pub fn replication_controller() -> Printer {
+    let spec = "io.k8s.api.core.v1.ReplicationControllerSpec";
+    let status = "io.k8s.api.core.v1.ReplicationControllerStatus";
+    Printer {
+        columns: vec![
+            NAME,
+            Col("Desired", "integer", 0, Doc::Field(spec, "replicas")),
+            Col("Current", "integer", 0, Doc::Field(status, "replicas")),
+            Col("Ready", "integer", 0, Doc::Field(status, "readyReplicas")),
+            AGE,
+            CONTAINERS,
+            IMAGES,
+            Col("Selector", "string", 1, Doc::Field(spec, "selector")),
+        ],
+        print: |o, now| {
+            let (c, i) = containers_images(o);
+            cells([
+                name(o),
+                json!(replicas(o)),
+                json!(n(o, "/status/replicas")),
+                json!(n(o, "/status/readyReplicas")),
+                created(o, now),
+                c.into(),
+                i.into(),
+                // A map selector, printed as labels are.
+                format_labels(o.pointer("/spec/selector")).into(),
+            ])
+        },
+    }
+}
+
+/// Upstream's printer for ControllerRevisions: the controlling owner as `kind.group/name`.
+pub fn controller_revision() -> Printer {
+    Printer {
+        columns: vec![
+            NAME,
+            Col(
+                "Controller",
+                "string",
+                0,
+                Doc::Text("Controller of the object"),
+            ),
+            Col(
+                "Revision",
+                "string",
+                0,
+                // Upstream's (apps/v1beta1) wording.
+                Doc::Text("revision indicates the revision of the state represented by Data."),
+            ),
+            AGE,
+        ],
+        print: |o, now| {
+            let controller = arr(o, "/metadata/ownerReferences")
+                .iter()
+                .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+                .map_or_else(|| "<none>".to_owned(), owner_name);
+            cells([
+                name(o),
+                controller.into(),
+                json!(n(o, "/revision")),
+                created(o, now),
+            ])
+        },
+    }
+}
+
+/// `kind.group/name` in lower case (`kind/name` for the core group, the bare name when the
+/// reference names neither).
+fn owner_name(owner: &Value) -> String {
+    let api_version = s(owner, "/apiVersion");
+    let group = match api_version.split_once('/') {
+        Some((group, _)) => group,
+        None => "",
+    };
+    let kind = s(owner, "/kind");
+    let group_kind = match (kind, group) {
+        ("", "") => return s(owner, "/name").to_owned(),
+        (kind, "") => kind.to_owned(),
+        (kind, group) => format!("{kind}.{group}"),
+    };
+    format!("{}/{}", group_kind.to_lowercase(), s(owner, "/name"))
 }
 
 fn deployment_columns() -> Vec<Col> {
@@ -145,7 +232,7 @@ fn print_replicaset(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Valu
             created(o, now),
             c.into(),
             i.into(),
-            format_selector(o.pointer("/spec/selector")).into(),
+            format_label_selector(o.pointer("/spec/selector")).into(),
         ],
         None,
     )
@@ -279,7 +366,7 @@ fn print_job(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>) {
             created(o, now),
             c.into(),
             i.into(),
-            format_selector(o.pointer("/spec/selector")).into(),
+            format_label_selector(o.pointer("/spec/selector")).into(),
         ],
         None,
     )
@@ -344,7 +431,7 @@ fn print_cronjob(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value>)
             created(o, now),
             names.join(",").into(),
             images.join(",").into(),
-            format_selector(o.pointer("/spec/jobTemplate/spec/selector")).into(),
+            format_label_selector(o.pointer("/spec/jobTemplate/spec/selector")).into(),
         ],
         None,
     )
@@ -364,7 +451,7 @@ fn print_daemonset(o: &Value, now: jiff::Timestamp) -> (Vec<Value>, Option<Value
             created(o, now),
             c.into(),
             i.into(),
-            format_selector(o.pointer("/spec/selector")).into(),
+            format_label_selector(o.pointer("/spec/selector")).into(),
         ],
         None,
     )

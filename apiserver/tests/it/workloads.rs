@@ -1,0 +1,95 @@
+//! Workload details as kubectl users see them on a real cluster: `rollout undo` returns to the
+//! earlier ReplicaSet (no duplicate), Deployment annotations reach their ReplicaSets.
+
+use crate::harness::{Kubectl, server};
+
+/// Polls kubectl until `check` accepts its output (ten seconds).
+fn wait_until(k: &Kubectl, args: &[&str], check: impl Fn(&str) -> bool) -> String {
+    let mut last = String::new();
+    for _ in 0..100 {
+        let (_, out, _) = k.run(args);
+        if check(&out) {
+            return out;
+        }
+        last = out;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("kubectl {args:?} never satisfied the check; last output:\n{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollout_undo_reuses_the_earlier_replicaset_and_annotations_are_copied() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    tokio::task::spawn_blocking(move || {
+        k.ok(&["create", "deployment", "web", "--image=nginx:1"]);
+        k.ok(&["annotate", "deployment", "web", "team=blue"]);
+        let rs = ["get", "rs", "-l", "app=web", "-o", "jsonpath={range .items[*]}{.metadata.annotations.deployment\\.kubernetes\\.io/revision}:{.spec.template.spec.containers[0].image}:{.metadata.annotations.team} {end}"];
+        wait_until(&k, &rs, |o| o.trim() == "1:nginx:1:blue");
+        k.ok(&["set", "image", "deployment/web", "nginx=nginx:2"]);
+        wait_until(&k, &rs, |o| o.split_whitespace().count() == 2 && o.contains("2:nginx:2:blue"));
+        k.ok(&["rollout", "undo", "deployment/web"]);
+        let out = wait_until(&k, &rs, |o| o.contains("3:nginx:1:blue"));
+        assert_eq!(out.split_whitespace().count(), 2, "no duplicate ReplicaSet: {out}");
+        let history = k.ok(&["rollout", "history", "deployment/web"]);
+        let revisions: Vec<&str> = history
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(revisions, ["2", "3"], "{history}");
+        let old = k.ok(&[
+            "get", "rs", "-l", "app=web", "-o",
+            "jsonpath={.items[?(@.spec.template.spec.containers[0].image==\"nginx:1\")].metadata.annotations.deployment\\.kubernetes\\.io/revision-history}",
+        ]);
+        assert_eq!(old, "1");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cordon_taints_the_node_and_uncordon_lifts_it() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    tokio::task::spawn_blocking(move || {
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\nspec:\n  taints:\n  - {key: dedicated, value: gpu, effect: NoSchedule}\n",
+        );
+        k.ok(&["cordon", "n1"]);
+        let taints = ["get", "node", "n1", "-o", "jsonpath={range .spec.taints[*]}{.key}:{.effect} {end}"];
+        wait_until(&k, &taints, |o| {
+            o.trim() == "dedicated:NoSchedule node.kubernetes.io/unschedulable:NoSchedule"
+        });
+        k.ok(&["uncordon", "n1"]);
+        wait_until(&k, &taints, |o| o.trim() == "dedicated:NoSchedule");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_only_defaults_stay_off_templates_and_reach_pods() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    tokio::task::spawn_blocking(move || {
+        k.ok_stdin(
+            &["create", "-f", "-"],
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: lim\nspec:\n  selector:\n    matchLabels: {app: lim}\n  template:\n    metadata:\n      labels: {app: lim}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n        resources:\n          limits: {memory: 64Mi}\n",
+        );
+        let template = k.ok(&[
+            "get", "deploy", "lim", "-o",
+            "jsonpath={.spec.template.spec.enableServiceLinks}|{.spec.template.spec.containers[0].resources.requests}|{.spec.template.spec.dnsPolicy}",
+        ]);
+        assert_eq!(template, "||ClusterFirst", "only pod-spec defaults on templates");
+        let pod = wait_until(
+            &k,
+            &["get", "pods", "-l", "app=lim", "-o", "jsonpath={.items[0].spec.enableServiceLinks}|{.items[0].spec.containers[0].resources.requests.memory}"],
+            |o| !o.is_empty() && o != "|",
+        );
+        assert_eq!(pod, "true|64Mi");
+    })
+    .await
+    .unwrap();
+}
