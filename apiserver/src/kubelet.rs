@@ -208,6 +208,9 @@ pub async fn proxy(
             err
         })?;
     let (parts, body) = resp.into_parts();
+    if sub == "log" && !parts.status.is_success() {
+        return Err(log_error(parts.status, body).await);
+    }
     // A kubelet stream that fails midway can only be cut short: the status line is sent.
     let frames = futures::stream::unfold(body, |mut b| async move {
         match b.frame().await {
@@ -219,6 +222,32 @@ pub async fn proxy(
         parts,
         http_body_util::StreamBody::new(frames).boxed(),
     ))
+}
+
+/// A kubelet's refusal of a log request as an API error, as upstream's response checker
+/// turns it into one: 400 is a BadRequest carrying the kubelet's text (`previous terminated
+/// container "app" in pod "web" not found`), 404 a NotFound, anything else an InternalError.
+async fn log_error(status: StatusCode, body: common::kubelet_proxy::ProxyBody) -> ApiError {
+    const MAX_READ: usize = 50_000;
+    let mut body = body;
+    let mut read = Vec::new();
+    while read.len() < MAX_READ {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    read.extend_from_slice(data);
+                }
+            }
+            _ => break,
+        }
+    }
+    read.truncate(MAX_READ);
+    let text = String::from_utf8_lossy(&read).trim_end().to_string();
+    match status {
+        StatusCode::BAD_REQUEST => ApiError::bad_request(text),
+        StatusCode::NOT_FOUND => ApiError::no_route(),
+        _ => ApiError::internal(text),
+    }
 }
 
 /// Builds the proxy for the given kubelet client TLS.

@@ -393,7 +393,7 @@ async fn accept_loop(
                     (api.clone(), user.clone(), guard.clone(), pending.clone());
                 async move {
                     Ok::<_, std::convert::Infallible>(
-                        serve_limited(api, req, user, &guard, &pending).await,
+                        serve_limited(api, req, user, guard, pending).await,
                     )
                 }
             });
@@ -436,8 +436,8 @@ async fn serve_limited(
     api: Arc<Api>,
     req: http::Request<hyper::body::Incoming>,
     user: Option<crate::auth::User>,
-    guard: &Guard,
-    pending: &Pending,
+    guard: Arc<Guard>,
+    pending: Arc<Pending>,
 ) -> http::Response<crate::http::response::Body> {
     let permit = match guard.admit_request(req.method(), req.uri().path(), req.uri().query()) {
         Ok(permit) => permit,

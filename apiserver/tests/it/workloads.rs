@@ -93,3 +93,30 @@ async fn pod_only_defaults_stay_off_templates_and_reach_pods() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_held_by_a_finalizer_says_why() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    tokio::task::spawn_blocking(move || {
+        k.ok(&["create", "ns", "fin1"]);
+        k.ok(&["-n", "fin1", "create", "cm", "held", "--from-literal=a=b"]);
+        k.ok(&["-n", "fin1", "patch", "cm", "held", "-p", r#"{"metadata":{"finalizers":["example.com/block"]}}"#]);
+        k.ok(&["delete", "ns", "fin1", "--wait=false"]);
+        let conditions = [
+            "get", "ns", "fin1", "-o",
+            "jsonpath={range .status.conditions[*]}{.type}|{.status}|{.reason}|{.message}{\"\\n\"}{end}",
+        ];
+        let out = wait_until(&k, &conditions, |o| o.contains("NamespaceFinalizersRemaining"));
+        let want = "NamespaceDeletionDiscoveryFailure|False|ResourcesDiscovered|All resources successfully discovered
+NamespaceDeletionGroupVersionParsingFailure|False|ParsedGroupVersions|All legacy kube types successfully parsed
+NamespaceDeletionContentFailure|False|ContentDeleted|All content successfully deleted, may be waiting on finalization
+NamespaceContentRemaining|True|SomeResourcesRemain|Some resources are remaining: configmaps. has 1 resource instances
+NamespaceFinalizersRemaining|True|SomeFinalizersRemain|Some content in the namespace has finalizers remaining: example.com/block in 1 resource instances";
+        assert_eq!(out.trim(), want);
+        k.ok(&["-n", "fin1", "patch", "cm", "held", "-p", r#"{"metadata":{"finalizers":null}}"#]);
+        wait_until(&k, &["get", "ns"], |o| !o.contains("fin1"));
+    })
+    .await
+    .unwrap();
+}

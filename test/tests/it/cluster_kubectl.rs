@@ -241,6 +241,16 @@ async fn kubectl_fidelity_against_a_simulated_cluster() {
         logs.contains(&format!("nodesim shop/{pod} container app")),
         "{logs}"
     );
+    // A container that never restarted has no previous logs: upstream's BadRequest, worded by
+    // the kubelet.
+    let (ok, _, err) = k.run(&["-n", "shop", "logs", &pod, "--previous"]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!(
+            "Error from server (BadRequest): previous terminated container \"app\" in pod \"{pod}\" not found"
+        )),
+        "{err}"
+    );
     let out = run(&["-n", "shop", "exec", &pod, "--", "echo", "hi"]);
     assert_eq!(out, "hi\n");
     let out = run(&["-n", "shop", "exec", &pod, "--", "printenv", "MODE"]);
