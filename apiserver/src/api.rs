@@ -28,6 +28,8 @@ pub struct Api {
     pub registry: Registry,
     /// Authentication.
     pub auth: Authenticator,
+    /// Authorization (RBAC, with its index cache).
+    pub authz: crate::authz::authorizer::Authorizer,
     /// Settings.
     pub settings: Settings,
     /// Service-account token signer.
@@ -86,6 +88,7 @@ impl Api {
             store,
             registry: Registry::new(&shared),
             auth,
+            authz: Default::default(),
             settings,
             tokens,
             metrics: Metrics::new(),

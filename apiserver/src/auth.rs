@@ -1,14 +1,12 @@
-//! Authentication (client certificates, static tokens, service-account tokens) and the
-//! authorization seam.
+//! Authentication (client certificates, static tokens, service-account tokens); authorization
+//! is `authz`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::error::ApiError;
-
 /// An authenticated user.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct User {
     /// User name (certificate CN, token user).
     pub name: String,
@@ -16,6 +14,8 @@ pub struct User {
     pub uid: String,
     /// Groups (certificate O, token groups), always including `system:authenticated`.
     pub groups: Vec<String>,
+    /// Extra attributes (set by impersonation's `Impersonate-Extra-*`).
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl User {
@@ -29,6 +29,7 @@ impl User {
             name: name.to_string(),
             uid: uid.to_string(),
             groups,
+            extra: BTreeMap::new(),
         }
     }
 }
@@ -168,12 +169,6 @@ fn parse_csv_line(line: &str) -> Vec<String> {
     }
     out.push(cur.trim().to_string());
     out
-}
-
-/// Decides whether `user` may `verb` on `resource` (group/resource/subresource). Every
-/// authenticated user may do everything for now; RBAC plugs in here.
-pub fn authorize(_user: &User, _verb: &str, _resource: &str) -> Result<(), ApiError> {
-    Ok(())
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Objects every cluster starts with: system namespaces, the `kubernetes` service and its
-//! endpoints, system priority classes, and the default cluster roles.
+//! endpoints, system priority classes, and upstream's default RBAC policy.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::api::Api;
 use crate::error::ApiResult;
@@ -43,56 +43,38 @@ pub async fn run(api: &Api) -> ApiResult<()> {
             })).await?;
         }
     }
-    let cr_def = storage::def(api, "rbac.authorization.k8s.io", "clusterroles")?;
-    for (name, rules) in default_cluster_roles() {
-        if storage::get(api, &cr_def, "", name).is_none() {
-            storage::create(api, &cr_def, &actor, json!({
-                "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-                "metadata": {"name": name, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
-                             "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
-                "rules": rules,
-            })).await?;
-        }
-    }
-    let crb_def = storage::def(api, "rbac.authorization.k8s.io", "clusterrolebindings")?;
-    if storage::get(api, &crb_def, "", "cluster-admin").is_none() {
-        storage::create(api, &crb_def, &actor, json!({
-            "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-            "metadata": {"name": "cluster-admin", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": "system:masters"}],
-        })).await?;
-    }
+    rbac_policy(api, &actor).await?;
     kubernetes_service(api, &actor).await
 }
 
-fn default_cluster_roles() -> Vec<(&'static str, Value)> {
-    let all = json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]);
-    let read = json!(["get", "list", "watch"]);
-    let write = json!(["create", "delete", "deletecollection", "patch", "update"]);
-    vec![
-        ("cluster-admin", all),
-        (
-            "admin",
-            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling", "coordination.k8s.io", "discovery.k8s.io"], "resources": ["*"], "verbs": ["*"]}]),
-        ),
-        (
-            "edit",
-            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": write}, {"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}]),
-        ),
-        (
-            "view",
-            json!([{"apiGroups": ["", "apps", "batch", "networking.k8s.io", "policy", "autoscaling"], "resources": ["*"], "verbs": read}]),
-        ),
-        (
-            "system:discovery",
-            json!([{"nonResourceURLs": ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
-        ),
-        (
-            "system:public-info-viewer",
-            json!([{"nonResourceURLs": ["/healthz", "/livez", "/readyz", "/version", "/version/"], "verbs": ["get"]}]),
-        ),
-    ]
+/// Upstream's default RBAC policy: created when missing, reconciled (missing rules, subjects
+/// and labels added) when present, as kube-apiserver's RBAC post-start hook does.
+async fn rbac_policy(api: &Api, actor: &Actor) -> ApiResult<()> {
+    use crate::authz::bootstrap_policy::{objects, reconcile, resource_of};
+    for want in objects() {
+        let def = storage::def(api, "rbac.authorization.k8s.io", resource_of(&want))?;
+        let (ns, name) = (crate::meta::namespace(&want), crate::meta::name(&want));
+        match storage::get(api, &def, ns, name) {
+            None => {
+                storage::create(api, &def, actor, want.clone()).await?;
+            }
+            Some(have) => {
+                if reconcile(&have, &want).is_some() {
+                    storage::update(api, &def, actor, ns, name, None, |cur| {
+                        match reconcile(cur, &want) {
+                            Some(next) => {
+                                *cur = next;
+                                true
+                            }
+                            None => false,
+                        }
+                    })
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The `kubernetes` service in `default`, its Endpoints and EndpointSlice, pointing at this server.

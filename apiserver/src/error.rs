@@ -252,6 +252,13 @@ impl ApiError {
         e
     }
 
+    /// 403 Forbidden not about a resource (non-resource paths); `message` is complete.
+    pub fn forbidden_plain(message: impl Into<String>) -> Self {
+        let mut e = Self::plain(403, "Forbidden", message);
+        e.details = Some(Box::new(json!({})));
+        e
+    }
+
     /// 403 for a namespace being deleted (upstream's NamespaceTerminating cause).
     pub fn namespace_terminating(target: Target<'_>, namespace: &str) -> Self {
         let mut e = Self::forbidden(

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod authz;
 pub mod bootstrap;
 pub mod controllers;
 pub mod cron;

@@ -15,14 +15,6 @@ use crate::http::request::{self, Route};
 use crate::http::response::{self, Body};
 use crate::http::{Req, wants_table};
 
-/// Paths anonymous clients may read (upstream's `system:public-info-viewer`).
-fn is_public(path: &str) -> bool {
-    matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
-        || path.starts_with("/healthz/")
-        || path.starts_with("/livez/")
-        || path.starts_with("/readyz/")
-}
-
 /// Serves one request.
 pub async fn serve(
     api: Arc<Api>,
@@ -32,32 +24,31 @@ pub async fn serve(
     let start = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let user = cert_user.or_else(|| bearer(&api, req.headers()));
+    // A presented but invalid token is 401; no credentials at all is the anonymous user,
+    // whom RBAC then allows only what it grants (upstream's `--anonymous-auth=true`).
+    let user = match cert_user {
+        Some(u) => Some(u),
+        None => match bearer(req.headers()) {
+            Some(token) => api.auth.authenticate_token(token),
+            None => Some(crate::authz::request::anonymous()),
+        },
+    };
     let resp = match user {
-        None if !is_public(&path) => response::error(&ApiError::unauthorized()),
-        user => {
-            let user = user.unwrap_or_else(|| {
-                User::new(
-                    "system:anonymous",
-                    "",
-                    ["system:unauthenticated".to_string()],
-                )
-            });
-            dispatch(&api, req, user).await
-        }
+        None => response::error(&ApiError::unauthorized()),
+        Some(user) => dispatch(&api, req, user).await,
     };
     api.metrics
         .observe(&method, &path, resp.status().as_u16(), start.elapsed());
     resp
 }
 
-fn bearer(api: &Api, headers: &http::HeaderMap) -> Option<User> {
+fn bearer(headers: &http::HeaderMap) -> Option<&str> {
     let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let token = h
         .strip_prefix("Bearer ")
         .or_else(|| h.strip_prefix("bearer "))?
         .trim();
-    api.auth.authenticate_token(token)
+    (!token.is_empty()).then_some(token)
 }
 
 async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Response<Body> {
@@ -77,6 +68,18 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
         .get(http::header::ACCEPT)
         .and_then(|v| v.to_str().ok());
     let path = parts.uri.path().to_string();
+    let user = match crate::authz::request::authorize_request(
+        &api.authz,
+        &api.store,
+        user,
+        &parts.method,
+        &path,
+        &query,
+        &parts.headers,
+    ) {
+        Ok(u) => u,
+        Err(e) => return response::error(&e),
+    };
     let route = request::route(&path);
     if let Route::Other(p) = &route {
         return crate::handlers::other::serve(api, &parts.method, p, &parts.headers, &query).await;

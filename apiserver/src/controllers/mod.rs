@@ -5,13 +5,16 @@
 //! Each loop is level-based: writes anywhere wake it through `Api::changes`, it reconciles the
 //! affected keys from a deduplicated queue, and it resyncs everything periodically.
 
+pub mod clusterrole_aggregation;
 pub mod crd_cleanup;
 pub mod cronjob;
 pub mod csr_signing;
 pub mod daemonset;
 pub mod deployment;
+pub mod disruption;
 pub mod endpoints;
 pub mod gc;
+pub mod hpa;
 pub mod job;
 pub mod namespace;
 pub mod node_taints;
@@ -46,6 +49,9 @@ pub const ALL: &[&str] = &[
     "crd-cleanup",
     "csrsigning",
     "node-taints",
+    "clusterrole-aggregation",
+    "disruption",
+    "horizontalpodautoscaling",
 ];
 
 /// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
@@ -119,6 +125,18 @@ pub fn start(
     if let Some(ca) = signing_ca.filter(|_| on("csrsigning")) {
         let signer = csr_signing::CsrSigner::new(ca, csr_signing::DEFAULT_SIGNING_DURATION);
         out.push(spawn(api.clone(), signer));
+    }
+    if on("clusterrole-aggregation") {
+        out.push(spawn(
+            api.clone(),
+            clusterrole_aggregation::ClusterRoleAggregation,
+        ));
+    }
+    if on("disruption") {
+        out.push(spawn(api.clone(), disruption::DisruptionController));
+    }
+    if on("horizontalpodautoscaling") {
+        out.push(spawn(api.clone(), hpa::HpaController));
     }
     out
 }

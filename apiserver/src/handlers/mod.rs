@@ -3,6 +3,7 @@
 pub mod body;
 pub mod delete;
 pub mod discovery;
+pub mod eviction;
 pub mod filter;
 pub mod openapi;
 pub mod other;

@@ -31,7 +31,9 @@ pub async fn virtual_create(
     let mut body = r.json_body().await?;
     let user = r.user.clone();
     let status = match (def.group.as_str(), def.kind.as_str()) {
-        ("authentication.k8s.io", "SelfSubjectReview") => json!({"userInfo": user_info(&user)}),
+        ("authentication.k8s.io", "SelfSubjectReview") => {
+            json!({"userInfo": crate::authz::review::user_info(&user)})
+        }
         ("authentication.k8s.io", "TokenReview") => {
             let token = body
                 .pointer("/spec/token")
@@ -66,28 +68,17 @@ pub async fn virtual_create(
                 });
             match reviewed {
                 Some((u, audiences)) => {
-                    json!({"authenticated": true, "user": user_info(&u), "audiences": audiences})
+                    json!({"authenticated": true, "user": crate::authz::review::user_info(&u), "audiences": audiences})
                 }
                 None => json!({"authenticated": false, "error": "invalid bearer token"}),
             }
         }
-        ("authorization.k8s.io", "SelfSubjectRulesReview") => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
-        ("authorization.k8s.io", _) => {
-            let verb = body
-                .pointer("/spec/resourceAttributes/verb")
-                .or_else(|| body.pointer("/spec/nonResourceAttributes/verb"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let resource = body
-                .pointer("/spec/resourceAttributes/resource")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let allowed = crate::auth::authorize(&user, verb, resource).is_ok();
-            json!({"allowed": allowed, "reason": if allowed { "all authenticated users are authorized" } else { "" }})
+        ("authorization.k8s.io", "SelfSubjectRulesReview") => {
+            crate::authz::review::rules_review(&api.authz, &api.store, &user, &body)
+        }
+        ("authorization.k8s.io", kind) => {
+            let ns = r.info.namespace.clone().unwrap_or_default();
+            crate::authz::review::access_review(&api.authz, &api.store, &user, kind, &ns, &body)?
         }
         _ => return Err(ApiError::method_not_allowed("create", target(def, ""))),
     };
@@ -99,12 +90,4 @@ pub async fn virtual_create(
             .or_insert_with(|| json!({"creationTimestamp": null}));
     }
     Ok(response::object(StatusCode::CREATED, &body, r.enc))
-}
-
-fn user_info(u: &crate::auth::User) -> Value {
-    let mut v = json!({"username": u.name, "groups": u.groups});
-    if !u.uid.is_empty() {
-        v["uid"] = json!(u.uid);
-    }
-    v
 }

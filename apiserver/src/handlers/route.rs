@@ -25,12 +25,8 @@ pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
     {
         return response::error(&ApiError::no_route());
     }
+    // Authorization happened before routing (router.rs → authz), as upstream's filter chain.
     let verb = crate::http::request::verb(&r.method, &info, r.flag("watch"));
-    if let Err(e) =
-        crate::auth::authorize(&r.user, verb, &format!("{}/{}", def.group, def.resource))
-    {
-        return response::error(&e);
-    }
     let result = match info.subresource.as_deref() {
         None => main_resource(api, &def, &mut r, verb).await,
         Some(sub) => {

@@ -13,7 +13,7 @@ use crate::http::Req;
 use crate::http::response::{self, Body};
 use crate::meta;
 use crate::registry::ResourceDef;
-use crate::storage::{DeleteOptions, Outcome, delete_object, durable, store_error};
+use crate::storage::{DeleteOptions, delete_object, durable, store_error};
 use crate::store::Expect;
 
 fn target<'a>(def: &'a ResourceDef, name: &'a str) -> Target<'a> {
@@ -51,7 +51,7 @@ pub async fn serve(
             let body = r.json_body().await?;
             bind(api, r, &name, &body).await
         }
-        ("eviction", &Method::POST) => evict(api, def, r, &name).await,
+        ("eviction", &Method::POST) => super::eviction::evict(api, def, r, &name).await,
         ("token", &Method::POST) => token_request(api, r, &name).await,
         ("log" | "exec" | "attach" | "portforward" | "proxy", _) => {
             crate::kubelet::proxy(api, def, r, sub).await
@@ -199,37 +199,6 @@ pub fn set_pod_condition(
             *existing = c;
         }
         None => list.push(c),
-    }
-}
-
-/// POST `pods/{name}/eviction`: a graceful delete with the eviction's options.
-async fn evict(
-    api: &Arc<Api>,
-    def: &Arc<ResourceDef>,
-    r: &mut Req,
-    name: &str,
-) -> ApiResult<Response<Body>> {
-    let body = r.json_body().await.unwrap_or(json!({}));
-    let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut opts = DeleteOptions::default();
-    if let Some(g) = body
-        .pointer("/deleteOptions/gracePeriodSeconds")
-        .and_then(Value::as_i64)
-    {
-        opts.grace = Some(g);
-    }
-    if let Some(u) = body
-        .pointer("/deleteOptions/preconditions/uid")
-        .and_then(Value::as_str)
-    {
-        opts.uid = Some(u.to_string());
-    }
-    match delete_object(api, def, &ns, name, &opts).await? {
-        Outcome::Deleted(_) | Outcome::Pending(_) => Ok(response::object(
-            StatusCode::CREATED,
-            &success_status(None),
-            r.enc,
-        )),
     }
 }
 

@@ -3,7 +3,6 @@
 use serde_json::{Value, json};
 
 use crate::error::Cause;
-use crate::kinds::names::NameRule;
 use crate::registry::def::{Origin, Strategy};
 
 /// Secrets: default type, `stringData` folded into `data`, key validation, immutability.
@@ -192,16 +191,6 @@ impl Strategy for Lease {
     }
     fn allow_create_on_update(&self) -> bool {
         true
-    }
-}
-
-/// RBAC kinds: names are path segments (`system:admin`).
-#[derive(Debug)]
-pub struct Rbac;
-
-impl Strategy for Rbac {
-    fn name_rule(&self) -> NameRule {
-        NameRule::PathSegment
     }
 }
 

@@ -7,12 +7,16 @@ pub mod crd;
 pub mod custom;
 pub mod endpoints;
 pub mod event;
+pub mod hpa;
+pub mod hpa_metrics;
 pub mod misc;
 pub mod names;
 pub mod namespace;
+pub mod pdb;
 pub mod pod;
 pub mod pod_admission;
 pub mod pod_ephemeral;
+pub mod rbac;
 pub mod service;
 pub mod workload;
 

@@ -350,7 +350,21 @@ fn apps_and_batch() -> Vec<ResourceDef> {
         .in_all()
         .with_status()
         .typed::<autoscaling::HorizontalPodAutoscaler>()
+        .strategy(crate::kinds::hpa::HpaV2)
         .printer(printers::horizontal_pod_autoscaler),
+        def(
+            "autoscaling",
+            "v1",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            true,
+            &["hpa"],
+        )
+        .in_all()
+        .with_status()
+        .typed::<k8s_openapi::api::autoscaling::v1::HorizontalPodAutoscaler>()
+        .strategy(crate::kinds::hpa::HpaV1)
+        .printer(crate::kinds::hpa::printer_v1),
         workload(batch("cronjobs", "CronJob", &["cj"]))
             .typed::<batch::CronJob>()
             .strategy(workload::Workload::new("CronJob"))
@@ -370,7 +384,7 @@ fn review(group: &str, resource: &str, kind: &str, namespaced: bool) -> Resource
 
 fn other_groups() -> Vec<ResourceDef> {
     let rbac = |r: &str, k: &str, ns: bool| {
-        def("rbac.authorization.k8s.io", "v1", r, k, ns, &[]).strategy(misc::Rbac)
+        def("rbac.authorization.k8s.io", "v1", r, k, ns, &[]).strategy(crate::kinds::rbac::Rbac)
     };
     let storage = |r: &str, k: &str| def("storage.k8s.io", "v1", r, k, false, &[]);
     vec![

@@ -490,6 +490,20 @@ impl Store {
             .collect())
     }
 
+    /// The newest resourceVersion at which any of `resources` changed (or could have: the
+    /// store's start), so derived caches such as the RBAC index know when they are stale.
+    pub fn last_write(&self, resources: &[&str]) -> u64 {
+        let st = self.lock();
+        resources
+            .iter()
+            .map(|r| match st.resources.get(*r) {
+                Some(rs) => rs.history.back().map(Event::rv).unwrap_or(rs.horizon),
+                None => st.start_rv,
+            })
+            .max()
+            .unwrap_or(st.start_rv)
+    }
+
     /// Every resource key that has objects (for controllers that scan everything).
     pub fn resources(&self) -> Vec<String> {
         self.lock().resources.keys().cloned().collect()

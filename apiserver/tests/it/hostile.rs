@@ -242,58 +242,65 @@ async fn requests_beyond_max_in_flight_get_429() {
     let srv = apiserver::ServerBuilder::new()
         .limits(Limits {
             max_requests_inflight: 1,
+            max_mutating_requests_inflight: 1,
             ..Limits::default()
         })
         .start()
         .await
         .unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
-    for i in 0..300 {
-        let cm: ConfigMap = serde_json::from_value(
-            json!({"metadata": {"name": format!("cm-{i}")}, "data": {"k": "v".repeat(500)}}),
+    // A create whose body is still arriving holds the one mutating slot.
+    let body = br#"{"metadata":{"name":"slow"}}"#;
+    let mut slow = tls(&srv, b"http/1.1", true).await;
+    let head = format!(
+        "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&body[..10]).await.unwrap();
+
+    let mut other = tls(&srv, b"http/1.1", true).await;
+    let mut refused = None;
+    for i in 0..100 {
+        let body = format!(r#"{{"metadata":{{"name":"fast-{i}"}}}}"#);
+        let request = format!(
+            "POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        other.write_all(request.as_bytes()).await.unwrap();
+        let (code, answer) = read_http1_response(&mut other).await;
+        if code == 429 {
+            refused = Some(answer);
+            break;
+        }
+        // The slow create has not reached the server yet.
+        assert_eq!(code, 201);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status: Value =
+        serde_json::from_slice(&refused.expect("a second create is refused")).unwrap();
+    assert_eq!(status["reason"], "TooManyRequests");
+    assert_eq!(
+        status["message"],
+        "Too many requests, please try again later."
+    );
+    assert_eq!(status["details"]["retryAfterSeconds"], 1);
+    // Reads have their own pool, and watches are long-running and never limited.
+    assert!(normal_get(&srv.client()).await < Duration::from_secs(1));
+    let (code, _) = raw(&srv)
+        .send(
+            http::Method::GET,
+            "/api/v1/configmaps?watch=true&timeoutSeconds=1",
+            "application/json",
+            Vec::new(),
         )
-        .unwrap();
-        cms.create(&PostParams::default(), &cm).await.unwrap();
-    }
-    // Lists on 16 connections, each request written before any answer is read, until two
-    // overlap in the server.
-    let mut conns = Vec::new();
-    for _ in 0..16 {
-        conns.push(tls(&srv, b"http/1.1", true).await);
-    }
-    let request =
-        b"GET /api/v1/configmaps HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n\r\n";
-    for _ in 0..20 {
-        for c in &mut conns {
-            c.write_all(request).await.unwrap();
-        }
-        let mut refused = None;
-        for c in &mut conns {
-            let (code, body) = read_http1_response(c).await;
-            if code == 429 {
-                refused = Some(body);
-            } else {
-                assert_eq!(code, 200);
-            }
-        }
-        if let Some(body) = refused {
-            let status: Value = serde_json::from_slice(&body).unwrap();
-            assert_eq!(status["reason"], "TooManyRequests");
-            assert_eq!(status["details"]["retryAfterSeconds"], 1);
-            // Watches are long-running and never limited.
-            let (code, _) = raw(&srv)
-                .send(
-                    http::Method::GET,
-                    "/api/v1/configmaps?watch=true&timeoutSeconds=1",
-                    "application/json",
-                    Vec::new(),
-                )
-                .await;
-            assert_eq!(code, 200);
-            return;
-        }
-    }
-    panic!("16 parallel lists never overlapped in 20 rounds");
+        .await;
+    assert_eq!(code, 200);
+    // Once the slow create finishes, its slot is free again.
+    slow.write_all(&body[10..]).await.unwrap();
+    assert_eq!(read_http1_response(&mut slow).await.0, 201);
+    let request = b"POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 28\r\n\r\n{\"metadata\":{\"name\":\"last\"}}";
+    other.write_all(request).await.unwrap();
+    assert_eq!(read_http1_response(&mut other).await.0, 201);
 }
 
 /// Reads one HTTP/1.1 response with a `Content-Length` or chunked body: (status, body).

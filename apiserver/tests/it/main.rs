@@ -1,10 +1,12 @@
 //! Integration tests of the embedded API server over real HTTPS, with kube-rs and kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod autoscaling;
 mod certificates;
 mod controllers;
 mod crd;
 mod crud;
+mod disruption;
 mod endpoints;
 mod errors;
 mod harness;
@@ -14,6 +16,7 @@ mod lifecycle;
 mod patching;
 mod persistence;
 mod printers;
+mod rbac;
 mod service_accounts;
 mod watch;
 mod wire;

@@ -6,5 +6,6 @@ mod bench_smoke;
 mod cluster_kubectl;
 mod full_chain;
 mod layout;
+mod rbac_parity;
 mod support;
 mod upstream;

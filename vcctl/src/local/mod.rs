@@ -22,6 +22,7 @@ mod files;
 pub mod options;
 pub mod pki;
 pub mod ports;
+mod rbac;
 pub mod record;
 pub mod state;
 pub mod steps;
@@ -349,6 +350,7 @@ impl Starter<'_> {
             "super cluster API (HTTPS)",
         );
         write_private(&self.state.super_kubeconfig, server.kubeconfig_yaml()).map_err(failed)?;
+        rbac::apply(&server.state()).await.map_err(failed)?;
         let admin = server.client();
         let config = server.kube_config();
         let ids = Identities::issue(&server, self.opts.request_log.as_ref())

@@ -145,6 +145,8 @@ fn hostile_pods() -> Vec<(Pod, &'static str)> {
         ),
         (
             with_spec("procmount", |s| {
+                // The tenant API server accepts an unmasked /proc only in a user namespace.
+                s.host_users = Some(false);
                 s.containers[0].security_context =
                     security(|c| c.proc_mount = Some("Unmasked".into()))
             }),
