@@ -81,3 +81,22 @@ async fn control_plane_binaries_without_binaries_fail_at_vc_manager() {
     assert_eq!(err.failed_step(), Some(&Step::VcManager), "{err}");
     assert!(err.to_string().contains("kube-apiserver"), "{err}");
 }
+
+/// `vcctl status | head -1`: a reader that goes away ends vcctl quietly, not with a panic.
+#[test]
+fn output_to_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    LocalState::default().save(dir.path()).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_vcctl"))
+        .args(["status", "--dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
