@@ -45,6 +45,8 @@ pub struct Api {
     pub openapi: Mutex<Option<(u64, Arc<crate::openapi_doc::OpenApi>)>>,
     /// Woken after every write, for the in-process control loops.
     pub changes: tokio::sync::broadcast::Sender<Change>,
+    /// Quota admission's charging lock.
+    pub quota: crate::quota::QuotaAdmission,
 }
 
 /// A write, as control loops see it.
@@ -97,6 +99,7 @@ impl Api {
             shared,
             changes,
             openapi: Mutex::new(None),
+            quota: Default::default(),
         }
     }
 

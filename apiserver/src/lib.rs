@@ -26,6 +26,7 @@ pub mod openapi_doc;
 pub mod patch_formats;
 pub mod pki;
 pub mod protobuf;
+pub mod quota;
 pub mod registry;
 pub mod router;
 pub mod schema;

@@ -19,6 +19,7 @@ pub mod job;
 pub mod namespace;
 pub mod node_taints;
 pub mod replicaset;
+pub mod resourcequota;
 mod runtime;
 pub mod serviceaccount;
 pub mod statefulset;
@@ -40,6 +41,8 @@ pub const ALL: &[&str] = &[
     "garbagecollector",
     "deployment",
     "replicaset",
+    "replicationcontroller",
+    "resourcequota",
     "statefulset",
     "daemonset",
     "job",
@@ -93,7 +96,19 @@ pub fn start(
         out.push(spawn(api.clone(), deployment::DeploymentController));
     }
     if on("replicaset") {
-        out.push(spawn(api.clone(), replicaset::ReplicaSetController));
+        out.push(spawn(
+            api.clone(),
+            replicaset::ReplicaSetController::REPLICA_SETS,
+        ));
+    }
+    if on("replicationcontroller") {
+        out.push(spawn(
+            api.clone(),
+            replicaset::ReplicaSetController::REPLICATION_CONTROLLERS,
+        ));
+    }
+    if on("resourcequota") {
+        out.push(spawn(api.clone(), resourcequota::ResourceQuotaController));
     }
     if on("statefulset") {
         out.push(spawn(api.clone(), statefulset::StatefulSetController));

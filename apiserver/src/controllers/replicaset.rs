@@ -1,5 +1,5 @@
-//! ReplicaSets keep `spec.replicas` pods from their template running, adopt matching orphans,
-//! and report status counts.
+//! ReplicaSets and ReplicationControllers keep `spec.replicas` pods from their template
+//! running, adopt matching orphans, and report status counts (upstream runs one loop for both).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,28 +17,57 @@ use crate::{meta, storage};
 /// Most pods created or deleted in one sync (upstream's burst).
 const BURST: usize = 500;
 
-/// The replicaset controller.
-pub struct ReplicaSetController;
+/// The replicaset controller, or (as upstream) the same loop over ReplicationControllers.
+pub struct ReplicaSetController {
+    name: &'static str,
+    group: &'static str,
+    resource: &'static str,
+    storage: &'static str,
+    kind: &'static str,
+    api_version: &'static str,
+}
+
+impl ReplicaSetController {
+    /// The loop over `apps/v1` ReplicaSets.
+    pub const REPLICA_SETS: ReplicaSetController = ReplicaSetController {
+        name: "replicaset",
+        group: "apps",
+        resource: "replicasets",
+        storage: "apps/replicasets",
+        kind: "ReplicaSet",
+        api_version: "apps/v1",
+    };
+    /// The loop over core/v1 ReplicationControllers.
+    pub const REPLICATION_CONTROLLERS: ReplicaSetController = ReplicaSetController {
+        name: "replicationcontroller",
+        group: "",
+        resource: "replicationcontrollers",
+        storage: "/replicationcontrollers",
+        kind: "ReplicationController",
+        api_version: "v1",
+    };
+}
 
 impl Controller for ReplicaSetController {
     fn name(&self) -> &'static str {
-        "replicaset"
+        self.name
     }
 
     fn keys_for(&self, _api: &Api, change: &Change) -> Vec<Key> {
-        owner_keys(change, "apps/replicasets", "/pods", "ReplicaSet")
+        owner_keys(change, self.storage, "/pods", self.kind)
     }
 
     fn all_keys(&self, api: &Api) -> Vec<Key> {
-        keys_of(api, "apps/replicasets")
+        keys_of(api, self.storage)
     }
 
     async fn reconcile(&self, api: Arc<Api>, key: Key) -> Result<Requeue, ApiError> {
-        let def = storage::def(&api, "apps", "replicasets")?;
+        let def = storage::def(&api, self.group, self.resource)?;
         let Some(rs) = storage::get(&api, &def, &key.0, &key.1) else {
             return Ok(None);
         };
-        let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
+        let (kind, api_version) = (self.kind, self.api_version);
+        let owned = owned_pods(&api, &rs, kind, api_version).await?;
         let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
         let want = rs
             .pointer("/spec/replicas")
@@ -50,7 +79,7 @@ impl Controller for ReplicaSetController {
             if active.len() < want {
                 let n = (want - active.len()).min(BURST);
                 for _ in 0..n {
-                    create_pod(&api, &rs, "ReplicaSet", "apps/v1", None).await?;
+                    create_pod(&api, &rs, kind, api_version, None).await?;
                 }
                 if want - active.len() > n {
                     requeue = Some(Duration::from_millis(100));
@@ -64,8 +93,9 @@ impl Controller for ReplicaSetController {
                 }
             }
         }
-        let owned = owned_pods(&api, &rs, "ReplicaSet", "apps/v1").await?;
-        write_status(&api, &def, &rs, &owned).await?;
+        let owned = owned_pods(&api, &rs, kind, api_version).await?;
+        let manager = format!("{}-controller", self.name);
+        write_status(&api, &def, &rs, &owned, &manager).await?;
         Ok(requeue)
     }
 }
@@ -118,7 +148,7 @@ pub async fn owned_pods(
 ) -> Result<Vec<Value>, ApiError> {
     let ns = meta::namespace(owner);
     let uid = meta::uid(owner);
-    let Some(sel) = owner.pointer("/spec/selector").and_then(selector_from_json) else {
+    let Some(sel) = owner_selector(owner, kind) else {
         return Ok(Vec::new());
     };
     if sel.is_empty() {
@@ -167,6 +197,15 @@ pub async fn owned_pods(
         }
     }
     Ok(out)
+}
+
+/// The pod selector of a workload: a `LabelSelector`, or a ReplicationController's plain map.
+fn owner_selector(owner: &Value, kind: &str) -> Option<crate::selectors::LabelSelector> {
+    let sel = owner.pointer("/spec/selector")?;
+    if kind == "ReplicationController" {
+        return selector_from_json(&json!({ "matchLabels": sel }));
+    }
+    selector_from_json(sel)
 }
 
 /// An ownerReference with `controller` and `blockOwnerDeletion` set.
@@ -230,6 +269,7 @@ async fn write_status(
     def: &crate::registry::ResourceDef,
     rs: &Value,
     owned: &[Value],
+    manager: &str,
 ) -> Result<(), ApiError> {
     let active: Vec<&Value> = owned.iter().filter(|p| is_active(p)).collect();
     let template_labels = rs
@@ -269,5 +309,5 @@ async fn write_status(
             .as_object_mut()
             .map(|s| s.remove("fullyLabeledReplicas"));
     }
-    super::runtime::write_status(api, def, rs, "replicaset-controller", status).await
+    super::runtime::write_status(api, def, rs, manager, status).await
 }

@@ -26,6 +26,10 @@ pub trait Controller: Send + Sync + 'static {
     fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key>;
     /// Every key (periodic resync).
     fn all_keys(&self, api: &Api) -> Vec<Key>;
+    /// How often every key is reconciled again.
+    fn resync(&self) -> Duration {
+        RESYNC
+    }
     /// Brings one key to its desired state.
     fn reconcile(
         &self,
@@ -72,7 +76,7 @@ pub fn spawn<C: Controller>(api: Arc<Api>, c: C) -> tokio::task::JoinHandle<()> 
         let feeder = {
             let (api, c, queue) = (api.clone(), c.clone(), queue.clone());
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(RESYNC);
+                let mut tick = tokio::time::interval(c.resync());
                 loop {
                     tokio::select! {
                         r = rx.recv() => match r {

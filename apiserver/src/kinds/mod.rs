@@ -16,6 +16,7 @@ pub mod pdb;
 pub mod pod;
 pub mod pod_admission;
 pub mod pod_ephemeral;
+pub mod quota;
 pub mod rbac;
 pub mod service;
 pub mod workload;

@@ -15,7 +15,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiext
 use super::def::{
     KubeletRoute, Plain, ResourceDef, STANDARD_VERBS, Shared, Strategy, Subresource, typed,
 };
-use crate::kinds::{crd, endpoints, event, misc, namespace, pod, service, workload};
+use crate::kinds::{crd, endpoints, event, misc, namespace, pod, quota, service, workload};
 use crate::table::printers;
 
 const CREATE: &[&str] = &["create"];
@@ -243,6 +243,7 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
         c("resourcequotas", "ResourceQuota", true, &["quota"])
             .with_status()
             .typed::<core::ResourceQuota>()
+            .strategy(quota::ResourceQuota)
             .printer(printers::resource_quota),
         c("secrets", "Secret", true, &[])
             .with_fields(&["type"])

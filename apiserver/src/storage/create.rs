@@ -208,6 +208,10 @@ pub fn admit_new(
         dry_run,
     };
     def.strategy.admit_create(&ctx, obj)?;
+    if let Err(e) = crate::quota::admit(api, def, None, obj, dry_run) {
+        def.strategy.released(obj);
+        return Err(e);
+    }
     super::managed_fields::record_update(def, actor, None, obj, None);
     Ok(())
 }
@@ -232,6 +236,7 @@ pub async fn commit_new(
         )
         .map_err(|e| {
             def.strategy.released(stored);
+            crate::quota::refund(api, def, stored);
             store_error(def, name, e)
         })?;
     finish(api, def, None, Some(stored), committed.rv).await?;

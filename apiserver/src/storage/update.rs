@@ -123,6 +123,9 @@ pub fn prepare_update(
         dry_run,
     };
     def.strategy.admit_update(&ctx, old, &mut new)?;
+    if partial.is_none() {
+        crate::quota::admit(api, def, Some(old), &new, dry_run)?;
+    }
     super::managed_fields::record_update(def, actor, Some(old), &mut new, sub);
     Ok(new)
 }

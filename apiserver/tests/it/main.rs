@@ -16,6 +16,7 @@ mod lifecycle;
 mod patching;
 mod persistence;
 mod printers;
+mod quota;
 mod rbac;
 mod service_accounts;
 mod watch;
