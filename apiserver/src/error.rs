@@ -221,6 +221,12 @@ impl ApiError {
         }
     }
 
+    /// An error upstream answers without a reason (e.g. the 500 of an apply configuration
+    /// with undeclared fields).
+    pub fn unreasoned(code: u16, message: impl Into<String>) -> Self {
+        Self::plain(code, "", message)
+    }
+
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::plain(400, "BadRequest", message)
@@ -330,6 +336,15 @@ impl ApiError {
             format!(
                 "the server was unable to respond with a content type that the client supports ({accept})"
             ),
+        )
+    }
+
+    /// 406 for an endpoint that serves only plain objects (upstream's negotiation error).
+    pub fn not_acceptable_media() -> Self {
+        Self::plain(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
         )
     }
 
@@ -486,6 +501,11 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
+        if self.reason.is_empty()
+            && let Some(obj) = s.as_object_mut()
+        {
+            obj.remove("reason");
+        }
         if let (Some(d), Some(obj)) = (&self.details, s.as_object_mut()) {
             obj.insert("details".into(), (**d).clone());
         }

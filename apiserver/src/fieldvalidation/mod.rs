@@ -16,6 +16,7 @@ mod decode;
 mod error;
 #[cfg(test)]
 mod tests;
+mod undeclared;
 
 use crate::error::{StatusCause, StatusInfo};
 
@@ -23,6 +24,7 @@ pub use error::{FieldValidationError, StrictError};
 use error::{bad_request, go_quote};
 
 pub use decode::{BodyFormat, Decoded, decode_body, prune_unknown_fields};
+pub use undeclared::{typed_patch_message, undeclared_fields};
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

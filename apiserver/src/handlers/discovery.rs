@@ -4,7 +4,6 @@ use http::{HeaderMap, Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::Api;
-use crate::error::ApiError;
 use crate::http::response::{self, Body, Encoding};
 
 fn group_json(api: &Api, group: &str) -> Value {
@@ -51,7 +50,7 @@ pub fn groups(api: &Api, _headers: &HeaderMap, enc: Encoding) -> Response<Body> 
 /// `/apis/{group}`.
 pub fn group(api: &Api, group: &str, enc: Encoding) -> Response<Body> {
     if api.registry.group_versions(group).is_empty() {
-        return response::error(&ApiError::no_route());
+        return response::page_not_found();
     }
     let mut v = group_json(api, group);
     if let Some(o) = v.as_object_mut() {
@@ -64,7 +63,7 @@ pub fn group(api: &Api, group: &str, enc: Encoding) -> Response<Body> {
 /// `/api/v1`, `/apis/{group}/{version}`.
 pub fn resource_list(api: &Api, group: &str, version: &str, enc: Encoding) -> Response<Body> {
     if !api.registry.serves_group_version(group, version) {
-        return response::error(&ApiError::no_route());
+        return response::page_not_found();
     }
     let resources: Vec<Value> = api
         .registry

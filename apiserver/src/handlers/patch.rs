@@ -11,6 +11,7 @@ use super::body::{actor, status_error, validate_patched};
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult};
 use crate::field_manager::{self, Writer};
+use crate::fieldvalidation::{self, BodyFormat, Directive, StrictError};
 use crate::http::Req;
 use crate::http::response::{self, Body};
 use crate::registry::ResourceDef;
@@ -42,20 +43,25 @@ pub fn apply_patch(
 ) -> ApiResult<(Value, Vec<String>)> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     crate::http::nesting::check_nesting(body)?;
+    let mut warnings = Vec::new();
     let mut patched = match media {
         JSON_PATCH => crate::patch_formats::json_patch(current, &parse_json(body)?)
             .map_err(|e| status_error(e.status()))?,
         MERGE_PATCH => crate::patch_formats::json_merge_patch(current, &parse_json(body)?)
             .map_err(|e| status_error(e.status()))?,
         STRATEGIC_PATCH if def.crd.is_none() => strategic(def, current, body)?,
-        APPLY_PATCH | "application/apply-patch+cbor" => apply_existing(def, r, current, body, sub)?,
+        APPLY_PATCH | "application/apply-patch+cbor" => {
+            let (applied, w) = apply_existing(def, r, current, body, sub)?;
+            warnings = w;
+            applied
+        }
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !patched.is_object() {
         return Err(ApiError::bad_request("the patch result is not an object"));
     }
     let text = String::from_utf8_lossy(body).into_owned();
-    let warnings = validate_patched(r, def, &mut patched, &text)?;
+    warnings.extend(validate_patched(r, def, &mut patched, &text)?);
     Ok((patched, warnings))
 }
 
@@ -80,6 +86,50 @@ fn apply_config(body: &[u8]) -> ApiResult<Value> {
         ));
     }
     Ok(v)
+}
+
+/// Upstream's checks of an apply configuration before it is applied: every field must be
+/// declared by the schema (500 otherwise, whatever `fieldValidation` says), then duplicate YAML
+/// keys per `fieldValidation` (400 under Strict, warnings under Warn). Returns the warnings.
+fn check_apply_config(
+    def: &ResourceDef,
+    r: &Req,
+    body: &[u8],
+    config: &Value,
+) -> ApiResult<Vec<String>> {
+    let dir = super::body::directive(r)?;
+    let undeclared = with_type(def, |t| fieldvalidation::undeclared_fields(config, t));
+    if !undeclared.is_empty() {
+        let gvk = format!("{}/{}, Kind={}", def.group, def.version, def.kind);
+        let message = fieldvalidation::typed_patch_message(
+            crate::meta::namespace(config),
+            crate::meta::name(config),
+            &gvk,
+            &undeclared,
+        );
+        return Err(ApiError::unreasoned(500, message));
+    }
+    let mut warnings = Vec::new();
+    if dir == Directive::Ignore {
+        return Ok(warnings);
+    }
+    let decoded = with_type(def, |t| {
+        fieldvalidation::decode_body(body, BodyFormat::Yaml, t, false)
+    });
+    let duplicates = decoded
+        .map(|d| d.strict_errors)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| matches!(e, StrictError::YamlDuplicates(_)));
+    for e in duplicates {
+        if dir == Directive::Strict {
+            return Err(ApiError::bad_request(format!(
+                "error strict decoding YAML: error converting YAML to JSON: {e}"
+            )));
+        }
+        warnings.push(fieldvalidation::warning_header(&e.to_string()));
+    }
+    Ok(warnings)
 }
 
 fn apply_writer<'a>(
@@ -108,16 +158,18 @@ pub fn apply_existing(
     current: &Value,
     body: &[u8],
     sub: Option<&str>,
-) -> ApiResult<Value> {
+) -> ApiResult<(Value, Vec<String>)> {
     let config = apply_config(body)?;
     check_apply_identity(def, r, &config)?;
+    let warnings = check_apply_config(def, r, body, &config)?;
     let api_version = def.api_version();
     let writer = apply_writer(r, def, &api_version, sub)?;
     let force = r.flag("force");
-    with_type(def, |t| {
+    let applied = with_type(def, |t| {
         field_manager::apply(Some(current), &config, t, &writer, force)
     })
-    .map_err(|e| status_error(e.status()))
+    .map_err(|e| status_error(e.status()))?;
+    Ok((applied, warnings))
 }
 
 fn check_apply_identity(def: &ResourceDef, r: &Req, config: &Value) -> ApiResult<()> {
@@ -156,6 +208,7 @@ pub async fn apply_create(
 ) -> ApiResult<Response<Body>> {
     let mut config = apply_config(body)?;
     check_apply_identity(def, r, &config)?;
+    let warnings = check_apply_config(def, r, body, &config)?;
     if let Some(n) = r.info.name.as_deref() {
         crate::meta::meta_mut(&mut config).insert("name".into(), Value::String(n.to_string()));
     }
@@ -180,13 +233,11 @@ pub async fn apply_create(
     };
     crate::storage::admit_new(api, def, &actor, &mut obj, dry_run)?;
     if dry_run {
-        return Ok(response::object(StatusCode::CREATED, &obj, r.enc));
+        let resp = response::object(StatusCode::CREATED, &obj, r.enc);
+        return Ok(super::write::with_warnings(resp, &warnings));
     }
     let stored = to_stored(def, obj);
     let committed = crate::storage::commit_new(api, def, &stored).await?;
-    Ok(response::encoded_bytes(
-        StatusCode::CREATED,
-        render(def, &committed),
-        r.enc,
-    ))
+    let resp = response::encoded_bytes(StatusCode::CREATED, render(def, &committed), r.enc);
+    Ok(super::write::with_warnings(resp, &warnings))
 }

@@ -25,6 +25,9 @@ pub async fn virtual_create(
             target(def, ""),
         ));
     }
+    if !crate::http::accepts_plain_object(r.header("accept")) {
+        return Err(ApiError::not_acceptable_media());
+    }
     if def.group.is_empty() && def.kind == "Binding" {
         return create_binding(api, r).await;
     }

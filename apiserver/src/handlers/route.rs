@@ -18,6 +18,12 @@ pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
         .registry
         .find(&info.group, &info.version, &info.resource)
     else {
+        if !api
+            .registry
+            .serves_builtin_group_version(&info.group, &info.version)
+        {
+            return response::page_not_found();
+        }
         return response::error(&ApiError::no_route());
     };
     if (info.namespace.is_some() && !def.namespaced)

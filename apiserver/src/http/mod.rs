@@ -154,6 +154,28 @@ pub fn wants_table(accept: Option<&str>) -> bool {
     false
 }
 
+/// Whether `accept` allows a plain object (no `as=Table`/`as=PartialObjectMetadata`
+/// conversion), as endpoints without a table convertor require.
+pub fn accepts_plain_object(accept: Option<&str>) -> bool {
+    let Some(accept) = accept.filter(|a| !a.trim().is_empty()) else {
+        return true;
+    };
+    accept.split(',').any(|part| {
+        let mut params = part.split(';').map(str::trim);
+        let media = params.next().unwrap_or_default();
+        let plain = !params.any(|p| p.starts_with("as="));
+        plain
+            && matches!(
+                media,
+                "application/json"
+                    | "application/yaml"
+                    | "application/vnd.kubernetes.protobuf"
+                    | "application/*"
+                    | "*/*"
+            )
+    })
+}
+
 /// A 200 `ok` text response.
 pub fn ok_text() -> Response<Body> {
     response::text(StatusCode::OK, "ok")

@@ -83,6 +83,16 @@ pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
     with_type(status, full(body.into()), "text/plain; charset=utf-8")
 }
 
+/// Upstream's answer for a path no API group serves: a plain `404 page not found`.
+pub fn page_not_found() -> Response<Body> {
+    let mut r = text(StatusCode::NOT_FOUND, "404 page not found\n");
+    r.headers_mut().insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
 fn with_type(status: StatusCode, body: Body, content_type: &'static str) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;

@@ -257,6 +257,18 @@ pub fn refresh_status(crd: &mut Value, old: Option<&Value>) {
     if terminating {
         conditions.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress", "message": "CustomResource deletion is in progress", "lastTransitionTime": since("Terminating")}));
     }
+    // Conditions of other types belong to whoever wrote them (through `/status`).
+    const MANAGED: &[&str] = &["NamesAccepted", "Established", "Terminating"];
+    let written = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conditions.extend(
+        written.into_iter().filter(|c| {
+            !MANAGED.contains(&c.get("type").and_then(Value::as_str).unwrap_or_default())
+        }),
+    );
     if let Some(o) = crd.as_object_mut() {
         o.insert(
             "status".into(),

@@ -108,6 +108,11 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
             ),
         ));
     }
+    if s.get("x-kubernetes-embedded-resource") == Some(&json!(true))
+        && let Some(o) = v.as_object()
+    {
+        validate_embedded(path, o, out);
+    }
     match v {
         Value::Number(n) => {
             let x = n.as_f64().unwrap_or(0.0);
@@ -209,6 +214,27 @@ fn validate_value(s: &Value, v: &Value, path: &str, out: &mut Vec<Cause>) {
     }
 }
 
+/// An embedded resource must name its `apiVersion` (a group/version) and `kind`.
+fn validate_embedded(path: &str, o: &Map<String, Value>, out: &mut Vec<Cause>) {
+    for key in ["apiVersion", "kind"] {
+        let field = format!("{path}.{key}");
+        match o.get(key) {
+            None => out.push(Cause::required(&field, "must not be empty")),
+            Some(Value::String(t)) if t.is_empty() => {
+                out.push(Cause::invalid(&field, &json!(t), "must not be empty"))
+            }
+            Some(Value::String(t)) if key == "apiVersion" && t.matches('/').count() > 1 => out
+                .push(Cause::invalid(
+                    &field,
+                    &json!(t),
+                    &format!("unexpected GroupVersion string: {t}"),
+                )),
+            Some(Value::String(_)) => {}
+            Some(other) => out.push(Cause::invalid(&field, other, "must be a string")),
+        }
+    }
+}
+
 /// Removes fields the schema does not know (upstream pruning) and applies schema defaults.
 pub fn prune_and_default(schema: &Value, obj: &mut Value) {
     if let Some(o) = obj.as_object_mut() {
@@ -232,6 +258,48 @@ pub fn prune_and_default(schema: &Value, obj: &mut Value) {
             }
         }
     }
+}
+
+/// Applies schema defaults without pruning (upstream defaults objects read from storage too,
+/// so a default added to a CRD shows on objects stored before it).
+pub fn apply_schema_defaults(schema: &Value, obj: &mut Value) {
+    match obj {
+        Value::Object(o) => {
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                apply_defaults(props, o);
+                for (k, child) in o.iter_mut() {
+                    if let Some(cs) = props.get(k) {
+                        apply_schema_defaults(cs, child);
+                    }
+                }
+            } else if let Some(ap) = schema.get("additionalProperties").filter(|a| a.is_object()) {
+                for child in o.values_mut() {
+                    apply_schema_defaults(ap, child);
+                }
+            }
+        }
+        Value::Array(items) => {
+            if let Some(is) = schema.get("items") {
+                for it in items.iter_mut() {
+                    apply_schema_defaults(is, it);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a schema declares a default anywhere.
+pub fn has_defaults(schema: &Value) -> bool {
+    let Some(o) = schema.as_object() else {
+        return false;
+    };
+    o.contains_key("default")
+        || o.get("properties")
+            .and_then(Value::as_object)
+            .is_some_and(|p| p.values().any(has_defaults))
+        || o.get("additionalProperties").is_some_and(has_defaults)
+        || o.get("items").is_some_and(has_defaults)
 }
 
 fn apply_defaults(props: &Map<String, Value>, o: &mut Map<String, Value>) {

@@ -17,6 +17,7 @@
 //! diff and explain. Deviations: no watch or proxy paths; operation descriptions are shorter
 //! than upstream's.
 
+mod crd_schema;
 mod paths;
 mod served_kind;
 #[cfg(test)]
@@ -119,10 +120,18 @@ impl OpenApi {
     pub fn build(kinds: &[ServedKind], version: &str) -> Result<OpenApi, OpenApiError> {
         let index = SchemaIndex::builtin()?;
         let mut definitions = index.definitions().clone();
+        let mut v2_only = Map::new();
         let mut names = Vec::new();
         for kind in kinds {
-            names.push(definition_names(index, kind, &mut definitions)?);
+            names.push(definition_names(
+                index,
+                kind,
+                &mut definitions,
+                &mut v2_only,
+            )?);
         }
+        let mut v2_definitions = definitions.clone();
+        v2_definitions.extend(v2_only);
         let info = json!({"title": "Kubernetes", "version": version});
 
         let mut v2_paths = Map::new();
@@ -133,7 +142,7 @@ impl OpenApi {
             "swagger": "2.0",
             "info": info,
             "paths": v2_paths,
-            "definitions": definitions,
+            "definitions": v2_definitions,
             "securityDefinitions": {"BearerToken": {
                 "description": "Bearer Token authentication", "type": "apiKey",
                 "name": "authorization", "in": "header"}},
@@ -317,10 +326,12 @@ fn document(doc: &Doc, hash: Option<&str>, if_none_match: Option<&str>) -> OpenA
 }
 
 /// The definition names (kind, list) of a served kind, adding CRD definitions.
+/// CRD definitions go into `definitions` as served by v3, and their v2 form into `v2_only`.
 fn definition_names(
     index: &SchemaIndex,
     kind: &ServedKind,
     definitions: &mut Map<String, Value>,
+    v2_only: &mut Map<String, Value>,
 ) -> Result<(String, String), OpenApiError> {
     match &kind.schema {
         None => {
@@ -336,58 +347,12 @@ fn definition_names(
         Some(schema) => {
             let name = crd_definition_name(&kind.group, &kind.version, &kind.kind);
             let list = format!("{name}List");
-            definitions.insert(name.clone(), crd_definition(kind, schema));
-            definitions.insert(list.clone(), crd_list_definition(kind, &name));
+            definitions.insert(name.clone(), crd_schema::definition(kind, schema));
+            definitions.insert(list.clone(), crd_schema::list_definition(kind, &name));
+            v2_only.insert(name.clone(), crd_schema::v2_definition(kind, schema));
             Ok((name, list))
         }
     }
-}
-
-fn gvk_ext(kind: &ServedKind, kind_name: &str) -> Value {
-    json!([{"group": kind.group, "kind": kind_name, "version": kind.version}])
-}
-
-fn crd_definition(kind: &ServedKind, schema: &Value) -> Value {
-    let mut def = schema.as_object().cloned().unwrap_or_default();
-    def.entry("type").or_insert_with(|| json!("object"));
-    let props = def
-        .entry("properties")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if let Some(props) = props.as_object_mut() {
-        props.insert(
-            "apiVersion".into(),
-            json!({"description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"}),
-        );
-        props.insert(
-            "kind".into(),
-            json!({"description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"}),
-        );
-        props.insert(
-            "metadata".into(),
-            json!({"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
-                   "description": "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata"}),
-        );
-    }
-    def.insert(
-        "x-kubernetes-group-version-kind".into(),
-        gvk_ext(kind, &kind.kind),
-    );
-    Value::Object(def)
-}
-
-fn crd_list_definition(kind: &ServedKind, item: &str) -> Value {
-    json!({
-        "description": format!("{}List is a list of {}", kind.kind, kind.kind),
-        "type": "object",
-        "required": ["items"],
-        "properties": {
-            "apiVersion": {"type": "string"},
-            "items": {"type": "array", "items": {"$ref": format!("#/definitions/{item}")}},
-            "kind": {"type": "string"},
-            "metadata": {"$ref": "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta"}
-        },
-        "x-kubernetes-group-version-kind": gvk_ext(kind, &format!("{}List", kind.kind)),
-    })
 }
 
 /// The v3 `components.schemas` reachable from `roots`, refs rewritten for v3.

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 /// A served resource, as the server's registry knows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ServedKind {
     /// API group ("" for core).
     pub group: String,

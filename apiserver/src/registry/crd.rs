@@ -33,6 +33,8 @@ pub struct CrdServing {
     pub printer_columns: Vec<Value>,
     /// The version's schema, indexed for field management, patches and validation.
     pub schema_index: Option<Arc<crate::schema::SchemaIndex>>,
+    /// Whether the schema has defaults, which reads apply to stored objects too.
+    pub defaults_on_read: bool,
 }
 
 /// Parsed Kubernetes version name: `v2` > `v1` > `v1beta2` > `v1beta1` > `v1alpha1` > others.

@@ -133,6 +133,9 @@ pub fn defs_from_crd(crd: &Value) -> Vec<ResourceDef> {
                 crd_name: crd_name.clone(),
                 version_priority: version_priority(&version),
                 storage_version: storage_version.clone(),
+                defaults_on_read: schema
+                    .as_ref()
+                    .is_some_and(crate::kinds::custom::has_defaults),
                 schema,
                 schema_index,
                 scale,

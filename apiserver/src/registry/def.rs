@@ -92,7 +92,8 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     }
     /// Keeps server-set values an update left out (before validation and generation).
     fn carry_over(&self, _old: &Value, _new: &mut Value) {}
-    /// Last changes to an update after generation is set (e.g. status the server computes).
+    /// Last changes to a main-resource update after generation is set (e.g. status the server
+    /// computes); writes through a subresource keep what they wrote.
     fn prepare_update(&self, _old: &Value, _new: &mut Value) {}
     /// Adjusts an update through a partial-update subresource after the generic merge (e.g.
     /// CSR `status` keeps the approval conditions only `approval` may change).

@@ -92,7 +92,15 @@ impl Registry {
         })
     }
 
-    /// Whether the group-version is served at all.
+    /// Whether a built-in (not CRD-defined) resource is served at `group`/`version`: such
+    /// paths answer unknown resources with a `Status`, others with a plain 404 page.
+    pub fn serves_builtin_group_version(&self, group: &str, version: &str) -> bool {
+        self.all()
+            .iter()
+            .any(|d| d.group == group && d.version == version && d.crd.is_none())
+    }
+
+    /// Whether any resource (built-in or custom) is served at `group`/`version`.
     pub fn serves_group_version(&self, group: &str, version: &str) -> bool {
         self.all()
             .iter()

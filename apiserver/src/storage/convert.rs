@@ -12,7 +12,7 @@ pub fn needs_conversion(def: &ResourceDef) -> bool {
         || def
             .crd
             .as_ref()
-            .is_some_and(|c| c.storage_version != def.version)
+            .is_some_and(|c| c.storage_version != def.version || c.defaults_on_read)
 }
 
 /// The JSON of a stored object as served by `def` (converted when the version differs).
@@ -31,10 +31,13 @@ pub fn to_served(def: &ResourceDef, mut v: Value) -> Value {
     if def.strategy.converts() {
         return def.strategy.to_served(v);
     }
-    if def.crd.is_some()
-        && let Some(o) = v.as_object_mut()
-    {
-        o.insert("apiVersion".into(), Value::String(def.api_version()));
+    if let Some(c) = &def.crd {
+        if let Some(o) = v.as_object_mut() {
+            o.insert("apiVersion".into(), Value::String(def.api_version()));
+        }
+        if let Some(schema) = c.schema.as_ref().filter(|_| c.defaults_on_read) {
+            crate::kinds::custom::apply_schema_defaults(schema, &mut v);
+        }
     }
     v
 }

@@ -92,7 +92,9 @@ pub fn prepare_update(
             json!(if changed { og + 1 } else { og }),
         );
     }
-    def.strategy.prepare_update(old, &mut new);
+    if partial.is_none() {
+        def.strategy.prepare_update(old, &mut new);
+    }
     let mut causes = meta_causes(&new);
     causes.extend(validate(
         def,

@@ -5,6 +5,7 @@ mod autoscaling;
 mod certificates;
 mod controllers;
 mod crd;
+mod crd_behaviour;
 mod crud;
 mod disruption;
 mod endpoints;
