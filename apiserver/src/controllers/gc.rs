@@ -390,6 +390,9 @@ impl GarbageCollector {
                     blocking += 1;
                 }
                 if !meta::is_deleting(&dobj) {
+                    if self.has_dependent_deleting_dependents(api, &dobj) {
+                        unblock_owner_references(api, &ddef, &actor, d).await?;
+                    }
                     let opts = DeleteOptions {
                         propagation: Some("Foreground".into()),
                         ..Default::default()
@@ -409,6 +412,53 @@ impl GarbageCollector {
         }
         Ok(None)
     }
+}
+
+impl GarbageCollector {
+    /// Whether one of `obj`'s dependents is itself deleting its dependents: deleting `obj` in
+    /// the foreground too would close a circle of owners waiting on each other.
+    fn has_dependent_deleting_dependents(&self, api: &Api, obj: &Value) -> bool {
+        let deps: Vec<DepRef> = self
+            .lock()
+            .dependents
+            .get(meta::uid(obj))
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default();
+        deps.iter().any(|d| {
+            def_for_storage(api, &d.0)
+                .and_then(|def| storage::get(api, &def, &d.1, &d.2))
+                .is_some_and(|o| {
+                    meta::is_deleting(&o)
+                        && meta::finalizers(&o)
+                            .iter()
+                            .any(|f| f == "foregroundDeletion")
+                })
+        })
+    }
+}
+
+/// Upstream's circle breaker: the object's owner references stop blocking their owners'
+/// deletion, so a circle of foreground deletions can finish.
+async fn unblock_owner_references(
+    api: &Api,
+    def: &ResourceDef,
+    actor: &Actor,
+    dep: &DepRef,
+) -> Result<(), ApiError> {
+    storage::update(api, def, actor, &dep.1, &dep.2, None, |o| {
+        let mut refs = meta::owner_references(o);
+        let mut changed = false;
+        for r in &mut refs {
+            if r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
+                r["blockOwnerDeletion"] = json!(false);
+                changed = true;
+            }
+        }
+        o["metadata"]["ownerReferences"] = json!(refs);
+        changed
+    })
+    .await?;
+    Ok(())
 }
 
 async fn remove_finalizer(

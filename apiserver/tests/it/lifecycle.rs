@@ -274,3 +274,49 @@ async fn garbage_collection_background_foreground_orphan() {
     let dep = cms.get("dep-or").await.unwrap();
     assert!(dep.metadata.owner_references.unwrap_or_default().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_circle_of_blocking_owners_is_deleted_in_the_foreground() {
+    let srv = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
+    let mk = |n: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": n}})).unwrap()
+    };
+    let c1 = cms.create(&PostParams::default(), &mk("c1")).await.unwrap();
+    let c2 = cms
+        .create(&PostParams::default(), &owned_cm("c2", &c1, true))
+        .await
+        .unwrap();
+    let c3 = cms
+        .create(&PostParams::default(), &owned_cm("c3", &c2, true))
+        .await
+        .unwrap();
+    let close: ConfigMap = owned_cm("c1", &c3, true);
+    cms.patch(
+        "c1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"ownerReferences": close.metadata.owner_references}})),
+    )
+    .await
+    .unwrap();
+    crate::harness::Kubectl::new(&srv).ok(&[
+        "delete",
+        "configmap",
+        "c1",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    eventually(20, || async {
+        let left = cms.list(&ListParams::default()).await.unwrap();
+        let names: Vec<String> = left
+            .items
+            .iter()
+            .filter_map(|c| c.metadata.name.clone())
+            .collect();
+        (!names
+            .iter()
+            .any(|n| ["c1", "c2", "c3"].contains(&n.as_str())))
+        .then_some(())
+    })
+    .await;
+}
