@@ -57,6 +57,9 @@ pub struct SyncerConfig {
     pub patrol_interval_secs: u64,
     /// Seconds a virtual node stays after the last tenant pod left it.
     pub vnode_gc_grace_secs: u64,
+    /// Virtual nodes every tenant sees besides those its pods use: that many of the super
+    /// nodes its placement allows (0: only nodes its pods run on).
+    pub vnodes_before_pods: usize,
     /// Seconds between virtual node Lease renewals.
     pub lease_renew_secs: u64,
     /// Seconds between tenant API server health probes.
@@ -93,6 +96,7 @@ impl Default for SyncerConfig {
             vn_agent_port: 10550,
             patrol_interval_secs: 60,
             vnode_gc_grace_secs: 300,
+            vnodes_before_pods: 2,
             lease_renew_secs: 10,
             health_interval_secs: 10,
             tenant_timeout_secs: 10,

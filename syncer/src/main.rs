@@ -45,6 +45,10 @@ struct Args {
     /// Seconds a virtual node without tenant pods is kept.
     #[arg(long)]
     vnode_gc_grace: Option<u64>,
+    /// Virtual nodes every tenant sees before its pods run anywhere: that many of the super
+    /// nodes its placement allows (0: only the nodes its pods run on).
+    #[arg(long)]
+    vnodes_before_pods: Option<usize>,
     /// Seconds between tenant health probes.
     #[arg(long)]
     health_interval: Option<u64>,
@@ -86,6 +90,7 @@ impl Args {
         set!(ops_addr => ops_addr, down_workers => down_workers, up_workers => up_workers,
              tenant_qps => tenant_qps, tenant_burst => tenant_burst, vn_agent_port => vn_agent_port,
              patrol_interval => patrol_interval_secs, vnode_gc_grace => vnode_gc_grace_secs,
+             vnodes_before_pods => vnodes_before_pods,
              health_interval => health_interval_secs, token_ttl => token_ttl_secs,
              default_tenant_quota => default_tenant_quota);
         if self.sync_ingresses {

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
-use super::vnode::{delete, renew_lease};
+use super::preview::preview_set;
+use super::vnode::{delete, ensure, renew_lease};
 use crate::context::Context;
 use crate::convert::node;
 use crate::tenants::tenant::Tenant;
 
-/// Renews every healthy tenant's virtual node Leases whose super node is Ready, forever.
+/// Shows every healthy tenant its preview nodes and renews its virtual node Leases whose
+/// super node is Ready, forever.
 pub async fn lease_loop(ctx: Arc<Context>) {
     let period = Duration::from_secs(ctx.config.lease_renew_secs);
     let mut tick = tokio::time::interval(period);
@@ -25,6 +27,9 @@ pub async fn lease_loop(ctx: Arc<Context>) {
         }
         let mut jobs = Vec::new();
         for t in ctx.tenants().into_iter().filter(|t| t.is_healthy()) {
+            if t.caches_synced() {
+                ensure_preview(&ctx, &t).await;
+            }
             for v in t.caches.get::<Node>().list() {
                 let ready = ctx
                     .supers
@@ -47,7 +52,8 @@ pub async fn lease_loop(ctx: Arc<Context>) {
     }
 }
 
-/// Removes virtual nodes no tenant pod has used for the grace period, forever.
+/// Removes virtual nodes that are neither previewed nor used by a tenant pod for the grace
+/// period, forever.
 pub async fn gc_loop(ctx: Arc<Context>) {
     let grace = Duration::from_secs(ctx.config.vnode_gc_grace_secs);
     let period = (grace / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
@@ -66,12 +72,35 @@ pub async fn gc_loop(ctx: Arc<Context>) {
     }
 }
 
+/// The super nodes tenant `t` is shown whether or not its pods use them.
+fn previewed(ctx: &Context, t: &Tenant) -> Vec<String> {
+    let supers = ctx.supers.get::<Node>().list();
+    preview_set(
+        &t.key,
+        &t.ctx().placement,
+        supers.iter().map(|n| &**n),
+        ctx.config.vnodes_before_pods,
+    )
+}
+
+/// Shows the tenant its preview nodes, creating missing ones.
+async fn ensure_preview(ctx: &Context, t: &Tenant) {
+    for name in &previewed(ctx, t) {
+        if let Err(e) = ensure(ctx, t, name).await {
+            tracing::warn!(tenant = %t.key, node = %name, error = %e, "preview virtual node not created");
+        }
+    }
+}
+
 async fn gc_tenant(ctx: &Context, t: &Tenant, grace: Duration) {
     let mut used: HashMap<String, usize> = HashMap::new();
     for pod in t.caches.get::<Pod>().list() {
         if let Some(n) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
             *used.entry(n).or_default() += 1;
         }
+    }
+    for name in previewed(ctx, t) {
+        *used.entry(name).or_default() += 1;
     }
     let vnodes = t.caches.get::<Node>().list();
     ctx.metrics

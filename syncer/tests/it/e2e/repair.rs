@@ -96,6 +96,7 @@ async fn drift_repair_public_objects_vnode_gc_and_leader_election() {
         leader_election: true,
         leader_election_namespace: Some("vc-manager".into()),
         vnode_gc_grace_secs: gc,
+        vnodes_before_pods: 0,
         ..syncer_config()
     };
     let a = start_syncer(&sc, elected(2)).await;
@@ -210,5 +211,60 @@ async fn drift_repair_public_objects_vnode_gc_and_leader_election() {
 
     a.shutdown().await.expect("shutdown a");
     b.shutdown().await.expect("shutdown b");
+    kubelet.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_tenants_see_ready_nodes_their_placement_allows() {
+    common::process::install_crypto_provider();
+    let sup = super_cluster().await;
+    let sc = sup.client();
+    let kubelet = fake_kubelet(&sc, &["node-a", "node-b", "node-c"]).await;
+    let pinned = add_tenant(
+        &sc,
+        "pinned",
+        VirtualClusterSpec {
+            placement: Some(crds::Placement {
+                node_selector: BTreeMap::from([(
+                    "kubernetes.io/hostname".to_string(),
+                    "node-b".to_string(),
+                )]),
+                ..crds::Placement::default()
+            }),
+            ..spec()
+        },
+    )
+    .await;
+    let open = add_tenant(&sc, "open", spec()).await;
+    let syncer = start_syncer(&sc, syncer_config()).await;
+
+    let ready_nodes = |client: kube::Client| async move {
+        let nodes: Api<Node> = Api::all(client);
+        let list = nodes.list(&Default::default()).await.ok()?;
+        let mut names: Vec<String> = list
+            .items
+            .iter()
+            .filter(|n| {
+                n.status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+            })
+            .filter_map(|n| n.metadata.name.clone())
+            .collect();
+        names.sort();
+        Some(names)
+    };
+    eventually("the pinned tenant sees exactly its node", WAIT, || async {
+        let names = ready_nodes(pinned.client.clone()).await?;
+        (names == vec!["node-b".to_string()]).then_some(())
+    })
+    .await;
+    eventually("the open tenant sees two ready nodes", WAIT, || async {
+        let names = ready_nodes(open.client.clone()).await?;
+        (names.len() == 2).then_some(())
+    })
+    .await;
+    syncer.shutdown().await.expect("shutdown");
     kubelet.cancel();
 }
