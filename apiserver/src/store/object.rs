@@ -66,17 +66,25 @@ impl StoredObject {
     }
 }
 
+/// Selectable boolean fields: upstream renders Go's `bool` zero value, so absent is "false".
+const BOOLEAN_FIELDS: &[&str] = &["spec.unschedulable", "spec.hostNetwork"];
+
 /// The string form of a field-selector path in `obj` (`spec.nodeName`, `status.phase`,
 /// `spec.unschedulable`...); booleans and numbers are rendered as upstream does.
 pub fn field_value(obj: &Value, path: &str) -> Option<String> {
     let mut cur = obj;
     for part in path.split('.') {
-        cur = cur.get(part)?;
+        match cur.get(part) {
+            Some(next) => cur = next,
+            None if BOOLEAN_FIELDS.contains(&path) => return Some("false".into()),
+            None => return None,
+        }
     }
     match cur {
         Value::String(s) => Some(s.clone()),
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
+        Value::Null if BOOLEAN_FIELDS.contains(&path) => Some("false".into()),
         Value::Null => None,
         _ => None,
     }

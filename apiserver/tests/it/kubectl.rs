@@ -90,3 +90,41 @@ async fn kubectl_get_watch_is_bounded() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boolean_field_selectors_match_absent_fields_as_false() {
+    let srv = crate::harness::server().await;
+    let k = crate::harness::Kubectl::new(&srv);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: plain\n---\napiVersion: v1\nkind: Node\nmetadata:\n  name: cordoned\nspec:\n  unschedulable: true\n",
+    );
+    let schedulable = k.ok(&[
+        "get",
+        "nodes",
+        "--field-selector",
+        "spec.unschedulable=false",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(schedulable.trim(), "node/plain");
+    let cordoned = k.ok(&[
+        "get",
+        "nodes",
+        "--field-selector",
+        "spec.unschedulable=true",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(cordoned.trim(), "node/cordoned");
+    k.ok(&["run", "p", "--image=nginx"]);
+    let pods = k.ok(&[
+        "get",
+        "pods",
+        "--field-selector",
+        "spec.hostNetwork=false",
+        "-o",
+        "name",
+    ]);
+    assert_eq!(pods.trim(), "pod/p");
+}
