@@ -227,6 +227,33 @@ impl ApiError {
         Self::plain(code, "", message)
     }
 
+    /// A webhook's refusal: its code and message, and its reason when it is one of the
+    /// `StatusReason`s clients know.
+    pub fn from_webhook(code: u16, reason: &str, message: String) -> Self {
+        const KNOWN: &[&str] = &[
+            "BadRequest",
+            "Unauthorized",
+            "Forbidden",
+            "NotFound",
+            "AlreadyExists",
+            "Conflict",
+            "Gone",
+            "Invalid",
+            "ServerTimeout",
+            "Timeout",
+            "TooManyRequests",
+            "MethodNotAllowed",
+            "NotAcceptable",
+            "RequestEntityTooLarge",
+            "UnsupportedMediaType",
+            "InternalError",
+            "Expired",
+            "ServiceUnavailable",
+        ];
+        let reason = KNOWN.iter().find(|k| **k == reason).copied().unwrap_or("");
+        Self::plain(code, reason, message)
+    }
+
     /// 400 BadRequest.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::plain(400, "BadRequest", message)

@@ -37,5 +37,6 @@ pub mod store;
 pub mod table;
 pub mod tokens;
 pub mod version;
+pub mod webhook;
 
 pub use server::{ServerBuilder, ServerHandle, StartError};

@@ -91,6 +91,19 @@ pub async fn delete(
     let opts = DeleteOptions::from_req(r).await?;
     let name = r.info.name.clone().unwrap_or_default();
     let ns = r.info.namespace.clone().unwrap_or_default();
+    if let Some(current) = crate::storage::get(api, def, &ns, &name) {
+        let hooks = crate::webhook::Request {
+            def,
+            operation: "DELETE",
+            subresource: None,
+            namespace: &ns,
+            name: &name,
+            user: &r.user,
+            dry_run: opts.dry_run,
+            old: Some(&current),
+        };
+        crate::webhook::validate(api, &hooks, None).await?;
+    }
     let outcome = delete_object(api, def, &ns, &name, &opts).await?;
     Ok(match outcome {
         Outcome::Pending(obj) => response::object(StatusCode::OK, &to_served(def, obj), r.enc),

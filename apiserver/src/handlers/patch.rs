@@ -219,7 +219,7 @@ pub async fn apply_create(
     })
     .map_err(|e| status_error(e.status()))?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = crate::storage::prepare_new(
+    let obj = crate::storage::prepare_new(
         api,
         def,
         &ns,
@@ -231,7 +231,17 @@ pub async fn apply_create(
         applying: true,
         ..actor(r)
     };
-    crate::storage::admit_new(api, def, &actor, &mut obj, dry_run)?;
+    let (obj, hook_warnings) = crate::storage::admit_new_with_webhooks(
+        api,
+        def,
+        &actor,
+        obj,
+        dry_run,
+        crate::kinds::Origin::Client,
+    )
+    .await?;
+    let mut warnings = warnings;
+    warnings.extend(hook_warnings);
     if dry_run {
         let resp = response::object(StatusCode::CREATED, &obj, r.enc);
         return Ok(super::write::with_warnings(resp, &warnings));

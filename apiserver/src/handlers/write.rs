@@ -13,8 +13,8 @@ use crate::kinds::Origin;
 use crate::meta;
 use crate::registry::ResourceDef;
 use crate::storage::{
-    Actor, Checked, UpdateMode, admit_new, commit_new, finish, prepare_new, prepare_update,
-    ready_to_remove, store_error, target,
+    Actor, Checked, UpdateMode, admit_new_with_webhooks, commit_new, finish, prepare_new,
+    prepare_update, ready_to_remove, store_error, target,
 };
 use crate::storage::{render, to_served, to_stored};
 use crate::store::{Expect, StoreError};
@@ -83,8 +83,12 @@ pub async fn create(
     let (mut body, warnings) = super::body::decode_request(r, def).await?;
     check_type(def, &mut body)?;
     let ns = r.info.namespace.clone().unwrap_or_default();
-    let mut obj = prepare_new(api, def, &ns, body, Checked::Yes, Origin::Client)?;
-    admit_new(api, def, &super::body::actor(r), &mut obj, dry_run)?;
+    let obj = prepare_new(api, def, &ns, body, Checked::Yes, Origin::Client)?;
+    let actor = super::body::actor(r);
+    let (obj, hook_warnings) =
+        admit_new_with_webhooks(api, def, &actor, obj, dry_run, Origin::Client).await?;
+    let mut warnings = warnings;
+    warnings.extend(hook_warnings);
     let stored = to_stored(def, obj.clone());
     if dry_run {
         return Ok(with_warnings(
@@ -178,9 +182,10 @@ pub async fn apply_change(
                 && def.strategy.allow_create_on_update()
                 && sub.is_none()
             {
-                let mut obj =
-                    prepare_new(api, def, &ns, body.clone(), Checked::Yes, Origin::Client)?;
-                admit_new(api, def, &super::body::actor(r), &mut obj, dry_run)?;
+                let obj = prepare_new(api, def, &ns, body.clone(), Checked::Yes, Origin::Client)?;
+                let actor = super::body::actor(r);
+                let (obj, _) =
+                    admit_new_with_webhooks(api, def, &actor, obj, dry_run, Origin::Client).await?;
                 let stored = to_stored(def, obj.clone());
                 if dry_run {
                     return Ok(response::object(StatusCode::CREATED, &obj, r.enc));
@@ -271,7 +276,19 @@ pub async fn apply_change(
                 cur.rv
             }
         };
-        let checked = if matches!(change, Change::Replace(_)) {
+        let hooks = crate::webhook::Request {
+            def,
+            operation: "UPDATE",
+            subresource: sub,
+            namespace: &ns,
+            name: &name,
+            user: &actor.user,
+            dry_run,
+            old: Some(&old),
+        };
+        let before = new.clone();
+        patch_warnings.extend(crate::webhook::mutate(api, &hooks, &mut new).await?);
+        let checked = if matches!(change, Change::Replace(_)) && new == before {
             Checked::Yes
         } else {
             Checked::No
@@ -293,6 +310,7 @@ pub async fn apply_change(
             let resp = response::encoded_bytes(StatusCode::OK, render(def, &cur), r.enc);
             return Ok(with_warnings(resp, &patch_warnings));
         }
+        patch_warnings.extend(crate::webhook::validate(api, &hooks, Some(&new)).await?);
         let stored = to_stored(def, new.clone());
         if dry_run {
             return Ok(with_warnings(

@@ -2,6 +2,7 @@
 //! validation, admission, hooks), as upstream's registry strategies and admission plugins do
 //! it. Strategies are registered on their resource definitions in `registry/builtin.rs`.
 
+pub mod admissionregistration;
 pub mod certificates;
 pub mod crd;
 pub mod custom;

@@ -403,6 +403,28 @@ fn other_groups() -> Vec<ResourceDef> {
         .typed::<k8s_openapi::api::certificates::v1::CertificateSigningRequest>()
         .strategy(crate::kinds::certificates::Csr)
         .printer(crate::kinds::certificates::printer),
+        def(
+            "admissionregistration.k8s.io",
+            "v1",
+            "mutatingwebhookconfigurations",
+            "MutatingWebhookConfiguration",
+            false,
+            &[],
+        )
+        .typed::<k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration>()
+        .strategy(crate::kinds::admissionregistration::WebhookConfiguration { mutating: true })
+        .printer(crate::kinds::admissionregistration::printer),
+        def(
+            "admissionregistration.k8s.io",
+            "v1",
+            "validatingwebhookconfigurations",
+            "ValidatingWebhookConfiguration",
+            false,
+            &[],
+        )
+        .typed::<k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration>()
+        .strategy(crate::kinds::admissionregistration::WebhookConfiguration { mutating: false })
+        .printer(crate::kinds::admissionregistration::printer),
         def("coordination.k8s.io", "v1", "leases", "Lease", true, &[])
             .typed::<coordination::Lease>()
             .strategy(misc::Lease)

@@ -216,6 +216,49 @@ pub fn admit_new(
     Ok(())
 }
 
+/// Admission of a prepared new object with the webhooks around it: mutating webhooks (the
+/// object prepared again when they changed it), the kind's and quota admission, then the
+/// validating webhooks (what admission took is given back when they deny). Returns the
+/// webhooks' warnings.
+pub async fn admit_new_with_webhooks(
+    api: &Api,
+    def: &ResourceDef,
+    actor: &Actor,
+    mut obj: Value,
+    dry_run: bool,
+    origin: Origin,
+) -> ApiResult<(Value, Vec<String>)> {
+    let ns = meta::namespace(&obj).to_string();
+    let name = meta::name(&obj).to_string();
+    let req = crate::webhook::Request {
+        def,
+        operation: "CREATE",
+        subresource: None,
+        namespace: &ns,
+        name: &name,
+        user: &actor.user,
+        dry_run,
+        old: None,
+    };
+    let before = obj.clone();
+    let mut warnings = crate::webhook::mutate(api, &req, &mut obj).await?;
+    if obj != before {
+        obj = prepare_new(api, def, &ns, obj, Checked::No, origin)?;
+    }
+    admit_new(api, def, actor, &mut obj, dry_run)?;
+    match crate::webhook::validate(api, &req, Some(&obj)).await {
+        Ok(w) => warnings.extend(w),
+        Err(e) => {
+            if !dry_run {
+                def.strategy.released(&obj);
+                crate::quota::refund(api, def, &obj);
+            }
+            return Err(e);
+        }
+    }
+    Ok((obj, warnings))
+}
+
 /// Commits an admitted new object (in its stored form): fails if it exists (releasing what
 /// admission allocated), runs the after-write hooks and waits until it is durable.
 pub async fn commit_new(
@@ -246,8 +289,8 @@ pub async fn commit_new(
 /// Creates an object as `actor` (the server's own writes); returns the stored object.
 pub async fn create(api: &Api, def: &ResourceDef, actor: &Actor, obj: Value) -> ApiResult<Value> {
     let ns = meta::namespace(&obj).to_string();
-    let mut obj = prepare_new(api, def, &ns, obj, Checked::Yes, Origin::Server)?;
-    admit_new(api, def, actor, &mut obj, false)?;
+    let obj = prepare_new(api, def, &ns, obj, Checked::Yes, Origin::Server)?;
+    let (obj, _) = admit_new_with_webhooks(api, def, actor, obj, false, Origin::Server).await?;
     let stored = to_stored(def, obj);
     commit_new(api, def, &stored)
         .await?

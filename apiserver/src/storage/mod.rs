@@ -16,7 +16,9 @@ mod update;
 pub use actor::Actor;
 pub use commit::{after_write, durable, finish, load_derived, refresh_crds, store_error, target};
 pub use convert::{needs_conversion, render, to_served, to_stored};
-pub use create::{Checked, admit_new, check_namespace, commit_new, create, prepare_new};
+pub use create::{
+    Checked, admit_new, admit_new_with_webhooks, check_namespace, commit_new, create, prepare_new,
+};
 pub use delete::{DeleteOptions, Outcome, delete_object};
 pub use lookup::{def, get};
 pub use managed_fields::{record_update, reset_fields, with_type};

@@ -9,3 +9,4 @@ mod layout;
 mod rbac_parity;
 mod support;
 mod upstream;
+mod webhook_parity;

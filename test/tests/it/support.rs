@@ -90,6 +90,27 @@ impl Kubectl {
         out
     }
 
+    /// Runs kubectl with stdin; returns (success, stdout, stderr).
+    pub fn run_stdin(&self, args: &[&str], input: &str) -> (bool, String, String) {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl on PATH");
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(input.as_bytes());
+        }
+        let out = child.wait_with_output().expect("kubectl runs");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs kubectl with stdin.
     pub fn ok_stdin(&self, args: &[&str], input: &str) -> String {
         use std::io::Write;
