@@ -5,6 +5,7 @@
 //! Each loop is level-based: writes anywhere wake it through `Api::changes`, it reconciles the
 //! affected keys from a deduplicated queue, and it resyncs everything periodically.
 
+pub mod apiservices;
 pub mod clusterrole_aggregation;
 pub mod crd_cleanup;
 pub mod cronjob;
@@ -55,6 +56,7 @@ pub const ALL: &[&str] = &[
     "clusterrole-aggregation",
     "disruption",
     "horizontalpodautoscaling",
+    "apiservice-registration",
 ];
 
 /// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
@@ -149,6 +151,9 @@ pub fn start(
     }
     if on("disruption") {
         out.push(spawn(api.clone(), disruption::DisruptionController));
+    }
+    if on("apiservice-registration") {
+        out.push(spawn(api.clone(), apiservices::ApiServices));
     }
     if on("horizontalpodautoscaling") {
         out.push(spawn(api.clone(), hpa::HpaController));

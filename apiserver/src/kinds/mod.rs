@@ -3,6 +3,7 @@
 //! it. Strategies are registered on their resource definitions in `registry/builtin.rs`.
 
 pub mod admissionregistration;
+pub mod apiregistration;
 pub mod certificates;
 pub mod crd;
 pub mod custom;

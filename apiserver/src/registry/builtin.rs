@@ -404,6 +404,18 @@ fn other_groups() -> Vec<ResourceDef> {
         .strategy(crate::kinds::certificates::Csr)
         .printer(crate::kinds::certificates::printer),
         def(
+            "apiregistration.k8s.io",
+            "v1",
+            "apiservices",
+            "APIService",
+            false,
+            &[],
+        )
+        .with_status()
+        .typed::<k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService>()
+        .strategy(crate::kinds::apiregistration::ApiService)
+        .printer(crate::kinds::apiregistration::printer),
+        def(
             "admissionregistration.k8s.io",
             "v1",
             "mutatingwebhookconfigurations",

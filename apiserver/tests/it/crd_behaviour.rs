@@ -214,3 +214,81 @@ async fn unserved_groups_and_table_reviews_answer_as_upstream() {
     let resp = raw.0.send(req).await.unwrap();
     assert_eq!(resp.status().as_u16(), 406);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apiservices_are_registered_and_checked() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    k.ok_stdin(&["apply", "-f", "-"], CRD);
+    eventually(20, || async {
+        let names = k.ok(&["get", "apiservices", "-o", "name"]);
+        (names.contains("apiservice.apiregistration.k8s.io/v1.\n")
+            && names.contains("/v1.apps\n")
+            && names.contains("/v1.fv.example.com\n"))
+        .then_some(())
+    })
+    .await;
+    let core = k.ok(&[
+        "get",
+        "apiservice",
+        "v1.",
+        "-o",
+        "jsonpath={.spec.groupPriorityMinimum} {.status.conditions[0].reason} {.metadata.labels}",
+    ]);
+    assert_eq!(
+        core,
+        r#"18000 Local {"kube-aggregator.kubernetes.io/automanaged":"onstart"}"#
+    );
+
+    let remote = "apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: v1alpha1.wardle.example.com\nspec:\n  group: wardle.example.com\n  version: v1alpha1\n  groupPriorityMinimum: 2000\n  versionPriority: 200\n  insecureSkipTLSVerify: true\n  service: {namespace: default, name: sample-api, port: 7443}\n";
+    k.ok_stdin(&["apply", "-f", "-"], remote);
+    let state = || {
+        k.ok(&[
+            "get",
+            "apiservice",
+            "v1alpha1.wardle.example.com",
+            "-o",
+            "jsonpath={.status.conditions[0].reason}: {.status.conditions[0].message}",
+        ])
+    };
+    eventually(20, || async {
+        (state() == "ServiceNotFound: service/sample-api in \"default\" is not present")
+            .then_some(())
+    })
+    .await;
+    k.ok(&["create", "service", "clusterip", "sample-api", "--tcp=7443"]);
+    eventually(20, || async {
+        (state() == "MissingEndpoints: endpoints for service/sample-api in \"default\" have no addresses with port name \"7443\"").then_some(())
+    })
+    .await;
+    let table = k.ok(&["get", "apiservice", "v1alpha1.wardle.example.com"]);
+    assert!(
+        table.contains("default/sample-api   False (MissingEndpoints)"),
+        "{table}"
+    );
+
+    // A CRD's group-version goes with the CRD.
+    k.ok(&[
+        "delete",
+        "crd",
+        "noxus.fv.example.com",
+        "empties.fv.example.com",
+    ]);
+    eventually(20, || async {
+        (!k.ok(&["get", "apiservices", "-o", "name"])
+            .contains("v1.fv.example.com"))
+        .then_some(())
+    })
+    .await;
+    let (ok, _, err) = k.run_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: wrong\nspec:\n  group: g.example.com\n  version: v1\n  groupPriorityMinimum: 1\n  versionPriority: 1\n"),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains(
+            r#"metadata.name: Invalid value: "wrong": must be `spec.version+"."+spec.group`: "v1.g.example.com""#
+        ),
+        "{err}"
+    );
+}
