@@ -47,6 +47,8 @@ pub struct Api {
     pub changes: tokio::sync::broadcast::Sender<Change>,
     /// Quota admission's charging lock.
     pub quota: crate::quota::QuotaAdmission,
+    /// The control loops' event correlator.
+    pub events: crate::controllers::events::Correlator,
 }
 
 /// A write, as control loops see it.
@@ -100,6 +102,7 @@ impl Api {
             changes,
             openapi: Mutex::new(None),
             quota: Default::default(),
+            events: Default::default(),
         }
     }
 

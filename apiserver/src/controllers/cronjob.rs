@@ -79,13 +79,19 @@ impl Controller for CronJobController {
                         delete_job(&api, &job_def, j).await?;
                     }
                 }
-                let job = storage::create(
+                let result = storage::create(
                     &api,
                     &job_def,
                     &Actor::system("cronjob-controller"),
                     job_for(&cj, &name, &t),
                 )
-                .await?;
+                .await;
+                let kind = ("CronJob", "batch/v1");
+                super::events::creation(&api, "cronjob-controller", &cj, kind, &result, |n| {
+                    format!("Created job {n}")
+                })
+                .await;
+                let job = result?;
                 jobs.push(job);
                 last_scheduled = Some(t);
             } else if exists {

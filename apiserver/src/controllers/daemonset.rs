@@ -122,7 +122,13 @@ impl Controller for DaemonSetController {
         for node in nodes.keys() {
             if by_node.get(node).is_none_or(Vec::is_empty) {
                 let owner = pinned(&ds, node, &revision);
-                create_pod(&api, &owner, "DaemonSet", "apps/v1", None).await?;
+                let result = create_pod(&api, &owner, "DaemonSet", "apps/v1", None).await;
+                let kind = ("DaemonSet", "apps/v1");
+                super::events::creation(&api, "daemonset-controller", &ds, kind, &result, |n| {
+                    format!("Created pod: {n}")
+                })
+                .await;
+                result?;
             }
         }
         let pods = owned_pods(&api, &ds, "DaemonSet", "apps/v1").await?;

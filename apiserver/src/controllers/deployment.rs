@@ -18,6 +18,8 @@ use crate::storage::{DeleteOptions, delete_object};
 use crate::{meta, storage};
 
 const REVISION: &str = "deployment.kubernetes.io/revision";
+/// The event source and field manager of this loop.
+const COMPONENT: &str = "deployment-controller";
 const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
 
 /// The deployment controller.
@@ -45,7 +47,7 @@ impl Controller for DeploymentController {
         if meta::is_deleting(&d) {
             return Ok(None);
         }
-        let actor = Actor::system("deployment-controller");
+        let actor = Actor::system(COMPONENT);
         let uid = meta::uid(&d).to_string();
         let mut rses: Vec<Value> = api
             .store
@@ -113,7 +115,7 @@ impl Controller for DeploymentController {
         let olds = rses;
         if !paused {
             match strategy(&d).as_str() {
-                "Recreate" => recreate(&api, &rsdef, &actor, &new_rs, &olds, desired).await?,
+                "Recreate" => recreate(&api, &rsdef, &actor, &d, &new_rs, &olds, desired).await?,
                 _ => rolling(&api, &rsdef, &actor, &d, &new_rs, &olds, desired).await?,
             }
             cleanup(&api, &rsdef, &d, &olds).await?;
@@ -267,7 +269,13 @@ async fn create_rs(
     let mut rs = rs;
     copy_annotations(d, &mut rs);
     match storage::create(api, rsdef, actor, rs).await {
-        Ok(v) => Ok(v),
+        Ok(v) => {
+            if start > 0 {
+                let message = format!("Scaled up replica set {} to {start}", meta::name(&v));
+                scaling_event(api, d, &message).await;
+            }
+            Ok(v)
+        }
         Err(e) if e.code == 409 => {
             storage::get(api, rsdef, ns, &format!("{}-{hash}", meta::name(d))).ok_or(e)
         }
@@ -275,14 +283,31 @@ async fn create_rs(
     }
 }
 
+/// Records a `ScalingReplicaSet` event on deployment `d`.
+async fn scaling_event(api: &Api, d: &Value, message: &str) {
+    let kind = ("Deployment", "apps/v1");
+    super::events::record(
+        api,
+        COMPONENT,
+        d,
+        kind,
+        "Normal",
+        "ScalingReplicaSet",
+        message,
+    )
+    .await;
+}
+
 async fn scale_rs(
     api: &Api,
     rsdef: &ResourceDef,
     actor: &Actor,
+    d: &Value,
     rs: &Value,
     to: i64,
 ) -> Result<(), ApiError> {
-    if rs_replicas(rs) == to {
+    let from = rs_replicas(rs);
+    if from == to {
         return Ok(());
     }
     storage::update(
@@ -298,6 +323,12 @@ async fn scale_rs(
         },
     )
     .await?;
+    let way = if from < to { "up" } else { "down" };
+    let message = format!(
+        "Scaled {way} replica set {} to {to} from {from}",
+        meta::name(rs)
+    );
+    scaling_event(api, d, &message).await;
     Ok(())
 }
 
@@ -305,20 +336,21 @@ async fn recreate(
     api: &Api,
     rsdef: &ResourceDef,
     actor: &Actor,
+    d: &Value,
     new_rs: &Value,
     olds: &[Value],
     desired: i64,
 ) -> Result<(), ApiError> {
     let mut old_pods = 0;
     for o in olds {
-        scale_rs(api, rsdef, actor, o, 0).await?;
+        scale_rs(api, rsdef, actor, d, o, 0).await?;
         old_pods += o
             .pointer("/status/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(0);
     }
     if old_pods == 0 {
-        scale_rs(api, rsdef, actor, new_rs, desired).await?;
+        scale_rs(api, rsdef, actor, d, new_rs, desired).await?;
     }
     Ok(())
 }
@@ -357,7 +389,7 @@ async fn rolling(
         (new_cur + room.max(0)).min(desired)
     };
     if new_target != new_cur {
-        scale_rs(api, rsdef, actor, new_rs, new_target).await?;
+        scale_rs(api, rsdef, actor, d, new_rs, new_target).await?;
     }
     // Scale down old ReplicaSets while keeping desired - maxUnavailable available.
     let min_available = desired - unavailable;
@@ -377,7 +409,7 @@ async fn rolling(
         cut += healthy_cut;
         budget -= healthy_cut;
         if cut > 0 {
-            scale_rs(api, rsdef, actor, o, cur - cut).await?;
+            scale_rs(api, rsdef, actor, d, o, cur - cut).await?;
         }
     }
     Ok(())

@@ -242,8 +242,13 @@ async fn create_job_pod(api: &Api, job: &Value, index: Option<usize>) -> Result<
             tpl["spec"]["hostname"] = json!(format!("{}-{i}", meta::name(job)));
         }
     }
-    super::replicaset::create_pod(api, &owner, "Job", "batch/v1", None).await?;
-    Ok(())
+    let result = super::replicaset::create_pod(api, &owner, "Job", "batch/v1", None).await;
+    let kind = ("Job", "batch/v1");
+    super::events::creation(api, "job-controller", job, kind, &result, |n| {
+        format!("Created pod: {n}")
+    })
+    .await;
+    result.map(|_| ())
 }
 
 async fn delete_active(api: &Api, ns: &str, pods: &[Value]) -> Result<(), ApiError> {

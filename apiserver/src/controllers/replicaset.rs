@@ -48,6 +48,32 @@ impl ReplicaSetController {
     };
 }
 
+impl ReplicaSetController {
+    /// The event source, as upstream names these controllers.
+    fn component(&self) -> &'static str {
+        match self.kind {
+            "ReplicationController" => "replication-controller",
+            _ => "replicaset-controller",
+        }
+    }
+
+    async fn event(&self, api: &Api, rs: &Value, type_: &str, reason: &str, message: &str) {
+        let kind = (self.kind, self.api_version);
+        super::events::record(api, self.component(), rs, kind, type_, reason, message).await;
+    }
+
+    /// Creates one pod for `rs`, recording upstream's event either way.
+    async fn create_one(&self, api: &Api, rs: &Value) -> Result<(), ApiError> {
+        let result = create_pod(api, rs, self.kind, self.api_version, None).await;
+        let kind = (self.kind, self.api_version);
+        super::events::creation(api, self.component(), rs, kind, &result, |n| {
+            format!("Created pod: {n}")
+        })
+        .await;
+        result.map(|_| ())
+    }
+}
+
 impl Controller for ReplicaSetController {
     fn name(&self) -> &'static str {
         self.name
@@ -79,7 +105,7 @@ impl Controller for ReplicaSetController {
             if active.len() < want {
                 let n = (want - active.len()).min(BURST);
                 for _ in 0..n {
-                    create_pod(&api, &rs, kind, api_version, None).await?;
+                    self.create_one(&api, &rs).await?;
                 }
                 if want - active.len() > n {
                     requeue = Some(Duration::from_millis(100));
@@ -90,6 +116,9 @@ impl Controller for ReplicaSetController {
                 let pod_def = storage::def(&api, "", "pods")?;
                 for p in victims.into_iter().take((active.len() - want).min(BURST)) {
                     super::runtime::delete_gone_ok(&api, &pod_def, &key.0, meta::name(p)).await?;
+                    let msg = format!("Deleted pod: {}", meta::name(p));
+                    self.event(&api, &rs, "Normal", "SuccessfulDelete", &msg)
+                        .await;
                 }
             }
         }

@@ -168,7 +168,16 @@ async fn create_member(api: &Api, sts: &Value, name: &str, i: i64) -> Result<(),
             }
         }
     }
-    match create_pod(api, &owner, "StatefulSet", "apps/v1", Some(&pod_name)).await {
+    let result = create_pod(api, &owner, "StatefulSet", "apps/v1", Some(&pod_name)).await;
+    if !matches!(&result, Err(e) if e.code == 409) {
+        let set = meta::name(sts).to_string();
+        let kind = ("StatefulSet", "apps/v1");
+        super::events::creation(api, "statefulset-controller", sts, kind, &result, |n| {
+            format!("create Pod {n} in StatefulSet {set} successful")
+        })
+        .await;
+    }
+    match result {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),
         Err(e) => Err(e),

@@ -120,3 +120,89 @@ NamespaceFinalizersRemaining|True|SomeFinalizersRemain|Some content in the names
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controllers_record_events_as_upstream() {
+    let srv = crate::harness::server().await;
+    let k = crate::harness::Kubectl::new(&srv);
+    k.ok(&["create", "namespace", "evt"]);
+    k.ok(&["-n", "evt", "create", "quota", "q", "--hard=pods=2"]);
+    crate::harness::eventually(20, || async {
+        let used = k.ok(&[
+            "-n",
+            "evt",
+            "get",
+            "quota",
+            "q",
+            "-o",
+            "jsonpath={.status.used.pods}",
+        ]);
+        (used == "0").then_some(())
+    })
+    .await;
+    k.ok(&[
+        "-n",
+        "evt",
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx",
+        "--replicas=3",
+    ]);
+    let rs = crate::harness::eventually(20, || async {
+        let rs = k.ok(&[
+            "-n",
+            "evt",
+            "get",
+            "rs",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ]);
+        (!rs.is_empty()).then_some(rs)
+    })
+    .await;
+    crate::harness::eventually(20, || async {
+        let out = k.ok(&["-n", "evt", "events", "--for", "deployment/web"]);
+        out.contains(&format!(
+            "ScalingReplicaSet   Deployment/web   Scaled up replica set {rs} to 3"
+        ))
+        .then_some(())
+    })
+    .await;
+    crate::harness::eventually(20, || async {
+        let out = k.ok(&["-n", "evt", "events", "--for", &format!("replicaset/{rs}")]);
+        (out.contains("SuccessfulCreate")
+            && out.contains("Created pod: ")
+            && out.contains("FailedCreate")
+            && out.contains("Error creating: pods \"")
+            && out.contains(
+                "is forbidden: exceeded quota: q, requested: pods=1, used: pods=2, limited: pods=2",
+            ))
+        .then_some(())
+    })
+    .await;
+    k.ok(&["-n", "evt", "scale", "deployment", "web", "--replicas=1"]);
+    crate::harness::eventually(20, || async {
+        let out = k.ok(&["-n", "evt", "describe", "deployment", "web"]);
+        out.contains(&format!("Scaled down replica set {rs} to 1 from 3"))
+            .then_some(())
+    })
+    .await;
+    crate::harness::eventually(20, || async {
+        let out = k.ok(&["-n", "evt", "events", "--for", &format!("replicaset/{rs}")]);
+        out.contains("SuccessfulDelete").then_some(())
+    })
+    .await;
+    // Repeated refusals are counted on one event or combined, never one event each.
+    let refusals = k.ok(&[
+        "-n",
+        "evt",
+        "get",
+        "events",
+        "--field-selector",
+        "reason=FailedCreate",
+        "-o",
+        "name",
+    ]);
+    assert!(refusals.lines().count() <= 11, "{refusals}");
+}
