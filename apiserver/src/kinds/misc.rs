@@ -102,6 +102,24 @@ impl Strategy for PersistentVolume {
     }
 }
 
+/// CSIStorageCapacities: the storage class they describe must be a valid class name.
+#[derive(Debug)]
+pub struct CsiStorageCapacity;
+
+impl Strategy for CsiStorageCapacity {
+    fn validate(&self, _old: Option<&Value>, new: &Value, _: Origin) -> Vec<Cause> {
+        let class = new
+            .get("storageClassName")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        crate::kinds::names::validate_name(
+            crate::kinds::names::NameRule::Subdomain,
+            "storageClassName",
+            class,
+        )
+    }
+}
+
 /// StorageClasses: reclaim policy and binding mode defaults.
 #[derive(Debug)]
 pub struct StorageClass;

@@ -536,6 +536,16 @@ fn other_groups() -> Vec<ResourceDef> {
         def(
             "storage.k8s.io",
             "v1",
+            "csistoragecapacities",
+            "CSIStorageCapacity",
+            true,
+            &[],
+        )
+        .typed::<storage::CSIStorageCapacity>()
+        .strategy(misc::CsiStorageCapacity),
+        def(
+            "storage.k8s.io",
+            "v1",
             "storageclasses",
             "StorageClass",
             false,

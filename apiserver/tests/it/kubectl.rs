@@ -128,3 +128,31 @@ async fn boolean_field_selectors_match_absent_fields_as_false() {
     ]);
     assert_eq!(pods.trim(), "pod/p");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csi_storage_capacities_are_served_and_validated() {
+    let srv = crate::harness::server().await;
+    let k = crate::harness::Kubectl::new(&srv);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: storage.k8s.io/v1\nkind: CSIStorageCapacity\nmetadata: {name: cap1, namespace: default}\nstorageClassName: fast\ncapacity: 10Gi\n",
+    );
+    assert_eq!(
+        k.ok(&[
+            "get",
+            "csistoragecapacities",
+            "-o",
+            "jsonpath={.items[0].capacity}"
+        ]),
+        "10Gi"
+    );
+    let (ok, _, err) = k.run_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: storage.k8s.io/v1\nkind: CSIStorageCapacity\nmetadata: {name: cap2, namespace: default}\n"),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("storageClassName: Invalid value: \"\": a lowercase RFC 1123 subdomain"),
+        "{err}"
+    );
+}
