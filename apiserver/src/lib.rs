@@ -19,6 +19,7 @@ pub mod http;
 pub mod ipalloc;
 pub mod kinds;
 pub mod kubelet;
+pub mod limitranger;
 pub mod limits;
 pub mod meta;
 pub mod metrics;

@@ -102,6 +102,23 @@ impl Strategy for PersistentVolume {
     }
 }
 
+/// LimitRanges: `default` from `max` and `defaultRequest` from `default` for containers.
+#[derive(Debug)]
+pub struct LimitRange;
+
+impl Strategy for LimitRange {
+    fn defaults(&self, obj: &mut Value) {
+        for item in obj
+            .pointer_mut("/spec/limits")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            crate::limitranger::default_item(item);
+        }
+    }
+}
+
 /// CSIStorageCapacities: the storage class they describe must be a valid class name.
 #[derive(Debug)]
 pub struct CsiStorageCapacity;

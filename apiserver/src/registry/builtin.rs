@@ -152,7 +152,9 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
             .typed::<core::Event>()
             .strategy(event::Event)
             .printer(printers::event),
-        c("limitranges", "LimitRange", true, &["limits"]).typed::<core::LimitRange>(),
+        c("limitranges", "LimitRange", true, &["limits"])
+            .typed::<core::LimitRange>()
+            .strategy(misc::LimitRange),
         c("namespaces", "Namespace", false, &["ns"])
             .with_status()
             .with_sub(Subresource {

@@ -208,6 +208,23 @@ pub fn admit_new(
         dry_run,
     };
     def.strategy.admit_create(&ctx, obj)?;
+    let before = obj.clone();
+    if let Err(e) = crate::limitranger::admit(api, def, None, obj) {
+        def.strategy.released(obj);
+        return Err(e);
+    }
+    if *obj != before {
+        let causes = def.strategy.validate(None, obj, Origin::Client);
+        if !causes.is_empty() {
+            def.strategy.released(obj);
+            return Err(ApiError::invalid(
+                &def.kind,
+                &def.group,
+                meta::name(obj),
+                causes,
+            ));
+        }
+    }
     if let Err(e) = crate::quota::admit(api, def, None, obj, dry_run) {
         def.strategy.released(obj);
         return Err(e);

@@ -126,6 +126,7 @@ pub fn prepare_update(
     };
     def.strategy.admit_update(&ctx, old, &mut new)?;
     if partial.is_none() {
+        crate::limitranger::admit(api, def, Some(old), &mut new)?;
         crate::quota::admit(api, def, Some(old), &new, dry_run)?;
     }
     super::managed_fields::record_update(def, actor, Some(old), &mut new, sub);

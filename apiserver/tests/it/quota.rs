@@ -217,3 +217,54 @@ async fn replication_controllers_keep_their_pods() {
     k.ok(&["delete", "rc", "rc1", "--cascade=background"]);
     eventually(30, || async { (count() == 0).then_some(()) }).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_ranges_default_and_bound_pods_and_claims() {
+    let srv = server().await;
+    let k = Kubectl::new(&srv);
+    k.ok(&["create", "namespace", "lr"]);
+    k.ok_stdin(
+        &["apply", "-f", "-"],
+        "apiVersion: v1\nkind: LimitRange\nmetadata: {name: lr, namespace: lr}\nspec:\n  limits:\n  - type: Container\n    default: {cpu: 500m, memory: 256Mi}\n    max: {cpu: \"1\", memory: 1Gi}\n    min: {cpu: 100m}\n    maxLimitRequestRatio: {cpu: \"4\"}\n  - type: Pod\n    max: {memory: 2Gi}\n  - type: PersistentVolumeClaim\n    min: {storage: 1Gi}\n    max: {storage: 5Gi}\n",
+    );
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "lr",
+            "get",
+            "limitrange",
+            "lr",
+            "-o",
+            "jsonpath={.spec.limits[0].defaultRequest}"
+        ]),
+        r#"{"cpu":"500m","memory":"256Mi"}"#
+    );
+    k.ok(&["-n", "lr", "run", "p1", "--image=nginx"]);
+    assert_eq!(
+        k.ok(&[
+            "-n",
+            "lr",
+            "get",
+            "pod",
+            "p1",
+            "-o",
+            "jsonpath={.metadata.annotations.kubernetes\\.io/limit-ranger}"
+        ]),
+        "LimitRanger plugin set: cpu, memory request for container p1; cpu, memory limit for container p1"
+    );
+    let (ok, _, err) = k.run(&[
+        "-n", "lr", "run", "p2", "--image=nginx",
+        r#"--overrides={"spec":{"containers":[{"name":"p2","image":"nginx","resources":{"requests":{"cpu":"50m"},"limits":{"cpu":"2","memory":"3Gi"}}}]}}"#,
+    ]);
+    assert!(!ok);
+    assert!(err.contains(r#"pods "p2" is forbidden: [minimum cpu usage per Container is 100m, but request is 50m, maximum cpu usage per Container is 1, but limit is 2, maximum memory usage per Container is 1Gi, but limit is 3Gi, cpu max limit to request ratio per Container is 4, but provided ratio is 40.000000, maximum memory usage per Pod is 2Gi, but limit is 3Gi]"#), "{err}");
+    let (ok, _, err) = k.run_stdin(
+        &["apply", "-f", "-"],
+        Some("apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata: {name: c, namespace: lr}\nspec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 10Gi}}}\n"),
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("maximum storage usage per PersistentVolumeClaim is 5Gi, but request is 10Gi"),
+        "{err}"
+    );
+}
