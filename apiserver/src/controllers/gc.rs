@@ -389,6 +389,12 @@ impl GarbageCollector {
                 if blocks {
                     blocking += 1;
                 }
+                if !meta::is_deleting(&dobj) && has_solid_owner(api, &dobj, &uid, &d.1) {
+                    // Another owner keeps it: only the references to owners on their way out
+                    // go, as upstream's GC does.
+                    drop_references_to_departing(api, &ddef, &actor, d).await?;
+                    continue;
+                }
                 if !meta::is_deleting(&dobj) {
                     if self.has_dependent_deleting_dependents(api, &dobj) {
                         unblock_owner_references(api, &ddef, &actor, d).await?;
@@ -435,6 +441,67 @@ impl GarbageCollector {
                 })
         })
     }
+}
+
+/// An owner is solid when it exists and is not itself waiting for its dependents.
+fn owner_state(api: &Api, r: &Value, dep_ns: &str) -> OwnerState {
+    let Some((def, ns)) = resolve_owner(api, r, dep_ns) else {
+        return OwnerState::Solid;
+    };
+    let name = r.get("name").and_then(Value::as_str).unwrap_or_default();
+    let uid = r.get("uid").and_then(Value::as_str).unwrap_or_default();
+    match storage::get(api, &def, &ns, name) {
+        Some(o) if meta::uid(&o) == uid => {
+            let waiting = meta::is_deleting(&o)
+                && meta::finalizers(&o)
+                    .iter()
+                    .any(|f| f == "foregroundDeletion");
+            if waiting {
+                OwnerState::Departing
+            } else {
+                OwnerState::Solid
+            }
+        }
+        _ => OwnerState::Departing,
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum OwnerState {
+    Solid,
+    Departing,
+}
+
+/// Whether `obj` has a solid owner other than `except` (a uid).
+fn has_solid_owner(api: &Api, obj: &Value, except: &str, ns: &str) -> bool {
+    meta::owner_references(obj).iter().any(|r| {
+        r.get("uid").and_then(Value::as_str) != Some(except)
+            && owner_state(api, r, ns) == OwnerState::Solid
+    })
+}
+
+/// Removes the references to owners that are gone or waiting for their dependents.
+async fn drop_references_to_departing(
+    api: &Api,
+    def: &ResourceDef,
+    actor: &Actor,
+    dep: &DepRef,
+) -> Result<(), ApiError> {
+    storage::update(api, def, actor, &dep.1, &dep.2, None, |o| {
+        let refs = meta::owner_references(o);
+        let kept: Vec<Value> = refs
+            .iter()
+            .filter(|r| owner_state(api, r, &dep.1) == OwnerState::Solid)
+            .cloned()
+            .collect();
+        if kept.len() == refs.len() {
+            return false;
+        }
+        o["metadata"]["ownerReferences"] = json!(kept);
+        true
+    })
+    .await?;
+    Ok(())
 }
 
 /// Upstream's circle breaker: the object's owner references stop blocking their owners'

@@ -320,3 +320,54 @@ async fn a_circle_of_blocking_owners_is_deleted_in_the_foreground() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn foreground_deletion_spares_dependents_with_another_owner() {
+    let srv = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(srv.client(), "default");
+    let mk = |n: &str| -> ConfigMap {
+        serde_json::from_value(json!({"metadata": {"name": n}})).unwrap()
+    };
+    let going = cms
+        .create(&PostParams::default(), &mk("going"))
+        .await
+        .unwrap();
+    let staying = cms
+        .create(&PostParams::default(), &mk("staying"))
+        .await
+        .unwrap();
+    let mut shared = owned_cm("shared", &going, true);
+    let also = owned_cm("x", &staying, true);
+    shared
+        .metadata
+        .owner_references
+        .get_or_insert_with(Vec::new)
+        .extend(also.metadata.owner_references.unwrap_or_default());
+    cms.create(&PostParams::default(), &shared).await.unwrap();
+    cms.create(&PostParams::default(), &owned_cm("only", &going, true))
+        .await
+        .unwrap();
+    crate::harness::Kubectl::new(&srv).ok(&[
+        "delete",
+        "configmap",
+        "going",
+        "--cascade=foreground",
+        "--wait=false",
+    ]);
+    eventually(20, || async {
+        (cms.get_opt("going").await.unwrap().is_none()
+            && cms.get_opt("only").await.unwrap().is_none())
+        .then_some(())
+    })
+    .await;
+    let kept = cms.get("shared").await.unwrap();
+    let owners: Vec<String> = kept
+        .metadata
+        .owner_references
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(owners, vec!["staying".to_string()]);
+    assert!(kept.metadata.deletion_timestamp.is_none());
+}
