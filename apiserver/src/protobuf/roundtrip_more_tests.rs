@@ -316,3 +316,16 @@ fn partial_object_metadata_for_metadata_clients() {
         "items": [{"metadata": meta("p1")}]
     }));
 }
+
+#[test]
+fn api_services() {
+    round_trip(json!({
+        "kind": "APIService", "apiVersion": "apiregistration.k8s.io/v1",
+        "metadata": {"name": "v1alpha1.wardle.example.com", "creationTimestamp": "2024-05-06T07:08:09Z"},
+        "spec": {"service": {"namespace": "default", "name": "api", "port": 7443},
+            "group": "wardle.example.com", "version": "v1alpha1", "insecureSkipTLSVerify": true,
+            "groupPriorityMinimum": 2000, "versionPriority": 200},
+        "status": {"conditions": [{"type": "Available", "status": "False",
+            "lastTransitionTime": "2024-05-06T07:08:09Z", "reason": "MissingEndpoints", "message": "m"}]}
+    }));
+}
