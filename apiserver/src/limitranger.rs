@@ -45,11 +45,8 @@ pub fn default_item(item: &mut Value) {
 }
 
 fn items(api: &Api, ns: &str) -> Vec<Value> {
-    api.store
-        .list("/limitranges", Some(ns), None, None, |_, _| true)
-        .items
+    crate::storage::list_values(api, "/limitranges", Some(ns))
         .iter()
-        .filter_map(|so| so.value().ok())
         .flat_map(|lr| {
             lr.pointer("/spec/limits")
                 .and_then(Value::as_array)

@@ -163,20 +163,17 @@ impl Controller for ApiServices {
     }
 
     fn keys_for(&self, api: &Api, change: &Change) -> Vec<Key> {
-        let relevant = match change.storage.as_str() {
-            CRDS | APISERVICES => true,
-            "/services" | "/endpoints" => api
-                .store
-                .list(APISERVICES, None, None, None, |_, _| true)
-                .items
-                .iter()
-                .filter_map(|so| so.value().ok())
-                .any(|a| {
-                    a.pointer("/spec/service/namespace").and_then(Value::as_str)
-                        == Some(change.namespace.as_str())
-                }),
-            _ => false,
-        };
+        let relevant =
+            match change.storage.as_str() {
+                CRDS | APISERVICES => true,
+                "/services" | "/endpoints" => storage::list_values(api, APISERVICES, None)
+                    .iter()
+                    .any(|a| {
+                        a.pointer("/spec/service/namespace").and_then(Value::as_str)
+                            == Some(change.namespace.as_str())
+                    }),
+                _ => false,
+            };
         if relevant {
             self.all_keys(api)
         } else {
@@ -192,13 +189,7 @@ impl Controller for ApiServices {
         let def = storage::def(&api, "apiregistration.k8s.io", "apiservices")?;
         let actor = Actor::system("kube-aggregator");
         let want = desired(&api);
-        let existing: Vec<Value> = api
-            .store
-            .list(APISERVICES, None, None, None, |_, _| true)
-            .items
-            .iter()
-            .filter_map(|so| so.value().ok())
-            .collect();
+        let existing = storage::list_values(&api, APISERVICES, None);
         for (name, obj) in &want {
             if !existing.iter().any(|e| meta::name(e) == name) {
                 match storage::create(&api, &def, &actor, obj.clone()).await {
@@ -215,13 +206,7 @@ impl Controller for ApiServices {
                 super::runtime::delete_gone_ok(&api, &def, "", &name).await?;
             }
         }
-        let current: Vec<Value> = api
-            .store
-            .list(APISERVICES, None, None, None, |_, _| true)
-            .items
-            .iter()
-            .filter_map(|so| so.value().ok())
-            .collect();
+        let current = storage::list_values(&api, APISERVICES, None);
         for obj in current {
             let status = status_of(&api, obj.pointer("/spec/service"), Some(&obj));
             super::runtime::write_status(&api, &def, &obj, "kube-aggregator", status).await?;

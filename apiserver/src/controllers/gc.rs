@@ -311,26 +311,14 @@ impl GarbageCollector {
             .iter()
             .filter_map(|r| r.get("uid").and_then(Value::as_str))
             .collect();
-        storage::update(
-            api,
-            &def,
-            &Actor::system("garbage-collector"),
-            &dep.1,
-            &dep.2,
-            None,
-            |o| {
-                let kept: Vec<Value> = meta::owner_references(o)
-                    .into_iter()
-                    .filter(|r| {
-                        !r.get("uid")
-                            .and_then(Value::as_str)
-                            .is_some_and(|u| dead_uids.contains(&u))
-                    })
-                    .collect();
-                o["metadata"]["ownerReferences"] = json!(kept);
-                true
-            },
-        )
+        let actor = Actor::system("garbage-collector");
+        edit_owner_references(api, &def, &actor, dep, |refs| {
+            Some(
+                refs.into_iter()
+                    .filter(|r| !has_uid_in(r, &dead_uids))
+                    .collect(),
+            )
+        })
         .await?;
         Ok(None)
     }
@@ -360,13 +348,12 @@ impl GarbageCollector {
                 let Some(ddef) = def_for_storage(api, &d.0) else {
                     continue;
                 };
-                storage::update(api, &ddef, &actor, &d.1, &d.2, None, |o| {
-                    let kept: Vec<Value> = meta::owner_references(o)
-                        .into_iter()
-                        .filter(|r| r.get("uid").and_then(Value::as_str) != Some(uid.as_str()))
-                        .collect();
-                    o["metadata"]["ownerReferences"] = json!(kept);
-                    true
+                edit_owner_references(api, &ddef, &actor, d, |refs| {
+                    Some(
+                        refs.into_iter()
+                            .filter(|r| !has_uid_in(r, &[&uid]))
+                            .collect(),
+                    )
                 })
                 .await?;
             }
@@ -480,6 +467,34 @@ fn has_solid_owner(api: &Api, obj: &Value, except: &str, ns: &str) -> bool {
     })
 }
 
+/// Whether owner reference `r` names one of `uids`.
+fn has_uid_in(r: &Value, uids: &[&str]) -> bool {
+    r.get("uid")
+        .and_then(Value::as_str)
+        .is_some_and(|u| uids.contains(&u))
+}
+
+/// Rewrites a dependent's owner references with `edit` (which returns `None` for no change).
+async fn edit_owner_references(
+    api: &Api,
+    def: &ResourceDef,
+    actor: &Actor,
+    dep: &DepRef,
+    edit: impl Fn(Vec<Value>) -> Option<Vec<Value>>,
+) -> Result<(), ApiError> {
+    storage::update(api, def, actor, &dep.1, &dep.2, None, |o| {
+        match edit(meta::owner_references(o)) {
+            Some(refs) => {
+                o["metadata"]["ownerReferences"] = json!(refs);
+                true
+            }
+            None => false,
+        }
+    })
+    .await?;
+    Ok(())
+}
+
 /// Removes the references to owners that are gone or waiting for their dependents.
 async fn drop_references_to_departing(
     api: &Api,
@@ -487,21 +502,15 @@ async fn drop_references_to_departing(
     actor: &Actor,
     dep: &DepRef,
 ) -> Result<(), ApiError> {
-    storage::update(api, def, actor, &dep.1, &dep.2, None, |o| {
-        let refs = meta::owner_references(o);
+    edit_owner_references(api, def, actor, dep, |refs| {
         let kept: Vec<Value> = refs
             .iter()
             .filter(|r| owner_state(api, r, &dep.1) == OwnerState::Solid)
             .cloned()
             .collect();
-        if kept.len() == refs.len() {
-            return false;
-        }
-        o["metadata"]["ownerReferences"] = json!(kept);
-        true
+        (kept.len() != refs.len()).then_some(kept)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Upstream's circle breaker: the object's owner references stop blocking their owners'
@@ -512,20 +521,18 @@ async fn unblock_owner_references(
     actor: &Actor,
     dep: &DepRef,
 ) -> Result<(), ApiError> {
-    storage::update(api, def, actor, &dep.1, &dep.2, None, |o| {
-        let mut refs = meta::owner_references(o);
-        let mut changed = false;
+    edit_owner_references(api, def, actor, dep, |mut refs| {
+        let blocking = refs
+            .iter()
+            .any(|r| r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true));
         for r in &mut refs {
             if r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true) {
                 r["blockOwnerDeletion"] = json!(false);
-                changed = true;
             }
         }
-        o["metadata"]["ownerReferences"] = json!(refs);
-        changed
+        blocking.then_some(refs)
     })
-    .await?;
-    Ok(())
+    .await
 }
 
 async fn remove_finalizer(

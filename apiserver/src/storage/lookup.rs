@@ -23,3 +23,13 @@ pub fn get(api: &Api, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> 
         .and_then(|o| o.value().ok())
         .map(|v| to_served(def, v))
 }
+
+/// Every stored object at `storage` (in `namespace`, when given), decoded.
+pub fn list_values(api: &Api, storage: &str, namespace: Option<&str>) -> Vec<Value> {
+    api.store
+        .list(storage, namespace, None, None, |_, _| true)
+        .items
+        .iter()
+        .filter_map(|so| so.value().ok())
+        .collect()
+}

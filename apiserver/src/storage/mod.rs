@@ -20,6 +20,6 @@ pub use create::{
     Checked, admit_new, admit_new_with_webhooks, check_namespace, commit_new, create, prepare_new,
 };
 pub use delete::{DeleteOptions, Outcome, delete_object};
-pub use lookup::{def, get};
+pub use lookup::{def, get, list_values};
 pub use managed_fields::{record_update, reset_fields, with_type};
 pub use update::{UpdateMode, prepare_update, ready_to_remove, update};

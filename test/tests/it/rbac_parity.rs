@@ -2,20 +2,9 @@
 //! the embedded API server and against the real upstream v1.28 kube-apiserver: the two
 //! transcripts (answers, outputs and exact error messages) must be equal.
 
-use crate::support::{Kubectl, say};
-use crate::upstream::{Upstream, UpstreamSuper};
+use crate::support::{Kubectl, Step, compare, record, say};
 
 const NS: &str = "rbac-parity";
-
-/// One observed step: what was done, and what came back.
-type Step = (String, String);
-
-fn record(steps: &mut Vec<Step>, label: &str, (ok, out, err): (bool, String, String)) {
-    steps.push((
-        label.to_string(),
-        format!("ok={ok}\n{}{}", out.trim(), err.trim()),
-    ));
-}
 
 /// A kubectl whose user is the bearer `token` (the admin kubeconfig's cluster kept).
 fn with_token(admin_yaml: &str, token: &str) -> Kubectl {
@@ -218,14 +207,6 @@ fn scenario(admin_yaml: &str) -> Vec<Step> {
     s
 }
 
-fn compare(embedded: &[Step], upstream: &[Step]) {
-    for (e, u) in embedded.iter().zip(upstream) {
-        assert_eq!(e.0, u.0);
-        assert_eq!(e.1, u.1, "step {:?}: embedded vs upstream", e.0);
-    }
-    assert_eq!(embedded.len(), upstream.len());
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rbac_scenario_matches_upstream() {
     let test = "rbac_scenario_matches_upstream";
@@ -248,18 +229,9 @@ async fn rbac_scenario_matches_upstream() {
         r#"pods is forbidden: User "system:serviceaccount:{NS}:limited" cannot list resource "pods" in API group "" in the namespace "{NS}""#
     )));
     assert_eq!(get("aggregated into view"), "true");
-    let upstream = match Upstream::find() {
-        Ok(u) => u,
-        Err(why) => {
-            say(&format!("SKIP {test} (upstream): {why}"));
-            return;
-        }
+    let Some(up) = crate::upstream::start_for_parity(test, "rbac-parity").await else {
+        return;
     };
-    say(&format!("RUN {test}: embedded and upstream v1.28"));
-    let up = tokio::task::spawn_blocking(move || UpstreamSuper::start(&upstream, "rbac-parity"))
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{test}: upstream: {e}"));
     let yaml = up.admin_kubeconfig();
     let real = tokio::task::spawn_blocking(move || scenario(&yaml))
         .await

@@ -172,3 +172,31 @@ pub fn say(line: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "{line}");
 }
+
+/// One observed step of a parity scenario: what was done, and what came back.
+pub type Step = (String, String);
+
+/// Records a kubectl outcome `(ok, stdout, stderr)` under `label`.
+pub fn record(steps: &mut Vec<Step>, label: &str, (ok, out, err): (bool, String, String)) {
+    steps.push((
+        label.to_string(),
+        format!("ok={ok}\n{}{}", out.trim(), err.trim()),
+    ));
+}
+
+/// Asserts two transcripts are equal, naming every step that differs.
+pub fn compare(embedded: &[Step], upstream: &[Step]) {
+    let differing: Vec<String> = embedded
+        .iter()
+        .zip(upstream)
+        .filter(|(e, u)| e != u)
+        .map(|(e, u)| {
+            format!(
+                "step {:?}:\n  embedded: {:?}\n  upstream: {:?}",
+                e.0, e.1, u.1
+            )
+        })
+        .collect();
+    assert!(differing.is_empty(), "{}", differing.join("\n"));
+    assert_eq!(embedded.len(), upstream.len());
+}

@@ -292,3 +292,21 @@ fn apply_rbac(kubeconfig: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A fresh upstream control plane `name` for parity test `test`, or `None` (with the SKIP line
+/// printed) when the upstream binaries are not installed.
+pub async fn start_for_parity(test: &str, name: &'static str) -> Option<UpstreamSuper> {
+    let upstream = match Upstream::find() {
+        Ok(u) => u,
+        Err(why) => {
+            crate::support::say(&format!("SKIP {test} (upstream): {why}"));
+            return None;
+        }
+    };
+    crate::support::say(&format!("RUN {test}: embedded and upstream v1.28"));
+    let up = tokio::task::spawn_blocking(move || UpstreamSuper::start(&upstream, name))
+        .await
+        .unwrap_or_else(|e| panic!("{test}: upstream: {e}"))
+        .unwrap_or_else(|e| panic!("{test}: upstream: {e}"));
+    Some(up)
+}

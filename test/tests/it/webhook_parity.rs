@@ -13,8 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use crate::support::{Kubectl, say};
-use crate::upstream::{Upstream, UpstreamSuper};
+use crate::support::{Kubectl, Step, compare, record, say};
 
 /// The test's webhook: `https://127.0.0.1:<port>` and the CA that signed its certificate.
 struct WebhookServer {
@@ -111,15 +110,6 @@ async fn start_webhook() -> WebhookServer {
         ca_bundle: base64::engine::general_purpose::STANDARD.encode(ca.cert_pem()),
         stop,
     }
-}
-
-type Step = (String, String);
-
-fn record(steps: &mut Vec<Step>, label: &str, (ok, out, err): (bool, String, String)) {
-    steps.push((
-        label.to_string(),
-        format!("ok={ok}\n{}{}", out.trim(), err.trim()),
-    ));
 }
 
 fn configs(base: &str, ca: &str) -> String {
@@ -335,35 +325,14 @@ async fn webhook_scenario_matches_upstream() {
         r#"failed calling webhook "closed.parity.example.com": failed to call webhook: Post "https://127.0.0.1:1/closed?timeout=5s": dial tcp 127.0.0.1:1: connect: connection refused"#
     ));
     assert!(get("an unreachable webhook with failurePolicy Ignore").starts_with("ok=true"));
-    let upstream = match Upstream::find() {
-        Ok(u) => u,
-        Err(why) => {
-            say(&format!("SKIP {test} (upstream): {why}"));
-            return;
-        }
+    let Some(up) = crate::upstream::start_for_parity(test, "webhook-parity").await else {
+        return;
     };
-    say(&format!("RUN {test}: embedded and upstream v1.28"));
-    let up = tokio::task::spawn_blocking(move || UpstreamSuper::start(&upstream, "webhook-parity"))
-        .await
-        .unwrap()
-        .unwrap_or_else(|e| panic!("{test}: upstream: {e}"));
     let yaml = up.admin_kubeconfig();
     let real = tokio::task::spawn_blocking(move || scenario(&yaml, (&base, &ca)))
         .await
         .unwrap();
-    let differing: Vec<String> = embedded
-        .iter()
-        .zip(&real)
-        .filter(|(e, u)| e != u)
-        .map(|(e, u)| {
-            format!(
-                "step {:?}:\n  embedded: {:?}\n  upstream: {:?}",
-                e.0, e.1, u.1
-            )
-        })
-        .collect();
-    assert!(differing.is_empty(), "{}", differing.join("\n"));
-    assert_eq!(embedded.len(), real.len());
+    compare(&embedded, &real);
     say(&format!("PASS {test}: {} steps equal", real.len()));
     drop(hook);
 }
