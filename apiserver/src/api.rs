@@ -46,9 +46,9 @@ pub struct Api {
     /// Woken after every write, for the in-process control loops.
     pub changes: tokio::sync::broadcast::Sender<Change>,
     /// Quota admission's charging lock.
-    pub quota: crate::quota::QuotaAdmission,
+    pub quota: crate::quota::charging::QuotaAdmission,
     /// The control loops' event correlator.
-    pub events: crate::controllers::events::Correlator,
+    pub events: crate::controllers::event_correlator::Correlator,
 }
 
 /// A write, as control loops see it.

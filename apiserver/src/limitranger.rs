@@ -16,36 +16,8 @@ use crate::registry::ResourceDef;
 
 const ANNOTATION: &str = "kubernetes.io/limit-ranger";
 
-/// Upstream's defaulting of a LimitRange item of type `Container`.
-pub fn default_item(item: &mut Value) {
-    if item.get("type").and_then(Value::as_str) != Some("Container") {
-        return;
-    }
-    let Some(o) = item.as_object_mut() else {
-        return;
-    };
-    let fill = |o: &mut Map<String, Value>, to: &str, from: &str| {
-        let src = o
-            .get(from)
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let dst = o.entry(to).or_insert_with(|| json!({}));
-        if let Some(d) = dst.as_object_mut() {
-            for (k, v) in src {
-                d.entry(k).or_insert(v);
-            }
-        }
-        if dst.as_object().is_some_and(Map::is_empty) {
-            o.remove(to);
-        }
-    };
-    fill(o, "default", "max");
-    fill(o, "defaultRequest", "default");
-}
-
 fn items(api: &Api, ns: &str) -> Vec<Value> {
-    crate::storage::list_values(api, "/limitranges", Some(ns))
+    crate::storage::lookup::list_values(api, "/limitranges", Some(ns))
         .iter()
         .flat_map(|lr| {
             lr.pointer("/spec/limits")
@@ -254,7 +226,7 @@ mod tests {
     #[test]
     fn items_default_and_bounds_report_as_upstream() {
         let mut item = json!({"type": "Container", "max": {"cpu": "1", "memory": "1Gi"}, "default": {"cpu": "500m"}});
-        default_item(&mut item);
+        crate::kinds::misc::default_limit_range_item(&mut item);
         assert_eq!(item["default"], json!({"cpu": "500m", "memory": "1Gi"}));
         assert_eq!(
             item["defaultRequest"],

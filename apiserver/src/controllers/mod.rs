@@ -14,6 +14,7 @@ pub mod daemonset;
 pub mod deployment;
 pub mod disruption;
 pub mod endpoints;
+pub mod event_correlator;
 pub mod events;
 pub mod gc;
 pub mod hpa;

@@ -1,12 +1,14 @@
 //! What a write request brings: its writer (`fieldManager`), its body decoded against the
 //! kind's schema with `fieldValidation`, and the mapping of field-management errors.
 
+use http::Response;
 use serde_json::Value;
 
 use crate::error::StatusInfo;
 use crate::error::{ApiError, ApiResult};
 use crate::fieldvalidation::{self, BodyFormat, Directive, Outcome};
 use crate::http::Req;
+use crate::http::response::Body;
 use crate::registry::ResourceDef;
 use crate::storage::{Actor, with_type};
 
@@ -124,4 +126,14 @@ pub fn validate_patched(
         Outcome::Proceed { warnings } => Ok(warnings),
         Outcome::Reject(si) => Err(status_error(si)),
     }
+}
+
+/// Adds `Warning` headers to a response.
+pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
+    for w in warnings {
+        if let Ok(v) = http::HeaderValue::from_str(w) {
+            resp.headers_mut().append("warning", v);
+        }
+    }
+    resp
 }

@@ -244,10 +244,10 @@ pub async fn apply_create(
     warnings.extend(hook_warnings);
     if dry_run {
         let resp = response::object(StatusCode::CREATED, &obj, r.enc);
-        return Ok(super::write::with_warnings(resp, &warnings));
+        return Ok(super::body::with_warnings(resp, &warnings));
     }
     let stored = to_stored(def, obj);
     let committed = crate::storage::commit_new(api, def, &stored).await?;
     let resp = response::encoded_bytes(StatusCode::CREATED, render(def, &committed), r.enc);
-    Ok(super::write::with_warnings(resp, &warnings))
+    Ok(super::body::with_warnings(resp, &warnings))
 }

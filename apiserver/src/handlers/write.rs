@@ -5,6 +5,7 @@ use std::sync::Arc;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use super::body::with_warnings;
 use crate::api::Api;
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::http::Req;
@@ -101,16 +102,6 @@ pub async fn create(
         response::encoded_bytes(StatusCode::CREATED, render(def, &committed), r.enc),
         &warnings,
     ))
-}
-
-/// Adds `Warning` headers to a response.
-pub fn with_warnings(mut resp: Response<Body>, warnings: &[String]) -> Response<Body> {
-    for w in warnings {
-        if let Ok(v) = http::HeaderValue::from_str(w) {
-            resp.headers_mut().append("warning", v);
-        }
-    }
-    resp
 }
 
 /// How an update's body is produced from the current object.

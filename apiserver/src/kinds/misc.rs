@@ -1,6 +1,6 @@
 //! Strategies of the smaller built-in kinds (defaults and validation only).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::error::Cause;
 use crate::registry::def::{Origin, Strategy};
@@ -114,9 +114,37 @@ impl Strategy for LimitRange {
             .into_iter()
             .flatten()
         {
-            crate::limitranger::default_item(item);
+            default_limit_range_item(item);
         }
     }
+}
+
+/// Upstream's defaulting of a LimitRange item of type `Container`.
+pub fn default_limit_range_item(item: &mut Value) {
+    if item.get("type").and_then(Value::as_str) != Some("Container") {
+        return;
+    }
+    let Some(o) = item.as_object_mut() else {
+        return;
+    };
+    let fill = |o: &mut Map<String, Value>, to: &str, from: &str| {
+        let src = o
+            .get(from)
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let dst = o.entry(to).or_insert_with(|| json!({}));
+        if let Some(d) = dst.as_object_mut() {
+            for (k, v) in src {
+                d.entry(k).or_insert(v);
+            }
+        }
+        if dst.as_object().is_some_and(Map::is_empty) {
+            o.remove(to);
+        }
+    };
+    fill(o, "default", "max");
+    fill(o, "defaultRequest", "default");
 }
 
 /// CSIStorageCapacities: the storage class they describe must be a valid class name.

@@ -2,8 +2,6 @@
 //! grows usage, is checked against every quota of its namespace that selects it, and charged to
 //! their `status.used` before the object is stored.
 
-use std::sync::Mutex;
-
 use serde_json::Value;
 
 use super::amount::{
@@ -21,12 +19,6 @@ use crate::registry::ResourceDef;
 use crate::store::{Expect, StoreError};
 
 const QUOTAS: &str = "/resourcequotas";
-
-/// Serializes quota charges of one server, so two admissions never both spend the last unit.
-#[derive(Debug, Default)]
-pub struct QuotaAdmission {
-    charging: Mutex<()>,
-}
 
 /// One quota to charge: its key, stored version and new `used`.
 struct Charge {
@@ -66,7 +58,7 @@ pub fn admit(
         resource: &def.resource,
         name: meta::name(new),
     };
-    let _charging = api.quota.charging.lock().unwrap_or_else(|p| p.into_inner());
+    let _charging = api.quota.lock();
     let mut charged: Vec<String> = Vec::new();
     for _ in 0..16 {
         let charges = plan(api, ns, &evaluator, new, &delta, &charged, &target)?;
@@ -163,7 +155,7 @@ fn commit(
     charges: Vec<Charge>,
     charged: &mut Vec<String>,
 ) -> Result<(), StoreError> {
-    let def = crate::storage::def(api, "", "resourcequotas").ok();
+    let def = crate::storage::lookup::def(api, "", "resourcequotas").ok();
     for c in charges {
         let old = c.quota;
         let mut quota = old.clone();
@@ -180,7 +172,7 @@ fn commit(
             )
             .map(|_| ())?;
         if let Some(def) = &def {
-            crate::storage::after_write(api, def, Some(&old), Some(&quota));
+            crate::storage::commit::after_write(api, def, Some(&old), Some(&quota));
         }
         charged.push(c.name);
     }
@@ -196,7 +188,7 @@ pub fn refund(api: &Api, def: &ResourceDef, obj: &Value) {
     }
     let evaluator = Evaluator::of(&def.group, &def.resource);
     let usage = without_zeros(evaluator.usage(obj));
-    let _charging = api.quota.charging.lock().unwrap_or_else(|p| p.into_inner());
+    let _charging = api.quota.lock();
     let quotas = api.store.list(QUOTAS, Some(ns), None, None, |_, _| true);
     let mut charges = Vec::new();
     for so in quotas.items {

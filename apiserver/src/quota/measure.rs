@@ -29,7 +29,7 @@ fn evaluators_for(api: &Api, names: &[String]) -> Vec<(Evaluator, Arc<ResourceDe
         if ev.matching(names).is_empty() || out.iter().any(|(e, _)| *e == ev) {
             return;
         }
-        if let Ok(def) = crate::storage::def(api, group, resource)
+        if let Ok(def) = crate::storage::lookup::def(api, group, resource)
             && def.namespaced
         {
             out.push((ev, def));

@@ -4,9 +4,10 @@
 
 pub mod admission;
 pub mod amount;
+pub mod charging;
 pub mod measure;
 pub mod pod_usage;
 pub mod scopes;
 pub mod usage;
 
-pub use admission::{QuotaAdmission, admit, refund};
+pub use admission::{admit, refund};

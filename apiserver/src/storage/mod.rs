@@ -5,11 +5,11 @@
 //! server's own writers (bootstrap, control loops) call it directly.
 
 mod actor;
-mod commit;
+pub(crate) mod commit;
 mod convert;
 mod create;
 mod delete;
-mod lookup;
+pub(crate) mod lookup;
 mod managed_fields;
 mod update;
 

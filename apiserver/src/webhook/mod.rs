@@ -69,7 +69,7 @@ fn configured(api: &Api, storage: &str) -> bool {
 
 /// Every webhook of the configurations at `storage`, configurations by name.
 fn webhooks(api: &Api, storage: &str) -> Vec<Value> {
-    let mut configs = crate::storage::list_values(api, storage, None);
+    let mut configs = crate::storage::lookup::list_values(api, storage, None);
     configs.sort_by(|a, b| meta::name(a).cmp(meta::name(b)));
     configs
         .into_iter()
