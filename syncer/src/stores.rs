@@ -9,8 +9,11 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource as KubeResource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::cache::Store;
+use crate::cache::packed::Packing;
 use crate::queue::Resource;
 
 /// What generic code may ask of a store without knowing its kind.
@@ -28,42 +31,38 @@ pub trait AnyStore: Send + Sync {
 
 impl<K> AnyStore for Store<K>
 where
-    K: KubeResource<DynamicType = ()> + Send + Sync + 'static,
+    K: KubeResource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
 {
     fn is_synced(&self) -> bool {
         Store::<K>::is_synced(self)
     }
 
     fn keys(&self) -> Vec<(String, String)> {
-        self.list()
-            .iter()
-            .map(|o| {
-                let m = o.meta();
-                (
-                    m.namespace.clone().unwrap_or_default(),
-                    m.name.clone().unwrap_or_default(),
-                )
-            })
-            .collect()
+        self.map_meta(|m| {
+            (
+                m.namespace.clone().unwrap_or_default(),
+                m.name.clone().unwrap_or_default(),
+            )
+        })
     }
 
     fn object_ref(&self, namespace: &str, name: &str) -> Option<ObjectReference> {
-        let obj = self.get(namespace, name)?;
+        let uid = self.with_meta(namespace, name, |m| m.uid.clone())?;
         Some(ObjectReference {
             api_version: Some(K::api_version(&()).into_owned()),
             kind: Some(K::kind(&()).into_owned()),
             namespace: Some(namespace.to_string()),
             name: Some(name.to_string()),
-            uid: obj.meta().uid.clone(),
+            uid,
             ..ObjectReference::default()
         })
     }
 
     fn is_live(&self, namespace: &str, name: &str, uid: &str) -> bool {
-        self.get(namespace, name).is_some_and(|o| {
-            let m = o.meta();
+        self.with_meta(namespace, name, |m| {
             m.deletion_timestamp.is_none() && (uid.is_empty() || m.uid.as_deref() == Some(uid))
         })
+        .unwrap_or(false)
     }
 }
 
@@ -108,12 +107,28 @@ impl Stores {
     /// `required` stores count for [`Stores::synced`].
     pub fn add<K>(&mut self, resource: Resource, required: bool)
     where
-        K: KubeResource<DynamicType = ()> + Send + Sync + 'static,
+        K: KubeResource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.insert(resource, required, Store::<K>::new);
+    }
+
+    /// Adds a packed store of kind `K` (see [`crate::cache::packed`]), for kinds with one
+    /// object per pod.
+    pub fn add_packed<K>(&mut self, resource: Resource, required: bool, packing: Packing<K>)
+    where
+        K: KubeResource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.insert(resource, required, || Store::<K>::packed(packing));
+    }
+
+    fn insert<K>(&mut self, resource: Resource, required: bool, make: impl FnOnce() -> Store<K>)
+    where
+        K: KubeResource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
     {
         let store = self
             .by_type
             .entry(TypeId::of::<K>())
-            .or_insert_with(|| Box::new(Arc::new(Store::<K>::new())));
+            .or_insert_with(|| Box::new(Arc::new(make())));
         let Some(store) = store.downcast_ref::<Arc<Store<K>>>() else {
             return;
         };

@@ -6,7 +6,8 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crds::tenancy;
-use kube::{Api, Resource};
+use kube::Resource;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::cache::{Change, WatchSpec, run_watch};
@@ -17,12 +18,19 @@ use crate::tenants::tenant::Tenant;
 
 /// What a watched kind must be.
 pub trait Watched:
-    Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+    Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static
 {
 }
 
 impl<K> Watched for K where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
 {
 }
 
@@ -49,7 +57,7 @@ where
     K: Watched,
     F: Fn(&Context, Change<'_, K>) + Send + Sync + 'static,
 {
-    let api: Api<K> = Api::all(ctx.client.clone());
+    let client = ctx.client.clone();
     let store = Arc::clone(ctx.supers.get::<K>());
     let weak = Arc::downgrade(ctx);
     let cancel = ctx.cancel.clone();
@@ -59,7 +67,7 @@ where
                 route(&ctx, c);
             }
         };
-        run_watch(api, spec, store, handler, cancel).await;
+        run_watch(client, spec, store, handler, cancel).await;
     });
 }
 
@@ -93,10 +101,9 @@ where
     K: Watched,
     H: Fn(Change<'_, K>) + Send + Sync + 'static,
 {
-    let api: Api<K> = Api::all(t.client.clone());
     let store = Arc::clone(t.caches.get::<K>());
     let cancel = t.cancel.clone();
-    tokio::spawn(run_watch(api, spec, store, handler, cancel));
+    tokio::spawn(run_watch(t.client.clone(), spec, store, handler, cancel));
 }
 
 /// Queues `key` downward and/or upward.

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::diff::{Finding, Sides, diff};
 use crate::cache::Store;
@@ -61,7 +63,10 @@ impl Scope {
     }
 
     /// Objects of `store` in the scope's super namespaces.
-    pub fn in_namespaces<K: Resource>(&self, store: &Store<K>) -> Vec<Arc<K>> {
+    pub fn in_namespaces<K>(&self, store: &Store<K>) -> Vec<Arc<K>>
+    where
+        K: Resource + Serialize + DeserializeOwned,
+    {
         self.supers
             .iter()
             .flat_map(|ns| store.list_namespace(ns))
@@ -100,14 +105,17 @@ pub fn report(ctx: &Context, t: &Tenant, res: Res, findings: Vec<(Finding, Key)>
 }
 
 /// Queues upward work for every super object of kind `K` the tenant owns in the scope.
-pub fn queue_up<K: Resource<DynamicType = ()> + Send + Sync + 'static>(
-    ctx: &Context,
-    t: &Tenant,
-    scope: &Scope,
-    res: Res,
-) {
-    for p in scope.in_namespaces(ctx.supers.get::<K>()) {
-        if let Some((ns, name)) = super_key(p.meta(), &t.key) {
+pub fn queue_up<K>(ctx: &Context, t: &Tenant, scope: &Scope, res: Res)
+where
+    K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
+{
+    let store = ctx.supers.get::<K>();
+    for ns in &scope.supers {
+        for (ns, name) in store
+            .map_meta_in(ns, |m| super_key(m, &t.key))
+            .into_iter()
+            .flatten()
+        {
             ctx.up.add(WorkKey::new(&t.key, res, ns, name));
         }
     }

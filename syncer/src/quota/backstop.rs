@@ -77,7 +77,7 @@ pub fn up_to_date(existing: &ResourceQuota, hard: &Amounts) -> bool {
 
 /// Watches the backstops (objects labelled by the syncer only).
 pub fn spawn_watch(ctx: &Arc<Context>) {
-    let api: Api<ResourceQuota> = Api::all(ctx.client.clone());
+    let client = ctx.client.clone();
     let store = Arc::clone(&ctx.quota.backstops);
     let cancel = ctx.cancel.clone();
     let spec = WatchSpec {
@@ -85,7 +85,7 @@ pub fn spawn_watch(ctx: &Arc<Context>) {
         ..WatchSpec::default()
     };
     tokio::spawn(async move {
-        run_watch(api, spec, store, |_| {}, cancel).await;
+        run_watch(client, spec, store, |_| {}, cancel).await;
     });
 }
 

@@ -16,7 +16,7 @@ use crate::tenants::tenant::Tenant;
 pub async fn run(ctx: Arc<Context>, queue: Arc<WorkQueue>) {
     let dir = queue.direction();
     while let Some(item) = queue.next().await {
-        let key = item.key;
+        let (key, waited) = (item.key, item.waited);
         let start = Instant::now();
         let result = process(&ctx, dir, &key).await;
         let elapsed = start.elapsed().as_secs_f64();
@@ -27,6 +27,12 @@ pub async fn run(ctx: Arc<Context>, queue: Arc<WorkQueue>) {
             .observe(elapsed);
         match result {
             Ok(done) => {
+                if done != Synced::Unchanged {
+                    ctx.metrics
+                        .write_latency
+                        .with_label_values(&labels)
+                        .observe(waited.as_secs_f64() + elapsed);
+                }
                 ctx.metrics
                     .operations
                     .with_label_values(&[labels[0], labels[1], labels[2], done.as_str()])

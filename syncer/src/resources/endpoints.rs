@@ -18,6 +18,7 @@ use crate::convert::{Change as Write, ConvertError, TenantCtx, endpoints, owned_
 use crate::patrol::compare::{self, Scope};
 use crate::queue::{Resource, WorkKey};
 use crate::reconcile::down::{self, DownSync};
+use crate::resources::pod::entry::ips_of;
 use crate::route::{self, Lookup};
 use crate::stores::Stores;
 use crate::tenants::tenant::Tenant;
@@ -122,7 +123,8 @@ pub fn check_endpoint_addresses(
     endpoints::check_addresses(&t.ctx(), addresses, &is_own)
 }
 
-/// The IPs of the tenant's super pods (host-network pods excluded: their IP is the node's).
+/// The IPs of the tenant's super pods (host-network pods excluded: their IP is the node's),
+/// read from the super pod store's scan field.
 fn own_pod_ips(ctx: &Context, t: &Tenant) -> HashSet<IpAddr> {
     let tctx = t.ctx();
     let mut ips = HashSet::new();
@@ -131,20 +133,9 @@ fn own_pod_ips(ctx: &Context, t: &Tenant) -> HashSet<IpAddr> {
         let Ok(super_ns) = tctx.super_ns(&ns.name_any()) else {
             continue;
         };
-        for p in super_pods.list_namespace(&super_ns) {
-            if !owned_by(&p.metadata, &t.key)
-                || p.spec.as_ref().and_then(|s| s.host_network) == Some(true)
-            {
-                continue;
-            }
-            let Some(status) = p.status.as_ref() else {
-                continue;
-            };
-            let listed = status.pod_ips.iter().flatten().map(|i| i.ip.as_str());
-            for ip in status.pod_ip.as_deref().into_iter().chain(listed) {
-                if let Ok(ip) = ip.parse() {
-                    ips.insert(ip);
-                }
+        for p in super_pods.briefs_in(&super_ns) {
+            if owned_by(&p.meta, &t.key) {
+                ips.extend(ips_of(&p).filter_map(|ip| ip.parse::<IpAddr>().ok()));
             }
         }
     }

@@ -49,7 +49,7 @@ pub async fn run(ctx: Arc<Context>) {
     let store: Arc<Store<VirtualCluster>> = Arc::new(Store::new());
     let (tx, mut rx) = mpsc::unbounded_channel::<(String, String)>();
     {
-        let api: Api<VirtualCluster> = Api::all(ctx.client.clone());
+        let client = ctx.client.clone();
         let store = Arc::clone(&store);
         let cancel = ctx.cancel.clone();
         let tx = tx.clone();
@@ -60,7 +60,7 @@ pub async fn run(ctx: Arc<Context>) {
                 };
                 let _ = tx.send((vc.namespace().unwrap_or_default(), vc.name_any()));
             };
-            run_watch(api, WatchSpec::default(), store, handler, cancel).await;
+            run_watch(client, WatchSpec::default(), store, handler, cancel).await;
         });
     }
     store.wait_synced().await;

@@ -20,6 +20,8 @@ pub enum Scenario {
     Sync(SyncArgs),
     /// Regular tenants' latency while greedy tenants flood the syncer.
     Fairness(FairnessArgs),
+    /// The syncer's memory, restart and patrol cost as the pod count grows.
+    Scale(ScaleArgs),
 }
 
 /// Settings shared by both benchmarks.
@@ -111,6 +113,29 @@ pub struct FairnessArgs {
     pub common: Common,
 }
 
+/// `bench scale`.
+#[derive(Debug, Clone, Args)]
+pub struct ScaleArgs {
+    /// Tenant control planes.
+    #[arg(long, default_value_t = 100)]
+    pub tenants: usize,
+    /// Pod totals to measure at, loaded in this order (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "10000,30000,100000")]
+    pub sizes: Vec<usize>,
+    /// Pod creations in flight at once.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Pods of the burst the syncer is killed in, at the largest size.
+    #[arg(long, default_value_t = 1000)]
+    pub restart_pods: usize,
+    /// Smoke run: 3 tenants, steps 30 and 60, a 12-pod burst.
+    #[arg(long)]
+    pub quick: bool,
+    /// Shared settings.
+    #[command(flatten)]
+    pub common: Common,
+}
+
 impl Common {
     /// Nodes for a peak of `pods` pods at once.
     pub fn nodes_for(&self, pods: usize) -> usize {
@@ -138,6 +163,29 @@ impl SyncArgs {
         self.restart_pods
             .unwrap_or(self.pods / 10)
             .max(self.tenants)
+    }
+}
+
+impl ScaleArgs {
+    /// Applies `--quick`; sizes are made increasing and at least one pod per tenant.
+    pub(super) fn resolved(mut self) -> Self {
+        if self.quick {
+            self.tenants = self.tenants.min(3);
+            self.sizes = vec![30, 60];
+            self.restart_pods = self.restart_pods.min(12);
+            self.concurrency = self.concurrency.min(16);
+            self.common.timeout = self.common.timeout.min(120);
+        }
+        self.tenants = self.tenants.max(1);
+        self.sizes.retain(|&s| s > 0);
+        self.sizes.sort_unstable();
+        self.sizes.dedup();
+        if self.sizes.is_empty() {
+            self.sizes.push(self.tenants);
+        }
+        self.restart_pods = self.restart_pods.max(self.tenants);
+        self.concurrency = self.concurrency.max(1);
+        self
     }
 }
 

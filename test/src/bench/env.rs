@@ -98,8 +98,12 @@ impl Env {
         Ok(env)
     }
 
-    /// Starts a syncer process and waits until every tenant is healthy in it.
+    /// Starts a syncer process (stopping the running one first) and waits until every tenant
+    /// is healthy in it.
     pub async fn start_syncer(&mut self) -> anyhow::Result<()> {
+        if let Some(old) = self.syncer.take() {
+            old.kill()?;
+        }
         let mut p = self.syncer_cmd.spawn()?;
         p.wait_tenants(self.tenants.len(), self.timeout)
             .await

@@ -18,7 +18,7 @@ use super::cli::FairnessArgs;
 use super::cluster::{self, BENCH_NS};
 use super::env::Env;
 use super::load::{self, Job, Plan, Target};
-use super::prom::Sample;
+use super::prom::{self, Sample};
 use super::report::{self, Table, Target as Goal};
 use super::runtimes::Runtimes;
 use super::stats::{Summary, summarize};
@@ -366,6 +366,33 @@ fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome, quota: Opt
             ),
         );
     }
+    let regular = |t: &str| t.contains("regular");
+    let mut share_p99 = [0.0f64; 2];
+    for (i, (label, o)) in [("idle", idle), ("burst", burst)].into_iter().enumerate() {
+        let (down50, down99) =
+            prom::pod_write_latency(&o.metrics_before, &o.metrics_after, "down", regular);
+        let (up50, up99) =
+            prom::pod_write_latency(&o.metrics_before, &o.metrics_after, "up", regular);
+        share_p99[i] = down99 + up99;
+        t.info(
+            &format!("syncer share, regular {label}: down p50 / p99, up p50 / p99 (ms)"),
+            format!(
+                "{:.1} / {:.1}, {:.1} / {:.1}",
+                down50 * 1000.0,
+                down99 * 1000.0,
+                up50 * 1000.0,
+                up99 * 1000.0
+            ),
+        );
+    }
+    let share_ratio = share_p99[1] / share_p99[0].max(1e-9);
+    t.target(
+        "syncer share: regular p99 (down + up) under burst / idle",
+        share_ratio,
+        2,
+        Goal::AtMost(1.5),
+        "",
+    );
     for class in ["regular", "greedy"] {
         for dir in ["down", "up"] {
             t.info(
@@ -392,6 +419,7 @@ fn print_report(args: &FairnessArgs, idle: &Outcome, burst: &Outcome, quota: Opt
         "regular_idle_avg_ms": reg_idle.avg_ms,
         "regular_idle_p99_ms": reg_idle.p99_ms,
         "fairness_ratio": ratio,
+        "syncer_share_fairness_ratio": share_ratio,
         "greedy_quota": args.greedy_quota,
         "regular_quota_avg_ms": reg_quota.as_ref().map(|r| r.avg_ms),
         "regular_quota_p99_ms": reg_quota.as_ref().map(|r| r.p99_ms),

@@ -9,6 +9,7 @@ mod procstat;
 mod prom;
 mod report;
 mod runtimes;
+mod scale;
 mod stats;
 mod sync;
 mod syncer;
@@ -22,12 +23,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let threads = match &cli.scenario {
         Scenario::Sync(a) => a.common.threads,
         Scenario::Fairness(a) => a.common.threads,
+        Scenario::Scale(a) => a.common.threads,
     };
     let rts = runtimes::Runtimes::new(threads)?;
     let result = rts.harness.block_on(async {
         match cli.scenario {
             Scenario::Sync(a) => sync::run(&rts, a.resolved()).await,
             Scenario::Fairness(a) => fairness::run(&rts, a.resolved()).await,
+            Scenario::Scale(a) => scale::run(&rts, a.resolved()).await,
         }
     });
     rts.shutdown();

@@ -99,6 +99,72 @@ pub fn hist_mean_between(
     (n > 0.0).then(|| (sum(after, &total, with) - sum(before, &total, with)) / n)
 }
 
+/// Quantile `q` of a histogram family over the observations made between two scrapes, in
+/// seconds, over the series `keep` selects, interpolated within its bucket as Prometheus'
+/// `histogram_quantile` does (an answer in the `+Inf` bucket is the largest finite bound).
+pub fn hist_quantile_between(
+    before: &[Sample],
+    after: &[Sample],
+    name: &str,
+    keep: impl Fn(&Sample) -> bool,
+    q: f64,
+) -> Option<f64> {
+    let bucket = format!("{name}_bucket");
+    let mut counts: Vec<(f64, f64)> = Vec::new();
+    for (scrape, sign) in [(after, 1.0), (before, -1.0)] {
+        for s in scrape.iter().filter(|s| s.name == bucket && keep(s)) {
+            let Some(le) = s.label("le").and_then(|l| l.parse::<f64>().ok()) else {
+                continue;
+            };
+            match counts.iter_mut().find(|(b, _)| *b == le) {
+                Some((_, c)) => *c += sign * s.value,
+                None => counts.push((le, sign * s.value)),
+            }
+        }
+    }
+    counts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = counts.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for &(le, cum) in &counts {
+        if cum >= rank {
+            if le.is_infinite() {
+                return Some(lower);
+            }
+            let share = if cum > below {
+                (rank - below) / (cum - below)
+            } else {
+                1.0
+            };
+            return Some(lower + (le - lower) * share);
+        }
+        (lower, below) = (le, cum);
+    }
+    Some(lower)
+}
+
+/// p50 and p99 (seconds) of the syncer's pod write latency in direction `dir` between two
+/// scrapes, over the tenants `tenant` accepts (0 when nothing was observed).
+pub fn pod_write_latency(
+    before: &[Sample],
+    after: &[Sample],
+    dir: &str,
+    tenant: impl Fn(&str) -> bool,
+) -> (f64, f64) {
+    let keep = |s: &Sample| {
+        s.label("direction") == Some(dir)
+            && s.label("resource") == Some("pods")
+            && s.label("tenant").is_some_and(&tenant)
+    };
+    let q = |q| {
+        hist_quantile_between(before, after, "syncer_write_latency_seconds", keep, q).unwrap_or(0.0)
+    };
+    (q(0.5), q(0.99))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,5 +203,27 @@ syncer_operations_total{direction="up",resource="pods",result="updated",tenant="
             hist_mean_between(&s, &s, "syncer_patrol_duration_seconds", &[]),
             None
         );
+    }
+
+    #[test]
+    fn quantiles_interpolate_within_buckets_of_the_difference() {
+        let scrape = |a: f64, b: f64, c: f64| {
+            parse(&format!(
+                "h_bucket{{t=\"x\",le=\"0.1\"}} {a}\nh_bucket{{t=\"x\",le=\"1\"}} {b}\nh_bucket{{t=\"x\",le=\"+Inf\"}} {c}\nh_bucket{{t=\"y\",le=\"0.1\"}} 50\nh_bucket{{t=\"y\",le=\"1\"}} 50\nh_bucket{{t=\"y\",le=\"+Inf\"}} 50\n"
+            ))
+        };
+        let (before, after) = (scrape(10.0, 10.0, 10.0), scrape(20.0, 30.0, 30.0));
+        let x = |s: &Sample| s.label("t") == Some("x");
+        // 20 new observations: 10 below 0.1, 10 in (0.1, 1].
+        let p50 = hist_quantile_between(&before, &after, "h", x, 0.5).expect("p50");
+        assert!((p50 - 0.1).abs() < 1e-9, "{p50}");
+        let p75 = hist_quantile_between(&before, &after, "h", x, 0.75).expect("p75");
+        assert!((p75 - 0.55).abs() < 1e-9, "{p75}");
+        let late = scrape(20.0, 30.0, 40.0);
+        assert_eq!(
+            hist_quantile_between(&before, &late, "h", x, 0.99),
+            Some(1.0)
+        );
+        assert_eq!(hist_quantile_between(&before, &before, "h", x, 0.5), None);
     }
 }

@@ -32,6 +32,16 @@ impl Convergence {
     pub fn ok(&self) -> bool {
         self.missing == 0 && self.orphans == 0 && self.tenant_pods == self.super_pods
     }
+
+    /// Both counts added up.
+    pub fn plus(self, c: Convergence) -> Convergence {
+        Convergence {
+            tenant_pods: self.tenant_pods + c.tenant_pods,
+            super_pods: self.super_pods + c.super_pods,
+            missing: self.missing + c.missing,
+            orphans: self.orphans + c.orphans,
+        }
+    }
 }
 
 fn uids(list: Vec<PartialObjectMeta<Pod>>, annotation: Option<&str>) -> BTreeMap<String, String> {
@@ -81,10 +91,18 @@ pub async fn check(
         .await?;
     Ok(parts
         .into_iter()
-        .fold(Convergence::default(), |a, c| Convergence {
-            tenant_pods: a.tenant_pods + c.tenant_pods,
-            super_pods: a.super_pods + c.super_pods,
-            missing: a.missing + c.missing,
-            orphans: a.orphans + c.orphans,
-        }))
+        .fold(Convergence::default(), Convergence::plus))
+}
+
+/// [`check`] over several runs, added up.
+pub async fn check_runs(
+    super_client: &Client,
+    tenants: &[Tenant],
+    runs: &[String],
+) -> anyhow::Result<Convergence> {
+    let mut total = Convergence::default();
+    for run in runs {
+        total = total.plus(check(super_client, tenants, run).await?);
+    }
+    Ok(total)
 }

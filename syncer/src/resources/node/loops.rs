@@ -94,9 +94,10 @@ async fn ensure_preview(ctx: &Context, t: &Tenant) {
 
 async fn gc_tenant(ctx: &Context, t: &Tenant, grace: Duration) {
     let mut used: HashMap<String, usize> = HashMap::new();
-    for pod in t.caches.get::<Pod>().list() {
-        if let Some(n) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
-            *used.entry(n).or_default() += 1;
+    // Tenant pods keep their node as the packed store's scan field.
+    for pod in t.caches.get::<Pod>().briefs() {
+        if let Some(n) = &pod.extra {
+            *used.entry(n.to_string()).or_default() += 1;
         }
     }
     for name in previewed(ctx, t) {

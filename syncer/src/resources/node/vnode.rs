@@ -47,10 +47,9 @@ pub async fn reconcile(ctx: &Context, tenant: &Tenant, name: &str) -> SyncResult
     let api: Api<Node> = Api::all(tenant.client.clone());
     match (v, p) {
         (None, Some(_)) => {
-            let used =
-                tenant.caches.get::<Pod>().list().iter().any(|pod| {
-                    pod.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name)
-                });
+            // Tenant pods keep their node as the packed store's scan field.
+            let used = (tenant.caches.get::<Pod>().briefs().iter())
+                .any(|pod| pod.extra.as_deref() == Some(name));
             if used {
                 ensure(ctx, tenant, name).await?;
                 return Ok(Synced::Created);

@@ -7,6 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::quota::{prune_super_pod, super_pod_usage};
 use super::{RESOURCE, down, patrol, up};
+use crate::cache::packed::{Brief, Packing};
 use crate::cache::{Change, WatchSpec};
 use crate::context::Context;
 use crate::convert::pod::prune_tenant;
@@ -28,8 +29,8 @@ impl SyncedKind for Pods {
     }
 
     fn add_stores(&self, tenant: &mut Stores, supers: &mut Stores, enabled: bool) {
-        tenant.add::<Pod>(RESOURCE, enabled);
-        supers.add::<Pod>(RESOURCE, enabled);
+        tenant.add_packed::<Pod>(RESOURCE, enabled, Packing { extra: node_of });
+        supers.add_packed::<Pod>(RESOURCE, enabled, Packing { extra: pod_ips });
     }
 
     fn watch_super(&self, ctx: &Arc<Context>) {
@@ -82,6 +83,32 @@ impl SyncedKind for Pods {
             charge(RESOURCE, &p.metadata, super_pod_usage(&p));
         }
     }
+}
+
+/// The scan field of tenant pods: the node they are bound to (virtual-node upkeep reads it).
+fn node_of(pod: &Pod) -> Option<String> {
+    pod.spec.as_ref()?.node_name.clone()
+}
+
+/// The scan field of super pods: their IPs, comma-separated, unless they use the node's
+/// network (the endpoints check reads it).
+fn pod_ips(pod: &Pod) -> Option<String> {
+    if pod.spec.as_ref().and_then(|s| s.host_network) == Some(true) {
+        return None;
+    }
+    let status = pod.status.as_ref()?;
+    let listed = status.pod_ips.iter().flatten().map(|i| i.ip.as_str());
+    let ips: Vec<&str> = status.pod_ip.as_deref().into_iter().chain(listed).collect();
+    (!ips.is_empty()).then(|| ips.join(","))
+}
+
+/// The IPs of a super pod kept by its store's scan field.
+pub fn ips_of(brief: &Brief) -> impl Iterator<Item = &str> {
+    brief
+        .extra
+        .as_deref()
+        .into_iter()
+        .flat_map(|s| s.split(','))
 }
 
 /// The work item of a super pod: the tenant pod it stands for.

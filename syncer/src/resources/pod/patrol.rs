@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::MutexGuard;
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::RESOURCE;
 use crate::context::Context;
@@ -23,8 +23,8 @@ pub fn patrol(ctx: &Context, t: &Tenant, scope: &Scope) {
 }
 
 /// The (tenant, super) resourceVersions of a pod pair.
-fn versions(v: &Pod, p: &Pod) -> (String, String) {
-    let rv = |x: &Pod| x.metadata.resource_version.clone().unwrap_or_default();
+fn versions(v: &ObjectMeta, p: &ObjectMeta) -> (String, String) {
+    let rv = |m: &ObjectMeta| m.resource_version.clone().unwrap_or_default();
     (rv(v), rv(p))
 }
 
@@ -43,31 +43,46 @@ fn status_lags(v: &Pod, p: &Pod) -> bool {
 }
 
 /// Queues upward work for pods whose tenant copy lags behind the super pod (binding, phase, IP).
+/// Pairs remembered in sync are skipped on their metadata alone; only the others are decoded.
 fn status_drift(ctx: &Context, t: &Tenant, tctx: &TenantCtx) {
     let memo = lock_memo(t);
-    for v in t.caches.get::<Pod>().list() {
-        let ns = v.namespace().unwrap_or_default();
+    let (tenant_pods, super_pods) = (t.caches.get::<Pod>(), ctx.supers.get::<Pod>());
+    for v in tenant_pods.briefs() {
+        let (ns, name) = (
+            v.meta.namespace.clone().unwrap_or_default(),
+            name_of(&v.meta),
+        );
         let Ok(super_ns) = tctx.super_ns(&ns) else {
             continue;
         };
-        let Some(p) = ctx.supers.get::<Pod>().get(&super_ns, &v.name_any()) else {
+        let Some(p) = super_pods.brief(&super_ns, &name) else {
             continue;
         };
-        if recorded_uid(&p.metadata) != v.metadata.uid.as_deref() {
+        if recorded_uid(&p.meta) != v.meta.uid.as_deref() {
             continue;
         }
-        let key = key_of(&ns, &v.name_any());
-        if memo.get(&key) == Some(&versions(&v, &p)) {
+        let key = key_of(&ns, &name);
+        if memo.get(&key) == Some(&versions(&v.meta, &p.meta)) {
             continue;
         }
-        if status_lags(&v, &p) {
+        let (Some(vpod), Some(ppod)) = (
+            tenant_pods.get(&ns, &name),
+            super_pods.get(&super_ns, &name),
+        ) else {
+            continue;
+        };
+        if status_lags(&vpod, &ppod) {
             ctx.metrics
                 .patrol_repairs
                 .with_label_values(&[&*t.key, "pods", "status_lag"])
                 .inc();
-            ctx.up.add(WorkKey::new(&t.key, RESOURCE, ns, v.name_any()));
+            ctx.up.add(WorkKey::new(&t.key, RESOURCE, ns, name));
         }
     }
+}
+
+fn name_of(meta: &ObjectMeta) -> String {
+    meta.name.clone().unwrap_or_default()
 }
 
 fn lock_memo(t: &Tenant) -> MutexGuard<'_, HashMap<Key, (String, String)>> {
@@ -82,20 +97,22 @@ fn compare(ctx: &Context, t: &Tenant, scope: &Scope) -> Vec<(Finding, Key)> {
     let tenant_pods = t.caches.get::<Pod>();
     let super_pods = ctx.supers.get::<Pod>();
     let mut sides: Sides<Key> = Sides::default();
-    for v in tenant_pods.list() {
-        if v.metadata.deletion_timestamp.is_none() && !convert::ignored(&v.metadata) {
+    for v in tenant_pods.briefs() {
+        if v.meta.deletion_timestamp.is_none() && !convert::ignored(&v.meta) {
             sides.tenant.insert(
-                key_of(&v.namespace().unwrap_or_default(), &v.name_any()),
-                v.metadata.uid.clone().unwrap_or_default(),
+                key_of(
+                    v.meta.namespace.as_deref().unwrap_or_default(),
+                    &name_of(&v.meta),
+                ),
+                v.meta.uid.clone().unwrap_or_default(),
             );
         }
     }
-    for p in scope.in_namespaces(super_pods) {
-        if let Some(k) = super_key(&p.metadata, &t.key) {
-            sides
-                .super_
-                .insert(k, recorded_uid(&p.metadata).map(str::to_string));
-        }
+    for ns in &scope.supers {
+        let owned = super_pods.map_meta_in(ns, |m| {
+            super_key(m, &t.key).map(|k| (k, recorded_uid(m).map(str::to_string)))
+        });
+        sides.super_.extend(owned.into_iter().flatten());
     }
     // Pods that cannot be synced are reported by their reconcile, not re-queued every patrol;
     // pods waiting for quota are re-queued by the quota ledger when their turn comes.
@@ -108,16 +125,20 @@ fn compare(ctx: &Context, t: &Tenant, scope: &Scope) -> Vec<(Finding, Key)> {
     });
     let mut memo = lock_memo(t);
     let findings = diff(&sides, |k| {
-        let (Some(v), Ok(super_ns)) = (tenant_pods.get(&k.0, &k.1), tctx.super_ns(&k.0)) else {
+        let (Some(vb), Ok(super_ns)) = (tenant_pods.brief(&k.0, &k.1), tctx.super_ns(&k.0)) else {
             return true;
         };
-        let Some(p) = super_pods.get(&super_ns, &k.1) else {
+        let Some(pb) = super_pods.brief(&super_ns, &k.1) else {
             return true;
         };
-        let seen = versions(&v, &p);
+        let seen = versions(&vb.meta, &pb.meta);
         if memo.get(k) == Some(&seen) {
             return true;
         }
+        let (Some(v), Some(p)) = (tenant_pods.get(&k.0, &k.1), super_pods.get(&super_ns, &k.1))
+        else {
+            return true;
+        };
         let in_sync = pod_in_sync(tctx, &v, &p);
         if in_sync && !status_lags(&v, &p) {
             memo.insert(k.clone(), seen);

@@ -13,7 +13,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams};
 use tokio_util::sync::CancellationToken;
 
-mod outcome;
+pub(super) mod outcome;
 mod print;
 
 use outcome::{Fresh, Restart, Run, Via};
@@ -43,16 +43,20 @@ pub async fn run(rts: &Runtimes, args: SyncArgs) -> anyhow::Result<()> {
     eprintln!("bench: {} pods through {} tenants", args.pods, args.tenants);
     let via = via(&env, &args).await?;
     eprintln!("bench: restart in the middle of a {restart_pods}-pod burst");
-    let restart = restart(&mut env, &args, restart_pods).await?;
+    let earlier = ["sync".to_string()];
+    let restart = restart(&mut env, args.concurrency, restart_pods, &earlier).await?;
     eprintln!(
         "bench: patrol scans (a syncer patrolling every {}s)",
         args.common.scan_interval
     );
-    let (patrol, fresh_rss) = patrol_scan(&mut env, args.common.scan_interval).await?;
-    let fresh = Fresh {
-        rss: fresh_rss,
-        pods: args.pods + restart_pods,
-    };
+    let scan = patrol_scan(&mut env, args.common.scan_interval).await?;
+    let (patrol, fresh) = (
+        scan.scan_ms,
+        Fresh {
+            rss: scan.rss,
+            pods: args.pods + restart_pods,
+        },
+    );
     print::print_report(&env, &args, &direct, &via, patrol, &restart, &fresh);
     env.finish(args.common.keep).await;
     Ok(())
@@ -168,16 +172,27 @@ async fn via(env: &Env, args: &SyncArgs) -> anyhow::Result<Via> {
     })
 }
 
-fn tenant_targets(env: &Env) -> Vec<Target> {
+pub(super) fn tenant_targets(env: &Env) -> Vec<Target> {
     env.tenants
         .iter()
         .map(|t| Target::new(t.client.clone(), BENCH_NS))
         .collect()
 }
 
+/// A syncer started with every pod already in place: how long it took to converge, its RSS
+/// once idle, and its patrol scan time.
+pub(super) struct Rescan {
+    /// Start → every tenant healthy (caches synced) and the syncer idle (s).
+    pub(super) converge_s: f64,
+    /// RSS once idle.
+    pub(super) rss: u64,
+    /// Mean of three patrol scans (ms).
+    pub(super) scan_ms: f64,
+}
+
 /// Mean time of three patrol scans with every pod in the caches, timed by a syncer restarted
 /// with a short patrol interval (a short interval during the runs would charge scans to them).
-async fn patrol_scan(env: &mut Env, interval: u64) -> anyhow::Result<(f64, u64)> {
+pub(super) async fn patrol_scan(env: &mut Env, interval: u64) -> anyhow::Result<Rescan> {
     let cmd = SyncerCommand {
         patrol_interval: Some(interval.max(1)),
         ..env.syncer_cmd.clone()
@@ -185,9 +200,12 @@ async fn patrol_scan(env: &mut Env, interval: u64) -> anyhow::Result<(f64, u64)>
     if let Some(old) = env.syncer.take() {
         old.kill()?;
     }
+    let started = std::time::Instant::now();
     let mut syncer = cmd.spawn()?;
     syncer.wait_tenants(env.tenants.len(), env.timeout).await?;
     syncer.wait_idle(env.timeout).await?;
+    // wait_idle needs three quiet scrapes 300 ms apart to tell; they are not convergence.
+    let converge_s = (started.elapsed().as_secs_f64() - 0.9).max(0.0);
     let rss = syncer.memory()?.rss;
     let before = syncer.metrics().await?;
     let count = |m: &[Sample]| prom::sum(m, "syncer_patrol_duration_seconds_count", &[]);
@@ -199,16 +217,25 @@ async fn patrol_scan(env: &mut Env, interval: u64) -> anyhow::Result<(f64, u64)>
     })
     .await?;
     env.syncer = Some(syncer);
-    let ms = prom::hist_mean_between(&before, &after, "syncer_patrol_duration_seconds", &[])
+    let scan_ms = prom::hist_mean_between(&before, &after, "syncer_patrol_duration_seconds", &[])
         .map(|s| s * 1000.0)
         .context("no patrol scan observed")?;
-    Ok((ms, rss))
+    Ok(Rescan {
+        converge_s,
+        rss,
+        scan_ms,
+    })
 }
 
 /// Kills the syncer (SIGKILL) once half of a burst is created, restarts it at once, and times
 /// until every pod of the burst is Running in its tenant; then checks nothing was lost,
-/// orphaned or duplicated, in this burst and the earlier run.
-async fn restart(env: &mut Env, args: &SyncArgs, pods: usize) -> anyhow::Result<Restart> {
+/// orphaned or duplicated, in this burst and the `earlier` runs.
+pub(super) async fn restart(
+    env: &mut Env,
+    concurrency: usize,
+    pods: usize,
+    earlier: &[String],
+) -> anyhow::Result<Restart> {
     let tracker = Tracker::new("restart", pods, Stamp::TenantRunning);
     let cancel = CancellationToken::new();
     env.watch_super(&tracker, &cancel).await?;
@@ -219,7 +246,7 @@ async fn restart(env: &mut Env, args: &SyncArgs, pods: usize) -> anyhow::Result<
     let load = tokio::spawn(load::run(
         Arc::new(plan),
         Arc::clone(&tracker),
-        args.concurrency,
+        concurrency,
         Arc::clone(&progress),
     ));
     while progress.load(Ordering::Relaxed) < pods / 2 && !load.is_finished() {
@@ -251,7 +278,7 @@ async fn restart(env: &mut Env, args: &SyncArgs, pods: usize) -> anyhow::Result<
         serving_s: serving_at.saturating_sub(restarted_at).as_secs_f64(),
         converge_s: converged_at.saturating_sub(restarted_at).as_secs_f64(),
         convergence: verify::check(&env.sup.client, &env.tenants, "restart").await?,
-        earlier: verify::check(&env.sup.client, &env.tenants, "sync").await?,
+        earlier: verify::check_runs(&env.sup.client, &env.tenants, earlier).await?,
     })
 }
 

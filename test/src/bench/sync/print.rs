@@ -151,6 +151,9 @@ pub(super) fn print_report(
     convergence_row(&mut t, "through-the-syncer run", &via.convergence);
     println!("{}", t.render());
     println!("{}", report::machine_note());
+    let (b, a) = (&via.metrics_before, &via.metrics_after);
+    let share_down = prom::pod_write_latency(b, a, "down", |_| true);
+    let share_up = prom::pod_write_latency(b, a, "up", |_| true);
     let json = serde_json::json!({
         "benchmark": "sync",
         "tenants": args.tenants,
@@ -169,6 +172,10 @@ pub(super) fn print_report(
         "restart_converge_s": restart.converge_s,
         "patrol_scan_ms": patrol_ms,
         "fresh_bytes_per_pod": fresh.rss.saturating_sub(via.rss_before) as f64 / fresh.pods as f64,
+        "syncer_share_down_p50_ms": share_down.0 * 1000.0,
+        "syncer_share_down_p99_ms": share_down.1 * 1000.0,
+        "syncer_share_up_p50_ms": share_up.0 * 1000.0,
+        "syncer_share_up_p99_ms": share_up.1 * 1000.0,
         "converged": via.convergence.ok() && restart.convergence.ok() && restart.earlier.ok(),
     });
     println!("{json}");
@@ -228,6 +235,22 @@ fn internals_rows(t: &mut Table, via: &Via) {
                 wait.unwrap_or(0.0) * 1000.0,
                 sync.unwrap_or(0.0) * 1000.0
             ),
+        );
+    }
+    for (dir, label) in [
+        (
+            "down",
+            "syncer share down: tenant pod seen -> super write acked",
+        ),
+        (
+            "up",
+            "syncer share up: super status seen -> tenant status acked",
+        ),
+    ] {
+        let (p50, p99) = prom::pod_write_latency(b, a, dir, |_| true);
+        t.info(
+            &format!("{label} p50 / p99 (ms)"),
+            format!("{:.1} / {:.1}", p50 * 1000.0, p99 * 1000.0),
         );
     }
     let ops = |dir: &str, resource: &str| {
