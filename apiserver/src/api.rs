@@ -49,6 +49,8 @@ pub struct Api {
     pub quota: crate::quota::charging::QuotaAdmission,
     /// The control loops' event correlator.
     pub events: crate::controllers::event_correlator::Correlator,
+    /// The aggregator's front-proxy identity and remote discovery.
+    pub aggregator: crate::aggregator::state::AggregatorState,
 }
 
 /// A write, as control loops see it.
@@ -103,6 +105,7 @@ impl Api {
             openapi: Mutex::new(None),
             quota: Default::default(),
             events: Default::default(),
+            aggregator: Default::default(),
         }
     }
 

@@ -2,6 +2,7 @@
 //! kube-rs and the machine's kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod aggregator_parity;
 mod bench_smoke;
 mod cluster_kubectl;
 mod full_chain;
