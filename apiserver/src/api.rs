@@ -51,6 +51,8 @@ pub struct Api {
     pub events: crate::controllers::event_correlator::Correlator,
     /// The aggregator's front-proxy identity and remote discovery.
     pub aggregator: crate::aggregator::state::AggregatorState,
+    /// Which control loops are running.
+    pub loops: crate::controllers::liveness::Liveness,
 }
 
 /// A write, as control loops see it.
@@ -106,6 +108,7 @@ impl Api {
             quota: Default::default(),
             events: Default::default(),
             aggregator: Default::default(),
+            loops: Default::default(),
         }
     }
 

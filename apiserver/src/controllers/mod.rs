@@ -19,6 +19,7 @@ pub mod events;
 pub mod gc;
 pub mod hpa;
 pub mod job;
+pub mod liveness;
 pub mod namespace;
 pub mod node_taints;
 pub mod replicaset;

@@ -52,6 +52,9 @@ async fn main_resource(
     r: &mut Req,
     verb: &str,
 ) -> ApiResult<Response<Body>> {
+    if def.is_computed() {
+        return Ok(super::computed::serve(api, def, r, verb));
+    }
     let watchable = verb == "watch" && def.supports("list");
     if !(def.supports(verb) || watchable) {
         return Err(ApiError::method_not_allowed(

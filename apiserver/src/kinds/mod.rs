@@ -5,6 +5,7 @@
 pub mod admissionregistration;
 pub mod apiregistration;
 pub mod certificates;
+pub mod componentstatus;
 pub mod crd;
 pub mod custom;
 pub mod endpoints;

@@ -139,6 +139,10 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
     let c = |r: &str, k: &str, ns: bool, short: &[&str]| def("", "v1", r, k, ns, short);
     vec![
         c("bindings", "Binding", true, &[]).with_verbs(CREATE),
+        c("componentstatuses", "ComponentStatus", false, &["cs"])
+            .with_verbs(&["get", "list"])
+            .stored_as("")
+            .printer(crate::kinds::componentstatus::printer),
         c("configmaps", "ConfigMap", true, &["cm"])
             .typed::<core::ConfigMap>()
             .strategy(misc::ConfigMap)

@@ -325,6 +325,12 @@ impl ResourceDef {
         self.verbs.contains(&"get")
     }
 
+    /// Whether the server computes the objects on each read instead of storing them
+    /// (`componentstatuses`: no storage key).
+    pub fn is_computed(&self) -> bool {
+        self.storage.is_empty()
+    }
+
     /// Whether the resource supports `verb`.
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
@@ -376,7 +382,7 @@ impl ResourceDef {
             if !self.categories.is_empty() {
                 obj.insert("categories".into(), json!(self.categories));
             }
-            if self.is_stored() {
+            if self.is_stored() && !self.is_computed() {
                 obj.insert(
                     "storageVersionHash".into(),
                     json!(storage_version_hash(self)),

@@ -3,6 +3,7 @@
 
 mod autoscaling;
 mod certificates;
+mod components;
 mod controllers;
 mod crd;
 mod crd_behaviour;
