@@ -45,6 +45,7 @@ pub async fn run(api: &Api) -> ApiResult<()> {
     }
     rbac_policy(api, &actor).await?;
     extension_apiserver_authentication(api, &actor).await?;
+    crate::controllers::flowcontrol::ensure_bootstrap(api).await?;
     kubernetes_service(api, &actor).await
 }
 

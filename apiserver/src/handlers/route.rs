@@ -43,7 +43,11 @@ pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
             }
         }
     };
-    result.unwrap_or_else(|e| response::error(&e))
+    let resp = result.unwrap_or_else(|e| response::error(&e));
+    match def.strategy.warning() {
+        Some(w) => super::body::with_warnings(resp, &[w.to_string()]),
+        None => resp,
+    }
 }
 
 async fn main_resource(

@@ -165,6 +165,16 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     fn to_stored(&self, served: Value) -> Value {
         served
     }
+    /// A `Warning` header value sent with every response about this resource (upstream's
+    /// deprecation warning of a deprecated version).
+    fn warning(&self) -> Option<&'static str> {
+        None
+    }
+    /// The order of a Table's rows when upstream's printer sorts them (FlowSchemas by
+    /// matching precedence); `None` keeps the list's order.
+    fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
+        None
+    }
 }
 
 /// The strategy of kinds without behaviour of their own.

@@ -11,6 +11,7 @@ mod crud;
 mod disruption;
 mod endpoints;
 mod errors;
+mod flowcontrol;
 mod harness;
 mod hostile;
 mod kubectl;
