@@ -14,6 +14,7 @@ mod errors;
 mod flowcontrol;
 mod harness;
 mod hostile;
+mod job_events;
 mod kubectl;
 mod lifecycle;
 mod patching;
