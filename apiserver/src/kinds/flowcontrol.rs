@@ -146,7 +146,10 @@ fn validate_resource_rule(out: &mut Vec<Cause>, field: &str, r: &Value) {
                 out.push(Cause::invalid(
                     &format!("{field}.namespaces[{i}]"),
                     &json!(ns),
-                    "each member of this list must be '*' or a DNS-1123 label",
+                    &format!(
+                        "each member of this list must be '*' or a DNS-1123 label; {}",
+                        crate::kinds::names::label_message()
+                    ),
                 ));
             }
         }
@@ -186,7 +189,7 @@ fn validate_non_resource_rule(out: &mut Vec<Cause>, field: &str, r: &Value) {
         } else if u.contains("//") {
             "must not contain double slash"
         } else if stars > 1 || (stars == 1 && !u.ends_with("/*")) {
-            "wildcard can only do suffix glob matching"
+            "wildcard can only do suffix matching"
         } else {
             continue;
         };
@@ -387,20 +390,6 @@ pub fn validate_priority_level(obj: &Value) -> Vec<Cause> {
             "must be positive",
         ));
     }
-    if let Some(p) = n("lendablePercent").filter(|p| !(0..=100).contains(p)) {
-        out.push(Cause::invalid(
-            "spec.limited.lendablePercent",
-            &json!(p),
-            "must be between 0 and 100, inclusive",
-        ));
-    }
-    if let Some(p) = n("borrowingLimitPercent").filter(|p| *p < 0) {
-        out.push(Cause::invalid(
-            "spec.limited.borrowingLimitPercent",
-            &json!(p),
-            "if specified, must be a non-negative integer",
-        ));
-    }
     let lr = l.get("limitResponse").unwrap_or(&Value::Null);
     let lt = lr.get("type").and_then(Value::as_str).unwrap_or_default();
     let queuing = lr.get("queuing").filter(|v| !v.is_null());
@@ -425,6 +414,20 @@ pub fn validate_priority_level(obj: &Value) -> Vec<Cause> {
             other,
             &["Queue", "Reject"],
         )),
+    }
+    if let Some(p) = n("lendablePercent").filter(|p| !(0..=100).contains(p)) {
+        out.push(Cause::invalid(
+            "spec.limited.lendablePercent",
+            &json!(p),
+            "must be between 0 and 100, inclusive",
+        ));
+    }
+    if let Some(p) = n("borrowingLimitPercent").filter(|p| *p < 0) {
+        out.push(Cause::invalid(
+            "spec.limited.borrowingLimitPercent",
+            &json!(p),
+            "if specified, must be a non-negative integer",
+        ));
     }
     out
 }

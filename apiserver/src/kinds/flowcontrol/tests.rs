@@ -27,7 +27,7 @@ fn non_resource_urls_and_entropy() {
     assert_eq!(
         shown,
         [
-            r#"r.nonResourceURLs[1]: Invalid value: "/a/*/b": wildcard can only do suffix glob matching"#,
+            r#"r.nonResourceURLs[1]: Invalid value: "/a/*/b": wildcard can only do suffix matching"#,
             r#"r.nonResourceURLs[2]: Invalid value: "/x//y": must not contain double slash"#,
         ]
     );
