@@ -49,6 +49,10 @@ pub struct Api {
     pub quota: crate::quota::charging::QuotaAdmission,
     /// The control loops' event correlator.
     pub events: crate::controllers::event_correlator::Correlator,
+    /// The aggregator's front-proxy identity and remote discovery.
+    pub aggregator: crate::aggregator::state::AggregatorState,
+    /// Which control loops are running.
+    pub loops: crate::controllers::liveness::Liveness,
 }
 
 /// A write, as control loops see it.
@@ -103,6 +107,8 @@ impl Api {
             openapi: Mutex::new(None),
             quota: Default::default(),
             events: Default::default(),
+            aggregator: Default::default(),
+            loops: Default::default(),
         }
     }
 

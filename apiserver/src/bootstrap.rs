@@ -44,7 +44,48 @@ pub async fn run(api: &Api) -> ApiResult<()> {
         }
     }
     rbac_policy(api, &actor).await?;
+    extension_apiserver_authentication(api, &actor).await?;
+    crate::controllers::flowcontrol::ensure_bootstrap(api).await?;
     kubernetes_service(api, &actor).await
+}
+
+/// `kube-system/extension-apiserver-authentication`, which aggregated API servers read to
+/// trust client certificates and the front proxy's `X-Remote-*` headers (kept current, as
+/// upstream's post-start hook keeps it).
+async fn extension_apiserver_authentication(api: &Api, actor: &Actor) -> ApiResult<()> {
+    let agg = &api.aggregator;
+    let mut data = json!({});
+    if !agg.client_ca_pem.is_empty() {
+        data["client-ca-file"] = json!(agg.client_ca_pem);
+    }
+    if !agg.proxy_ca_pem.is_empty() {
+        data["requestheader-client-ca-file"] = json!(agg.proxy_ca_pem);
+        data["requestheader-allowed-names"] = json!(r#"["front-proxy-client"]"#);
+        data["requestheader-extra-headers-prefix"] = json!(r#"["X-Remote-Extra-"]"#);
+        data["requestheader-group-headers"] = json!(r#"["X-Remote-Group"]"#);
+        data["requestheader-username-headers"] = json!(r#"["X-Remote-User"]"#);
+    }
+    let name = "extension-apiserver-authentication";
+    let def = storage::def(api, "", "configmaps")?;
+    let updated = storage::update(api, &def, actor, "kube-system", name, None, |cm| {
+        if cm.get("data") == Some(&data) {
+            return false;
+        }
+        cm["data"] = data.clone();
+        true
+    })
+    .await?;
+    if updated.is_none() {
+        storage::create(
+            api,
+            &def,
+            actor,
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "kube-system"}, "data": data}),
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// Upstream's default RBAC policy: created when missing, reconciled (missing rules, subjects

@@ -4,6 +4,7 @@
 //! the real kube-apiserver as clients observe it: status codes, `Status` bodies, resourceVersion
 //! and watch semantics, discovery. Start one with [`ServerBuilder`].
 
+pub mod aggregator;
 pub mod api;
 pub mod auth;
 pub mod authz;
@@ -29,6 +30,7 @@ pub mod pki;
 pub mod protobuf;
 pub mod quota;
 pub mod registry;
+pub mod resolve;
 pub mod router;
 pub mod schema;
 pub mod selectors;

@@ -72,6 +72,11 @@ pub struct ServerPki {
     pub admin: CertPair,
     /// Key pair signing service-account tokens (PKCS#8 PEM).
     pub service_account_key_pem: String,
+    /// CA of the front-proxy client certificate (upstream's `--requestheader-client-ca-file`),
+    /// apart from `client_ca` so that the certificate authenticates nobody here.
+    pub front_proxy_ca: Ca,
+    /// The client certificate presented to aggregated API servers (CN `front-proxy-client`).
+    pub front_proxy_client: CertPair,
 }
 
 fn read(path: &Path) -> Result<Option<String>, PkiError> {
@@ -169,12 +174,19 @@ impl ServerPki {
             },
             None => common::pki::signing_key()?.key_pem,
         };
+        let front_proxy_ca =
+            load_or_create_ca(dir, "front-proxy-ca", "virtualcluster-front-proxy-ca")?;
+        let front_proxy_client = load_or_create_pair(dir, "front-proxy-client", || {
+            issue_client(&front_proxy_ca, "front-proxy-client", &[])
+        })?;
         Ok(ServerPki {
             serving_ca,
             client_ca,
             serving,
             admin,
             service_account_key_pem: sa_key,
+            front_proxy_ca,
+            front_proxy_client,
         })
     }
 }

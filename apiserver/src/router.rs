@@ -80,6 +80,10 @@ async fn dispatch(api: &Arc<Api>, req: Request<Incoming>, user: User) -> Respons
         Ok(u) => u,
         Err(e) => return response::error(&e),
     };
+    if let Some(remote) = crate::aggregator::remote_for_path(api, &path) {
+        let req = Request::from_parts(parts, body);
+        return crate::aggregator::proxy::serve(api, &remote, req, &user).await;
+    }
     let route = request::route(&path);
     if let Route::Other(p) = &route {
         return crate::handlers::other::serve(api, &parts.method, p, &parts.headers, &query).await;

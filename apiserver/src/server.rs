@@ -254,14 +254,14 @@ impl ServerBuilder {
             root_ca_pem: pki.serving_ca.cert_pem().to_string(),
         };
         let kubelet = Some(crate::kubelet::make_proxy(kubelet_tls));
-        let api = Arc::new(Api::new(
-            store,
-            auth,
-            settings,
-            Some(signer),
-            service_range,
-            kubelet,
+        let mut api = Api::new(store, auth, settings, Some(signer), service_range, kubelet);
+        api.aggregator.proxy_client = Some((
+            pki.front_proxy_client.cert_pem.clone(),
+            pki.front_proxy_client.key_pem.clone(),
         ));
+        api.aggregator.proxy_ca_pem = pki.front_proxy_ca.cert_pem().to_string();
+        api.aggregator.client_ca_pem = pki.client_ca.cert_pem().to_string();
+        let api = Arc::new(api);
         crate::storage::load_derived(&api);
         crate::bootstrap::run(&api)
             .await

@@ -1,10 +1,11 @@
 //! APIServices as upstream's aggregator keeps them: a local APIService for every served
 //! group-version (built-ins `onstart` with upstream's priorities, CRD groups `true` with 1000/100),
 //! removed when the group-version is no longer served, always `Available` (`Local`); and the
-//! availability of APIServices backed by a service. This server does not proxy to aggregated
-//! API servers, so a service-backed APIService is reported unavailable, with the reason
-//! upstream's checks would give (`ServiceNotFound`, `MissingEndpoints`) or, when the service
-//! has endpoints, `FailedDiscoveryCheck` saying so.
+//! availability of APIServices backed by a service, checked as upstream's availability
+//! controller checks it (`ServiceNotFound`, `ServicePortError`, `EndpointsNotFound`,
+//! `MissingEndpoints` for a ClusterIP service, then the backend's discovery: `Passed` or
+//! `FailedDiscoveryCheck`), after which the discovery the aggregator serves for it is
+//! refreshed.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::runtime::{Controller, Key, Requeue};
+use crate::aggregator::{Remote, discovery};
 use crate::api::{Api, Change};
 use crate::error::ApiError;
 use crate::kinds::apiregistration::AUTOMANAGED;
@@ -92,15 +94,16 @@ fn condition(status: &str, reason: &str, message: &str, previous: Option<&Value>
         "message": message, "lastTransitionTime": since}]})
 }
 
-/// The status an APIService should have.
-fn status_of(api: &Api, svc_ref: Option<&Value>, current: Option<&Value>) -> Value {
+/// The status of a local APIService, or of a service-backed one whose service, port or
+/// endpoints are missing (`None`: the backend must be asked).
+fn static_status(api: &Api, svc_ref: Option<&Value>, current: Option<&Value>) -> Option<Value> {
     let Some(r) = svc_ref.filter(|s| !s.is_null()) else {
-        return condition(
+        return Some(condition(
             "True",
             "Local",
             "Local APIServices are always available",
             current,
-        );
+        ));
     };
     let s = |k: &str| {
         r.get(k)
@@ -109,49 +112,104 @@ fn status_of(api: &Api, svc_ref: Option<&Value>, current: Option<&Value>) -> Val
             .to_string()
     };
     let (ns, name) = (s("namespace"), s("name"));
-    if api.store.get("/services", &ns, &name).is_none() {
+    let Some(svc) = api
+        .store
+        .get("/services", &ns, &name)
+        .and_then(|o| o.value().ok())
+    else {
         let msg = format!("service/{name} in \"{ns}\" is not present");
-        return condition("False", "ServiceNotFound", &msg, current);
+        return Some(condition("False", "ServiceNotFound", &msg, current));
+    };
+    let svc_type = svc
+        .pointer("/spec/type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP");
+    if svc_type != "ClusterIP" {
+        return None;
     }
-    let has_addresses = api
+    let port = r.get("port").and_then(Value::as_i64).unwrap_or(443);
+    let Some(port_name) = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| p.get("port").and_then(Value::as_i64) == Some(port))
+        .map(|p| {
+            p.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        })
+    else {
+        let msg = format!("service/{name} in \"{ns}\" is not listening on port {port}");
+        return Some(condition("False", "ServicePortError", &msg, current));
+    };
+    let Some(ep) = api
         .store
         .get("/endpoints", &ns, &name)
         .and_then(|o| o.value().ok())
-        .and_then(|ep| ep.get("subsets").and_then(Value::as_array).cloned())
-        .is_some_and(|subsets| {
-            subsets.iter().any(|sub| {
-                sub.get("addresses")
-                    .and_then(Value::as_array)
-                    .is_some_and(|a| !a.is_empty())
-            })
-        });
-    if !has_addresses {
-        let port = r.get("port").and_then(Value::as_i64).unwrap_or(443);
-        let port_name = api
-            .store
-            .get("/services", &ns, &name)
-            .and_then(|o| o.value().ok())
-            .and_then(|svc| {
-                svc.pointer("/spec/ports")
-                    .and_then(Value::as_array)
-                    .cloned()
-            })
-            .unwrap_or_default()
-            .iter()
-            .find(|p| p.get("port").and_then(Value::as_i64) == Some(port))
-            .and_then(|p| p.get("name").and_then(Value::as_str).map(str::to_string))
-            .unwrap_or_default();
+    else {
+        let msg = format!("cannot find endpoints for service/{name} in \"{ns}\"");
+        return Some(condition("False", "EndpointsNotFound", &msg, current));
+    };
+    let active = ep
+        .get("subsets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|sub| {
+            sub.get("addresses")
+                .and_then(Value::as_array)
+                .is_some_and(|a| !a.is_empty())
+        })
+        .flat_map(|sub| {
+            sub.get("ports")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .any(|p| p.get("name").and_then(Value::as_str).unwrap_or_default() == port_name);
+    if !active {
         let msg = format!(
             "endpoints for service/{name} in \"{ns}\" have no addresses with port name \"{port_name}\""
         );
-        return condition("False", "MissingEndpoints", &msg, current);
+        return Some(condition("False", "MissingEndpoints", &msg, current));
     }
-    condition(
-        "False",
-        "FailedDiscoveryCheck",
-        "this API server does not proxy requests to aggregated API servers",
-        current,
-    )
+    None
+}
+
+/// The status an APIService should have: the static checks, then the backend's discovery
+/// check for a service-backed one.
+async fn status_of(api: &Api, obj: &Value) -> Value {
+    if let Some(s) = static_status(api, obj.pointer("/spec/service"), Some(obj)) {
+        return s;
+    }
+    let Some(mut remote) = Remote::from_object(obj) else {
+        return condition("False", "FailedDiscoveryCheck", "", Some(obj));
+    };
+    remote.available = true;
+    match discovery::check(api, &remote).await {
+        Ok(()) => condition("True", "Passed", "all checks passed", Some(obj)),
+        Err(msg) => condition("False", "FailedDiscoveryCheck", &msg, Some(obj)),
+    }
+}
+
+/// Brings one APIService's status up to date, then refreshes the discovery the aggregator
+/// keeps of a service-backed one.
+async fn sync_one(
+    api: &Api,
+    def: &crate::registry::ResourceDef,
+    obj: Value,
+) -> Result<(), ApiError> {
+    let status = status_of(api, &obj).await;
+    super::runtime::write_status(api, def, &obj, "kube-aggregator", status.clone()).await?;
+    let mut now = obj;
+    now["status"] = status;
+    if let Some(remote) = Remote::from_object(&now) {
+        let fetched = discovery::fetch(api, &remote).await;
+        api.aggregator.record(&remote.name, fetched);
+    }
+    Ok(())
 }
 
 /// The APIService loop (one key: it reconciles them all).
@@ -207,9 +265,11 @@ impl Controller for ApiServices {
             }
         }
         let current = storage::list_values(&api, APISERVICES, None);
-        for obj in current {
-            let status = status_of(&api, obj.pointer("/spec/service"), Some(&obj));
-            super::runtime::write_status(&api, &def, &obj, "kube-aggregator", status).await?;
+        let names: Vec<String> = current.iter().map(|o| meta::name(o).to_string()).collect();
+        api.aggregator.retain(&names);
+        let syncs = current.into_iter().map(|obj| sync_one(&api, &def, obj));
+        for r in futures::future::join_all(syncs).await {
+            r?;
         }
         Ok(None)
     }

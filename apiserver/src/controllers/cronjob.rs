@@ -9,6 +9,7 @@ use std::time::Duration;
 use jiff::{ToSpan, Zoned};
 use serde_json::{Value, json};
 
+use super::events;
 use super::replicaset::owner_ref;
 use super::runtime::{Controller, Key, Requeue, keys_of, owner_keys};
 use crate::api::{Api, Change};
@@ -19,6 +20,8 @@ use crate::storage::Actor;
 use crate::storage::{DeleteOptions, delete_object};
 use crate::{meta, storage};
 
+/// The component that records the loop's events.
+const COMPONENT: &str = "cronjob-controller";
 /// Annotation upstream puts on each job with the time it was scheduled for.
 const SCHEDULED_AT: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
 /// How far back missed schedules are looked for.
@@ -63,6 +66,7 @@ impl Controller for CronJobController {
             .unwrap_or(jiff::tz::TimeZone::UTC);
         let now = Zoned::now().with_time_zone(tz);
         let mut jobs = owned_jobs(&api, &cj);
+        saw_completed(&api, &cj, &jobs).await;
         let mut last_scheduled = None;
         if let Some(t) = due(&cj, &schedule, &now) {
             let name = format!("{}-{}", meta::name(&cj), t.timestamp().as_second() / 60);
@@ -76,7 +80,7 @@ impl Controller for CronJobController {
             if !exists && !blocked {
                 if policy == "Replace" {
                     for j in &active {
-                        delete_job(&api, &job_def, j).await?;
+                        delete_job(&api, &job_def, &cj, j).await?;
                     }
                 }
                 let result = storage::create(
@@ -198,19 +202,76 @@ fn finished(job: &Value) -> bool {
     outcome(job).is_some()
 }
 
+/// `SawCompletedJob` for each job the CronJob lists as active that has finished, worded as
+/// upstream (`Saw completed job: <name>, status: Complete|Failed`).
+async fn saw_completed(api: &Api, cj: &Value, jobs: &[Value]) {
+    let active: Vec<&str> = cj
+        .pointer("/status/active")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("uid").and_then(Value::as_str))
+        .collect();
+    for j in jobs.iter().filter(|j| active.contains(&meta::uid(j))) {
+        if let Some(status) = outcome(j) {
+            let message = format!("Saw completed job: {}, status: {status}", meta::name(j));
+            let kind = ("CronJob", "batch/v1");
+            events::record(
+                api,
+                COMPONENT,
+                cj,
+                kind,
+                "Normal",
+                "SawCompletedJob",
+                &message,
+            )
+            .await;
+        }
+    }
+}
+
+/// Deletes one of the CronJob's jobs, recording `SuccessfulDelete`/`FailedDelete` as upstream.
 async fn delete_job(
     api: &Api,
     def: &crate::registry::ResourceDef,
+    cj: &Value,
     job: &Value,
 ) -> Result<(), ApiError> {
     let opts = DeleteOptions {
         propagation: Some("Background".into()),
         ..DeleteOptions::default()
     };
+    let kind = ("CronJob", "batch/v1");
     match delete_object(api, def, meta::namespace(job), meta::name(job), &opts).await {
-        Ok(_) => Ok(()),
+        Ok(_) => {
+            let message = format!("Deleted job {}", meta::name(job));
+            events::record(
+                api,
+                COMPONENT,
+                cj,
+                kind,
+                "Normal",
+                "SuccessfulDelete",
+                &message,
+            )
+            .await;
+            Ok(())
+        }
         Err(e) if e.code == 404 => Ok(()),
-        Err(e) => Err(e),
+        Err(e) => {
+            let message = format!("Deleted job: {}", e.message);
+            events::record(
+                api,
+                COMPONENT,
+                cj,
+                kind,
+                "Warning",
+                "FailedDelete",
+                &message,
+            )
+            .await;
+            Err(e)
+        }
     }
 }
 
@@ -237,7 +298,7 @@ async fn prune_history(
         });
         let excess = done.len().saturating_sub(limit);
         for j in done.into_iter().take(excess) {
-            delete_job(api, def, j).await?;
+            delete_job(api, def, cj, j).await?;
         }
     }
     Ok(())

@@ -68,6 +68,16 @@ impl Controller for JobController {
         }
         let pods = owned_pods(&api, &job, "Job", "batch/v1").await?;
         write_status(&api, &def, &job, &Counts::of(&job, &pods), &verdict).await?;
+        // The job has just finished (a finished one returned above): upstream's events.
+        let finished = match &verdict {
+            Verdict::Complete => Some(("Normal", "Completed", "Job completed")),
+            Verdict::Failed { reason, message } => Some(("Warning", *reason, message.as_str())),
+            _ => None,
+        };
+        if let Some((type_, reason, message)) = finished {
+            let kind = ("Job", "batch/v1");
+            super::events::record(&api, "job-controller", &job, kind, type_, reason, message).await;
+        }
         Ok(requeue)
     }
 }

@@ -16,9 +16,11 @@ pub mod disruption;
 pub mod endpoints;
 pub mod event_correlator;
 pub mod events;
+pub mod flowcontrol;
 pub mod gc;
 pub mod hpa;
 pub mod job;
+pub mod liveness;
 pub mod namespace;
 pub mod node_taints;
 pub mod replicaset;
@@ -59,6 +61,7 @@ pub const ALL: &[&str] = &[
     "disruption",
     "horizontalpodautoscaling",
     "apiservice-registration",
+    "priority-and-fairness",
 ];
 
 /// Whether `name` is enabled by an upstream-style selection (`*`, `name`, `-name`).
@@ -153,6 +156,9 @@ pub fn start(
     }
     if on("disruption") {
         out.push(spawn(api.clone(), disruption::DisruptionController));
+    }
+    if on("priority-and-fairness") {
+        out.push(spawn(api.clone(), flowcontrol::FlowControl));
     }
     if on("apiservice-registration") {
         out.push(spawn(api.clone(), apiservices::ApiServices));

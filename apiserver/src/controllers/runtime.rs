@@ -67,6 +67,7 @@ const RESYNC: Duration = Duration::from_secs(30);
 /// Runs a controller until the server shuts down.
 pub fn spawn<C: Controller>(api: Arc<Api>, c: C) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let _running = api.loops.started(c.name());
         let c = Arc::new(c);
         let queue = Arc::new(Queue::default());
         let mut rx = api.changes.subscribe();

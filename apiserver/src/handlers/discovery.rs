@@ -3,13 +3,40 @@
 use http::{HeaderMap, Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::aggregator::Remote;
 use crate::api::Api;
 use crate::http::response::{self, Body, Encoding};
 
-fn group_json(api: &Api, group: &str) -> Value {
-    let versions: Vec<Value> = api
-        .registry
-        .group_versions(group)
+/// Versions of a group: the local ones, then those of service-backed APIServices.
+fn all_versions(api: &Api, group: &str, remotes: &[Remote]) -> Vec<String> {
+    let mut out = api.registry.group_versions(group);
+    for r in remotes.iter().filter(|r| r.group == group) {
+        if !out.contains(&r.version) {
+            out.push(r.version.clone());
+        }
+    }
+    out
+}
+
+/// Every group, local and aggregated, in upstream's order: by `groupPriorityMinimum` (highest
+/// first; a local group without an APIService yet keeps its place ahead).
+fn all_groups(api: &Api, remotes: &[Remote]) -> Vec<String> {
+    let mut groups = api.registry.groups();
+    for r in remotes {
+        if !groups.contains(&r.group) {
+            groups.push(r.group.clone());
+        }
+    }
+    if remotes.is_empty() {
+        return groups;
+    }
+    let priorities = crate::aggregator::group_priorities(api);
+    groups.sort_by_key(|g| std::cmp::Reverse(priorities.get(g).copied().unwrap_or(i64::MAX)));
+    groups
+}
+
+fn group_json(api: &Api, group: &str, remotes: &[Remote]) -> Value {
+    let versions: Vec<Value> = all_versions(api, group, remotes)
         .iter()
         .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
         .collect();
@@ -37,11 +64,10 @@ pub fn core_versions(api: &Api, headers: &HeaderMap, enc: Encoding) -> Response<
 
 /// `/apis`.
 pub fn groups(api: &Api, _headers: &HeaderMap, enc: Encoding) -> Response<Body> {
-    let groups: Vec<Value> = api
-        .registry
-        .groups()
+    let remotes = crate::aggregator::remotes(api);
+    let groups: Vec<Value> = all_groups(api, &remotes)
         .iter()
-        .map(|g| group_json(api, g))
+        .map(|g| group_json(api, g, &remotes))
         .collect();
     let v = json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups});
     response::object(StatusCode::OK, &v, enc)
@@ -49,10 +75,11 @@ pub fn groups(api: &Api, _headers: &HeaderMap, enc: Encoding) -> Response<Body> 
 
 /// `/apis/{group}`.
 pub fn group(api: &Api, group: &str, enc: Encoding) -> Response<Body> {
-    if api.registry.group_versions(group).is_empty() {
+    let remotes = crate::aggregator::remotes(api);
+    if all_versions(api, group, &remotes).is_empty() {
         return response::page_not_found();
     }
-    let mut v = group_json(api, group);
+    let mut v = group_json(api, group, &remotes);
     if let Some(o) = v.as_object_mut() {
         o.insert("kind".into(), json!("APIGroup"));
         o.insert("apiVersion".into(), json!("v1"));
@@ -110,7 +137,19 @@ pub fn aggregated_version(accept: Option<&str>) -> Option<&'static str> {
     None
 }
 
-fn group_discovery(api: &Api, group: &str) -> Value {
+/// A remote group-version as the aggregator last fetched it (`Stale` when the last fetch
+/// failed; no resources when none ever succeeded).
+fn remote_version(api: &Api, r: &Remote) -> Value {
+    let d = api.aggregator.discovery(&r.name).unwrap_or_default();
+    let fresh = if d.fresh { "Current" } else { "Stale" };
+    let mut v = json!({"version": r.version, "freshness": fresh});
+    if let Some(res) = d.resources.filter(|res| !res.is_empty()) {
+        v["resources"] = json!(res);
+    }
+    v
+}
+
+fn group_discovery(api: &Api, group: &str, remotes: &[Remote]) -> Value {
     let versions: Vec<Value> = api
         .registry
         .group_versions(group)
@@ -152,6 +191,7 @@ fn group_discovery(api: &Api, group: &str) -> Value {
                 .collect();
             json!({"version": v, "resources": resources, "freshness": "Current"})
         })
+        .chain(remotes.iter().filter(|r| r.group == group).map(|r| remote_version(api, r)))
         .collect();
     let mut meta = json!({"creationTimestamp": null});
     if !group.is_empty() {
@@ -163,12 +203,12 @@ fn group_discovery(api: &Api, group: &str) -> Value {
 /// `/api` or `/apis` as an aggregated `APIGroupDiscoveryList`.
 pub fn aggregated(api: &Api, core: bool, version: &str, headers: &HeaderMap) -> Response<Body> {
     let items: Vec<Value> = if core {
-        vec![group_discovery(api, "")]
+        vec![group_discovery(api, "", &[])]
     } else {
-        api.registry
-            .groups()
+        let remotes = crate::aggregator::remotes(api);
+        all_groups(api, &remotes)
             .iter()
-            .map(|g| group_discovery(api, g))
+            .map(|g| group_discovery(api, g, &remotes))
             .collect()
     };
     let doc = json!({"kind": "APIGroupDiscoveryList", "apiVersion": format!("apidiscovery.k8s.io/{version}"), "metadata": {}, "items": items});

@@ -1,6 +1,7 @@
 //! Resource request handlers: thin HTTP adapters over the storage layer (`storage`).
 
 pub mod body;
+pub mod computed;
 pub mod delete;
 pub mod discovery;
 pub mod eviction;

@@ -43,7 +43,11 @@ pub async fn resource(api: &Arc<Api>, mut r: Req) -> Response<Body> {
             }
         }
     };
-    result.unwrap_or_else(|e| response::error(&e))
+    let resp = result.unwrap_or_else(|e| response::error(&e));
+    match def.strategy.warning() {
+        Some(w) => super::body::with_warnings(resp, &[w.to_string()]),
+        None => resp,
+    }
 }
 
 async fn main_resource(
@@ -52,6 +56,9 @@ async fn main_resource(
     r: &mut Req,
     verb: &str,
 ) -> ApiResult<Response<Body>> {
+    if def.is_computed() {
+        return Ok(super::computed::serve(api, def, r, verb));
+    }
     let watchable = verb == "watch" && def.supports("list");
     if !(def.supports(verb) || watchable) {
         return Err(ApiError::method_not_allowed(

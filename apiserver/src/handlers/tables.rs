@@ -30,6 +30,16 @@ pub fn as_table(
 ) -> ApiResult<Value> {
     let include = crate::table::IncludeObject::from_query(r.q("includeObject"))
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let sorted;
+    let items = match def.strategy.table_order() {
+        Some(cmp) => {
+            let mut v = items.to_vec();
+            v.sort_by(cmp);
+            sorted = v;
+            sorted.as_slice()
+        }
+        None => items,
+    };
     Ok(table_convertor(def)?.to_table(
         items,
         list_meta,

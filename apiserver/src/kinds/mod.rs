@@ -5,10 +5,14 @@
 pub mod admissionregistration;
 pub mod apiregistration;
 pub mod certificates;
+pub mod componentstatus;
 pub mod crd;
 pub mod custom;
 pub mod endpoints;
 pub mod event;
+pub mod flowcontrol;
+pub mod flowcontrol_bootstrap;
+pub mod flowcontrol_print;
 pub mod hpa;
 pub mod hpa_metrics;
 pub mod misc;

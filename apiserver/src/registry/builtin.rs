@@ -139,6 +139,10 @@ fn core(shared: &Shared) -> Vec<ResourceDef> {
     let c = |r: &str, k: &str, ns: bool, short: &[&str]| def("", "v1", r, k, ns, short);
     vec![
         c("bindings", "Binding", true, &[]).with_verbs(CREATE),
+        c("componentstatuses", "ComponentStatus", false, &["cs"])
+            .with_verbs(&["get", "list"])
+            .stored_as("")
+            .printer(crate::kinds::componentstatus::printer),
         c("configmaps", "ConfigMap", true, &["cm"])
             .typed::<core::ConfigMap>()
             .strategy(misc::ConfigMap)
@@ -385,12 +389,15 @@ fn review(group: &str, resource: &str, kind: &str, namespaced: bool) -> Resource
     def(group, "v1", resource, kind, namespaced, &[]).with_verbs(CREATE)
 }
 
+/// `flowcontrol.apiserver.k8s.io`, served as v1beta3 (stored) and v1beta2 like v1.28.
+const FLOWCONTROL: &str = "flowcontrol.apiserver.k8s.io";
+
 fn other_groups() -> Vec<ResourceDef> {
     let rbac = |r: &str, k: &str, ns: bool| {
         def("rbac.authorization.k8s.io", "v1", r, k, ns, &[]).strategy(crate::kinds::rbac::Rbac)
     };
     let storage = |r: &str, k: &str| def("storage.k8s.io", "v1", r, k, false, &[]);
-    vec![
+    let mut out = vec![
         def(
             "certificates.k8s.io",
             "v1",
@@ -572,5 +579,21 @@ fn other_groups() -> Vec<ResourceDef> {
         .with_generation()
         .typed::<apiext::CustomResourceDefinition>()
         .strategy(crd::Crd),
-    ]
+    ];
+    use crate::kinds::flowcontrol::{FlowSchema as Fs, PriorityLevel as Pl};
+    use crate::kinds::flowcontrol_print as fcp;
+    for (v, old) in [("v1beta3", false), ("v1beta2", true)] {
+        let fc = |r: &str, k: &str| def(FLOWCONTROL, v, r, k, false, &[]).with_status();
+        out.push(
+            fc("flowschemas", "FlowSchema")
+                .strategy(Fs { v1beta2: old })
+                .printer(fcp::flow_schema),
+        );
+        let pl = fc("prioritylevelconfigurations", "PriorityLevelConfiguration");
+        out.push(
+            pl.strategy(Pl { v1beta2: old })
+                .printer(fcp::priority_level),
+        );
+    }
+    out
 }

@@ -165,6 +165,16 @@ pub trait Strategy: Send + Sync + std::fmt::Debug {
     fn to_stored(&self, served: Value) -> Value {
         served
     }
+    /// A `Warning` header value sent with every response about this resource (upstream's
+    /// deprecation warning of a deprecated version).
+    fn warning(&self) -> Option<&'static str> {
+        None
+    }
+    /// The order of a Table's rows when upstream's printer sorts them (FlowSchemas by
+    /// matching precedence); `None` keeps the list's order.
+    fn table_order(&self) -> Option<fn(&Value, &Value) -> std::cmp::Ordering> {
+        None
+    }
 }
 
 /// The strategy of kinds without behaviour of their own.
@@ -325,6 +335,12 @@ impl ResourceDef {
         self.verbs.contains(&"get")
     }
 
+    /// Whether the server computes the objects on each read instead of storing them
+    /// (`componentstatuses`: no storage key).
+    pub fn is_computed(&self) -> bool {
+        self.storage.is_empty()
+    }
+
     /// Whether the resource supports `verb`.
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)
@@ -376,7 +392,7 @@ impl ResourceDef {
             if !self.categories.is_empty() {
                 obj.insert("categories".into(), json!(self.categories));
             }
-            if self.is_stored() {
+            if self.is_stored() && !self.is_computed() {
                 obj.insert(
                     "storageVersionHash".into(),
                     json!(storage_version_hash(self)),

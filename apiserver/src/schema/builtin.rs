@@ -168,6 +168,9 @@ fn build() -> Result<SchemaIndex, SchemaError> {
     let overlay: Map<String, Value> =
         serde_json::from_str(EXTENSIONS).map_err(|e| SchemaError::EmbeddedData(e.to_string()))?;
     apply_overlay(&mut definitions, &overlay);
+    for version in ["v1beta3", "v1beta2"] {
+        flowcontrol_beta(&mut definitions, &mut reg.kinds, version);
+    }
     for kind in &reg.kinds {
         ensure_gvk(&mut definitions, &kind.definition, kind);
     }
@@ -304,6 +307,60 @@ fn ensure_gvk(definitions: &mut Map<String, Value>, name: &str, kind: &BuiltinKi
         && !list.contains(&entry)
     {
         list.push(entry);
+    }
+}
+
+/// `flowcontrol.apiserver.k8s.io` `version` (served as v1.28 serves it; k8s-openapi only has
+/// v1): copies of the v1 definitions, whose schema v1beta3 shares, with v1beta2's
+/// `assuredConcurrencyShares` in place of `nominalConcurrencyShares`.
+fn flowcontrol_beta(
+    definitions: &mut Map<String, Value>,
+    kinds: &mut Vec<BuiltinKind>,
+    version: &'static str,
+) {
+    const V1: &str = "io.k8s.api.flowcontrol.v1.";
+    let beta = format!("io.k8s.api.flowcontrol.{version}.");
+    let copies: Vec<(String, Value)> = definitions
+        .iter()
+        .filter(|(name, _)| name.starts_with(V1))
+        .filter_map(|(name, def)| {
+            let mut def: Value = serde_json::from_str(&def.to_string().replace(V1, &beta)).ok()?;
+            if let Some(gvks) = def
+                .get_mut("x-kubernetes-group-version-kind")
+                .and_then(Value::as_array_mut)
+            {
+                for gvk in gvks {
+                    gvk["version"] = json!(version);
+                }
+            }
+            if version == "v1beta2"
+                && name.ends_with(".LimitedPriorityLevelConfiguration")
+                && let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut)
+                && let Some(p) = props.remove("nominalConcurrencyShares")
+            {
+                props.insert("assuredConcurrencyShares".into(), p);
+            }
+            Some((name.replacen(V1, &beta, 1), def))
+        })
+        .collect();
+    definitions.extend(copies);
+    for (kind, plural, list) in [
+        ("FlowSchema", "flowschemas", "FlowSchemaList"),
+        (
+            "PriorityLevelConfiguration",
+            "prioritylevelconfigurations",
+            "PriorityLevelConfigurationList",
+        ),
+    ] {
+        kinds.push(BuiltinKind {
+            group: "flowcontrol.apiserver.k8s.io",
+            version,
+            kind,
+            plural,
+            namespaced: Some(false),
+            list_kind: Some(list),
+            definition: format!("{beta}{kind}"),
+        });
     }
 }
 

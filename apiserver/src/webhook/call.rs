@@ -78,7 +78,7 @@ pub fn resolve(api: &Api, client_config: &Value, timeout: u64) -> Result<Target,
     );
     let server_name = format!("{name}.{ns}.svc");
     let url = format!("https://{server_name}:{port}{path}");
-    let (host, dial_port) = service_address(api, &ns, &name, port)?;
+    let (host, dial_port) = crate::resolve::service_address(api, &ns, &name, port)?;
     Ok(Target {
         url,
         host,
@@ -86,79 +86,6 @@ pub fn resolve(api: &Api, client_config: &Value, timeout: u64) -> Result<Target,
         server_name,
         path_and_query: path,
     })
-}
-
-/// An address serving service `ns/name` on service port `port`: a ready endpoint of the port's
-/// target, else the super cluster's clusterIP (back-populated by the syncer), else the
-/// clusterIP.
-fn service_address(api: &Api, ns: &str, name: &str, port: u16) -> Result<(String, u16), String> {
-    let svc = api
-        .store
-        .get("/services", ns, name)
-        .and_then(|o| o.value().ok())
-        .ok_or_else(|| format!("service \"{name}\" not found"))?;
-    let svc_port = svc
-        .pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|p| p.get("port").and_then(Value::as_u64) == Some(u64::from(port)))
-        .cloned()
-        .ok_or_else(|| format!("service \"{name}\" has no port {port}"))?;
-    let port_name = svc_port
-        .get("name")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if let Some(ep) = api
-        .store
-        .get("/endpoints", ns, name)
-        .and_then(|o| o.value().ok())
-    {
-        for subset in ep
-            .get("subsets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            let ip = subset
-                .get("addresses")
-                .and_then(Value::as_array)
-                .and_then(|a| a.first())
-                .and_then(|a| a.get("ip"))
-                .and_then(Value::as_str);
-            let target = subset
-                .get("ports")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .find(|p| p.get("name").and_then(Value::as_str).unwrap_or_default() == port_name)
-                .and_then(|p| p.get("port"))
-                .and_then(Value::as_u64)
-                .and_then(|p| u16::try_from(p).ok());
-            if let (Some(ip), Some(target)) = (ip, target) {
-                return Ok((ip.to_string(), target));
-            }
-        }
-    }
-    let cluster_ip = svc
-        .pointer("/metadata/annotations/transparency.tenancy.x-k8s.io~1clusterIP")
-        .or_else(|| svc.pointer("/spec/clusterIP"))
-        .and_then(Value::as_str)
-        .filter(|ip| !ip.is_empty() && *ip != "None");
-    match cluster_ip {
-        Some(ip) => Ok((ip.to_string(), port)),
-        None => Err(format!("service \"{name}\" has no ready endpoints")),
-    }
-}
-
-/// An I/O error worded as Go's dialer words it.
-fn go_dial_error(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".into(),
-        std::io::ErrorKind::TimedOut => "i/o timeout".into(),
-        std::io::ErrorKind::AddrNotAvailable => "connect: cannot assign requested address".into(),
-        _ => e.to_string(),
-    }
 }
 
 fn tls_config(client_config: &Value) -> Result<rustls::ClientConfig, String> {
@@ -199,7 +126,7 @@ pub async fn post(
                     "dial tcp {}:{}: {}",
                     target.host,
                     target.port,
-                    go_dial_error(&e)
+                    crate::resolve::go_dial_error(&e)
                 )
             })?;
         let stream = connector

@@ -3,6 +3,7 @@
 
 mod autoscaling;
 mod certificates;
+mod components;
 mod controllers;
 mod crd;
 mod crd_behaviour;
@@ -10,8 +11,10 @@ mod crud;
 mod disruption;
 mod endpoints;
 mod errors;
+mod flowcontrol;
 mod harness;
 mod hostile;
+mod job_events;
 mod kubectl;
 mod lifecycle;
 mod patching;

@@ -2,8 +2,10 @@
 //! kube-rs and the machine's kubectl.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod aggregator_parity;
 mod bench_smoke;
 mod cluster_kubectl;
+mod flowcontrol_parity;
 mod full_chain;
 mod layout;
 mod rbac_parity;
