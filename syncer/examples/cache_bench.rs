@@ -63,7 +63,13 @@ fn main() -> anyhow::Result<()> {
         .and_then(|a| a.parse().ok())
         .unwrap_or(20_000);
     let node = |p: &Pod| p.spec.as_ref().and_then(|s| s.node_name.clone());
-    let packed = bytes_per_pod(n, Store::packed(Packing { extra: node }))?;
+    let packed = bytes_per_pod(
+        n,
+        Store::packed(Packing {
+            keys: &[],
+            extra: node,
+        }),
+    )?;
     let typed = bytes_per_pod(n, Store::new())?;
     let decode_full = time(n, || {
         black_box(serde_json::from_str::<Pod>(black_box(POD)).ok());
@@ -71,7 +77,10 @@ fn main() -> anyhow::Result<()> {
     let decode_trimmed = time(n, || {
         black_box(serde_json::from_str::<Trimmed<Pod>>(black_box(POD)).ok());
     });
-    let store = Store::packed(Packing { extra: node });
+    let store = Store::packed(Packing {
+        keys: &[],
+        extra: node,
+    });
     let sample = pod(0)?;
     let pack = time(n, || {
         black_box(store.apply(sample.clone()));

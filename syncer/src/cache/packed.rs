@@ -1,7 +1,8 @@
 //! How a store keeps one object. A typed object (a k8s-openapi `Pod` is about 10 KB of heap,
-//! most of it empty `Option`s and small allocations) is kept as is for kinds with few objects;
-//! kinds with one object per pod keep their metadata typed (routing and patrol read it on every
-//! scan) and the rest as compact JSON, decoded only when a reconcile needs the whole object.
+//! most of it empty `Option`s and small allocations) is kept as is for kinds with few objects.
+//! Kinds with one object per pod keep the whole object as LZ4-compressed JSON, decoded only
+//! when a reconcile needs it, beside a [`Brief`]: the few metadata fields and keys that routing
+//! and the patrol read on every scan.
 
 use std::sync::Arc;
 
@@ -10,20 +11,48 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-/// What a packed store keeps unpacked of each object: its metadata and one field its scans
-/// read (see [`Packing::extra`]).
+/// What a packed store keeps unpacked of each object: the metadata its scans read and one
+/// field of the object (see [`Packing`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Brief {
-    /// The object's metadata (without `managedFields`).
+    /// Name, namespace, uid, resourceVersion, deletionTimestamp, and the labels and
+    /// annotations among [`Packing::keys`]; the rest is only in the packed object.
     pub meta: ObjectMeta,
     /// The kind's scan field, e.g. the node of a tenant pod.
     pub extra: Option<Box<str>>,
 }
 
-/// How a kind is packed: the field its scans read without decoding the object.
+/// How a kind is packed: what its scans read without decoding the object.
 pub struct Packing<K> {
+    /// The label and annotation keys kept in the [`Brief`].
+    pub keys: &'static [&'static str],
     /// The field kept beside the metadata, e.g. `spec.nodeName` of tenant pods.
     pub extra: fn(&K) -> Option<String>,
+}
+
+impl<K> Packing<K> {
+    /// The brief metadata of `meta`.
+    fn brief(&self, meta: &ObjectMeta) -> ObjectMeta {
+        let pick = |m: &Option<std::collections::BTreeMap<String, String>>| {
+            let kept: std::collections::BTreeMap<String, String> = m
+                .iter()
+                .flatten()
+                .filter(|(k, _)| self.keys.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (!kept.is_empty()).then_some(kept)
+        };
+        ObjectMeta {
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            uid: meta.uid.clone(),
+            resource_version: meta.resource_version.clone(),
+            deletion_timestamp: meta.deletion_timestamp.clone(),
+            labels: pick(&meta.labels),
+            annotations: pick(&meta.annotations),
+            ..ObjectMeta::default()
+        }
+    }
 }
 
 impl<K> Clone for Packing<K> {
@@ -42,13 +71,14 @@ pub enum Slot<K> {
     Packed {
         /// Metadata and the scan field.
         brief: Arc<Brief>,
-        /// The object's JSON with empty metadata, LZ4-compressed (pods' JSON halves).
+        /// The object's JSON, LZ4-compressed (pods' JSON halves).
         body: Box<[u8]>,
     },
 }
 
 impl<K: Resource> Slot<K> {
-    /// The object's metadata, without decoding anything.
+    /// The object's metadata without decoding anything: for a packed object, its brief
+    /// metadata (see [`Brief::meta`]).
     pub fn meta(&self) -> &ObjectMeta {
         match self {
             Slot::Typed(o) => o.meta(),
@@ -62,25 +92,24 @@ where
     K: Resource + Serialize + DeserializeOwned,
 {
     /// Packs `obj` as `packing` says; also gives back the object itself (the watch handler's).
-    pub fn pack(mut obj: K, packing: Option<Packing<K>>) -> (Self, Arc<K>) {
+    pub fn pack(obj: K, packing: Option<Packing<K>>) -> (Self, Arc<K>) {
         let Some(packing) = packing else {
             let obj = Arc::new(obj);
             return (Slot::Typed(Arc::clone(&obj)), obj);
         };
-        let extra = (packing.extra)(&obj).map(String::into_boxed_str);
-        let meta = std::mem::take(obj.meta_mut());
         let body = match serde_json::to_vec(&obj) {
             Ok(json) => lz4_flex::compress_prepend_size(&json).into_boxed_slice(),
             Err(e) => {
                 // Serializing a decoded API object cannot fail; keep it typed if it ever does.
                 tracing::error!(error = %e, "cannot pack a cached object; keeping it typed");
-                *obj.meta_mut() = meta;
                 let obj = Arc::new(obj);
                 return (Slot::Typed(Arc::clone(&obj)), obj);
             }
         };
-        *obj.meta_mut() = meta.clone();
-        let brief = Arc::new(Brief { meta, extra });
+        let brief = Arc::new(Brief {
+            meta: packing.brief(obj.meta()),
+            extra: (packing.extra)(&obj).map(String::into_boxed_str),
+        });
         (Slot::Packed { brief, body }, Arc::new(obj))
     }
 
@@ -88,11 +117,8 @@ where
     pub fn object(&self) -> Option<Arc<K>> {
         match self {
             Slot::Typed(o) => Some(Arc::clone(o)),
-            Slot::Packed { brief, body } => match unpack::<K>(body) {
-                Ok(mut obj) => {
-                    *obj.meta_mut() = brief.meta.clone();
-                    Some(Arc::new(obj))
-                }
+            Slot::Packed { body, .. } => match unpack::<K>(body) {
+                Ok(obj) => Some(Arc::new(obj)),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot unpack a cached object");
                     None
@@ -157,13 +183,31 @@ mod tests {
 
     #[test]
     fn a_packed_object_unpacks_to_the_same_object() {
-        let packing = Packing { extra: node_of };
-        let (slot, back) = Slot::pack(pod(), Some(packing));
-        assert_eq!(*back, pod());
+        let packing = Packing {
+            keys: &["kept"],
+            extra: node_of,
+        };
+        let mut p = pod();
+        p.metadata.annotations = Some([("kept".to_string(), "1".to_string())].into());
+        p.metadata.generate_name = Some("we".into());
+        let (slot, back) = Slot::pack(p.clone(), Some(packing));
+        assert_eq!(*back, p);
         assert!(matches!(slot, Slot::Packed { .. }));
-        assert_eq!(slot.meta().name.as_deref(), Some("web"));
-        assert_eq!(slot.brief().extra.as_deref(), Some("n1"));
-        assert_eq!(slot.object().as_deref(), Some(&pod()));
+        assert_eq!(slot.object().as_deref(), Some(&p));
+        let brief = slot.brief();
+        assert_eq!(brief.extra.as_deref(), Some("n1"));
+        // The brief keeps identity, version and the listed keys only.
+        assert_eq!(
+            brief.meta,
+            ObjectMeta {
+                name: Some("web".into()),
+                namespace: Some("app".into()),
+                uid: Some("u1".into()),
+                resource_version: Some("7".into()),
+                annotations: p.metadata.annotations.clone(),
+                ..ObjectMeta::default()
+            }
+        );
     }
 
     #[test]

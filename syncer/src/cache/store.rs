@@ -1,5 +1,6 @@
 //! A store of one kind's objects by namespace and name, kept typed or packed (see
-//! [`super::packed`]).
+//! [`super::packed`]). The metadata readers (`brief*`, `*meta*`) see, for a packed store, the
+//! brief metadata only.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -256,6 +257,7 @@ mod tests {
             status: None,
         };
         let s: Store<Pod> = Store::packed(Packing {
+            keys: &[],
             extra: |p| p.spec.as_ref().and_then(|s| s.node_name.clone()),
         });
         s.apply(pod("a", "1", "n1"));

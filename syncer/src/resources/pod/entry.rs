@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crds::tenancy;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -29,8 +30,16 @@ impl SyncedKind for Pods {
     }
 
     fn add_stores(&self, tenant: &mut Stores, supers: &mut Stores, enabled: bool) {
-        tenant.add_packed::<Pod>(RESOURCE, enabled, Packing { extra: node_of });
-        supers.add_packed::<Pod>(RESOURCE, enabled, Packing { extra: pod_ips });
+        let tenant_packing = Packing {
+            keys: SCAN_KEYS,
+            extra: node_of,
+        };
+        let super_packing = Packing {
+            keys: SCAN_KEYS,
+            extra: pod_ips,
+        };
+        tenant.add_packed::<Pod>(RESOURCE, enabled, tenant_packing);
+        supers.add_packed::<Pod>(RESOURCE, enabled, super_packing);
     }
 
     fn watch_super(&self, ctx: &Arc<Context>) {
@@ -84,6 +93,16 @@ impl SyncedKind for Pods {
         }
     }
 }
+
+/// The labels and annotations the pod scans read (patrol, routing, endpoints): ownership,
+/// origin and the ignore label.
+const SCAN_KEYS: &[&str] = &[
+    tenancy::ANNOTATION_CLUSTER,
+    tenancy::ANNOTATION_UID,
+    tenancy::ANNOTATION_NAMESPACE,
+    tenancy::LABEL_SECRET_NAME,
+    tenancy::LABEL_IGNORE_SYNC,
+];
 
 /// The scan field of tenant pods: the node they are bound to (virtual-node upkeep reads it).
 fn node_of(pod: &Pod) -> Option<String> {
