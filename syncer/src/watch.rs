@@ -10,7 +10,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::cache::{Change, WatchSpec, run_watch};
+use crate::cache::{Change, Lane, WatchSpec, run_watch};
 use crate::context::Context;
 use crate::convert;
 use crate::queue::{Resource as Res, WorkKey, WorkQueue};
@@ -86,12 +86,13 @@ pub fn tenant_watch<K: Watched>(
         if convert::ignored(meta) {
             return;
         }
-        queue.add(WorkKey::new(
+        let key = WorkKey::new(
             &tenant,
             resource,
             meta.namespace.as_deref().unwrap_or_default(),
             meta.name.as_deref().unwrap_or_default(),
-        ));
+        );
+        enqueue(&queue, key, change.lane());
     });
 }
 
@@ -106,18 +107,26 @@ where
     tokio::spawn(run_watch(t.client.clone(), spec, store, handler, cancel));
 }
 
-/// Queues `key` downward and/or upward.
-pub fn deliver(ctx: &Context, key: Option<WorkKey>, down: bool, up: bool) {
+/// Queues `key` downward and/or upward in `lane`.
+pub fn deliver(ctx: &Context, key: Option<WorkKey>, down: bool, up: bool, lane: Lane) {
     let Some(key) = key else {
         return;
     };
     match (down, up) {
         (true, true) => {
-            ctx.down.add(key.clone());
-            ctx.up.add(key);
+            enqueue(&ctx.down, key.clone(), lane);
+            enqueue(&ctx.up, key, lane);
         }
-        (true, false) => ctx.down.add(key),
-        (false, true) => ctx.up.add(key),
+        (true, false) => enqueue(&ctx.down, key, lane),
+        (false, true) => enqueue(&ctx.up, key, lane),
         (false, false) => {}
+    }
+}
+
+/// Queues `key` on `queue` in `lane`.
+pub fn enqueue(queue: &WorkQueue, key: WorkKey, lane: Lane) {
+    match lane {
+        Lane::Live => queue.add(key),
+        Lane::Resync => queue.add_resync(key),
     }
 }

@@ -3,17 +3,52 @@
 /// What happened to a watched object.
 #[derive(Debug)]
 pub enum Change<'a, K> {
-    /// Created, updated, or present in a relist.
+    /// Created or updated, seen live.
     Applied(&'a K),
+    /// Present in a (re)list: the cache catching up, most likely nothing changed.
+    Listed(&'a K),
     /// Deleted (or gone from a relist, or no longer matching the filter).
     Deleted(&'a K),
+}
+
+impl<K> Clone for Change<'_, K> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<K> Copy for Change<'_, K> {}
+
+/// Which lane of the fair queues a change's work goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lane {
+    /// A change seen live: served first.
+    Live,
+    /// A relist: served when the tenant has nothing live waiting.
+    Resync,
 }
 
 impl<'a, K> Change<'a, K> {
     /// The object that changed.
     pub fn object(&self) -> &'a K {
         match self {
-            Change::Applied(o) | Change::Deleted(o) => o,
+            Change::Applied(o) | Change::Listed(o) | Change::Deleted(o) => o,
+        }
+    }
+
+    /// The object unless it was deleted.
+    pub fn present(&self) -> Option<&'a K> {
+        match self {
+            Change::Applied(o) | Change::Listed(o) => Some(o),
+            Change::Deleted(_) => None,
+        }
+    }
+
+    /// The queue lane for the work this change causes.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Change::Listed(_) => Lane::Resync,
+            Change::Applied(_) | Change::Deleted(_) => Lane::Live,
         }
     }
 }

@@ -71,7 +71,7 @@ pub async fn run_watch<K, H>(
                     handler(Change::Deleted(obj));
                 }
                 for obj in store.list() {
-                    handler(Change::Applied(&obj));
+                    handler(Change::Listed(&obj));
                 }
                 store.mark_synced();
                 tracing::debug!(kind, objects = store.len(), "cache synced");

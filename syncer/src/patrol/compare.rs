@@ -104,7 +104,8 @@ pub fn report(ctx: &Context, t: &Tenant, res: Res, findings: Vec<(Finding, Key)>
     }
 }
 
-/// Queues upward work for every super object of kind `K` the tenant owns in the scope.
+/// Queues upward work for every super object of kind `K` the tenant owns in the scope, in the
+/// resync lane: most of it finds nothing to copy, and live changes must not wait behind it.
 pub fn queue_up<K>(ctx: &Context, t: &Tenant, scope: &Scope, res: Res)
 where
     K: Resource<DynamicType = ()> + Serialize + DeserializeOwned + Send + Sync + 'static,
@@ -116,7 +117,7 @@ where
             .into_iter()
             .flatten()
         {
-            ctx.up.add(WorkKey::new(&t.key, res, ns, name));
+            ctx.up.add_resync(WorkKey::new(&t.key, res, ns, name));
         }
     }
 }

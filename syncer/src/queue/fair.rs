@@ -6,6 +6,11 @@
 //! Each turn of the round robin serves up to `weight` items of one tenant (deficit round robin
 //! where every item costs one), so a tenant with a long queue delays another tenant's item by at
 //! most one round.
+//!
+//! Each sub-queue has two lanes: live changes, and *resync* items (a relist or a tenant's full
+//! resync after a restart) served only when the tenant has no live item ready, so a change a
+//! user is waiting for overtakes thousands of checks that will most likely find nothing to do.
+//! A live add of a key waiting in the resync lane moves it to the live lane.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -92,7 +97,11 @@ struct Sub<C: Clock> {
     paused: bool,
     limiter: Option<Arc<Limiter<C>>>,
     ready: VecDeque<WorkKey>,
-    /// Keys in `ready`, with the instant they became ready.
+    /// The resync lane; may hold stale copies of keys no longer in `resync_keys`.
+    resync: VecDeque<WorkKey>,
+    /// Keys waiting in the resync lane.
+    resync_keys: HashSet<WorkKey>,
+    /// Keys in either lane, with the instant they became ready.
     queued: HashMap<WorkKey, C::Instant>,
     /// Delayed keys and their deadline; the heap may hold stale entries.
     delayed_at: HashMap<WorkKey, C::Instant>,
@@ -109,6 +118,8 @@ impl<C: Clock> Sub<C> {
             paused: false,
             limiter: settings.limiter,
             ready: VecDeque::new(),
+            resync: VecDeque::new(),
+            resync_keys: HashSet::new(),
             queued: HashMap::new(),
             delayed_at: HashMap::new(),
             delayed: BinaryHeap::new(),
@@ -124,11 +135,56 @@ impl<C: Clock> Sub<C> {
             return;
         }
         if self.queued.contains_key(&key) {
+            if self.resync_keys.remove(&key) {
+                self.ready.push_back(key);
+            }
             return;
         }
         self.delayed_at.remove(&key);
         self.queued.insert(key.clone(), now);
         self.ready.push_back(key);
+    }
+
+    /// Queues `key` in the resync lane unless it is already queued, delayed or in flight
+    /// (an in-flight key runs again afterwards, as with [`Sub::add`]).
+    fn add_resync(&mut self, key: WorkKey, now: C::Instant) {
+        if self.in_flight.contains(&key) {
+            self.dirty.insert(key);
+            return;
+        }
+        if self.queued.contains_key(&key) || self.delayed_at.contains_key(&key) {
+            return;
+        }
+        self.queued.insert(key.clone(), now);
+        self.resync_keys.insert(key.clone());
+        self.resync.push_back(key);
+    }
+
+    /// Whether a key is ready in either lane (drops stale resync copies at the front).
+    fn has_ready(&mut self) -> bool {
+        if !self.ready.is_empty() {
+            return true;
+        }
+        while let Some(front) = self.resync.front() {
+            if self.resync_keys.contains(front) {
+                return true;
+            }
+            self.resync.pop_front();
+        }
+        false
+    }
+
+    /// The next ready key: the live lane first, then the resync lane.
+    fn next_ready(&mut self) -> Option<WorkKey> {
+        if let Some(key) = self.ready.pop_front() {
+            return Some(key);
+        }
+        while let Some(key) = self.resync.pop_front() {
+            if self.resync_keys.remove(&key) {
+                return Some(key);
+            }
+        }
+        None
     }
 
     fn add_after(&mut self, key: WorkKey, at: C::Instant) {
@@ -162,7 +218,7 @@ impl<C: Clock> Sub<C> {
     }
 
     fn depth(&self) -> usize {
-        self.ready.len() + self.delayed_at.len()
+        self.queued.len() + self.delayed_at.len()
     }
 }
 
@@ -268,6 +324,19 @@ impl<C: Clock> FairQueue<C> {
         }
     }
 
+    /// Queues `key` in its tenant's resync lane (see the module doc). Returns false when its
+    /// tenant is unknown.
+    pub fn add_resync(&mut self, key: WorkKey) -> bool {
+        let now = self.clock.now();
+        match self.subs.get_mut(&key.tenant) {
+            Some(sub) => {
+                sub.add_resync(key, now);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Queues `key` after `delay` (unless it is queued sooner by other means).
     pub fn add_after(&mut self, key: WorkKey, delay: Duration) -> bool {
         let at = self.clock.now() + Nanos::from(delay);
@@ -322,7 +391,7 @@ impl<C: Clock> FairQueue<C> {
             if self.credit == 0 {
                 self.credit = sub.weight;
             }
-            if sub.ready.is_empty() || sub.paused || sub.in_flight.len() >= cap {
+            if sub.paused || sub.in_flight.len() >= cap || !sub.has_ready() {
                 self.advance();
                 continue;
             }
@@ -333,7 +402,7 @@ impl<C: Clock> FairQueue<C> {
                 self.advance();
                 continue;
             }
-            let Some(key) = sub.ready.pop_front() else {
+            let Some(key) = sub.next_ready() else {
                 self.advance();
                 continue;
             };

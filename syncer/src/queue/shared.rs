@@ -92,6 +92,17 @@ impl WorkQueue {
         }
     }
 
+    /// Queues `key` in its tenant's resync lane, behind every live item of that tenant.
+    pub fn add_resync(&self, key: WorkKey) {
+        let mut q = self.lock();
+        let tenant = Arc::clone(&key.tenant);
+        if q.add_resync(key) {
+            self.set_depth(&q, &tenant);
+            drop(q);
+            self.notify.notify_one();
+        }
+    }
+
     /// Queues `key` after `delay`.
     pub fn add_after(&self, key: WorkKey, delay: Duration) {
         let mut q = self.lock();

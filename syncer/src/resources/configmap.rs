@@ -39,7 +39,13 @@ impl SyncedKind for ConfigMaps {
 
     fn watch_super(&self, ctx: &Arc<Context>) {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, ConfigMap>| {
-            watch::deliver(ctx, route(&c.object().metadata, &ctx.tenants), true, false);
+            watch::deliver(
+                ctx,
+                route(&c.object().metadata, &ctx.tenants),
+                true,
+                false,
+                c.lane(),
+            );
         });
     }
 

@@ -42,7 +42,13 @@ impl SyncedKind for EndpointsKind {
 
     fn watch_super(&self, ctx: &Arc<Context>) {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, Endpoints>| {
-            watch::deliver(ctx, route(&c.object().metadata, &ctx.tenants), true, false);
+            watch::deliver(
+                ctx,
+                route(&c.object().metadata, &ctx.tenants),
+                true,
+                false,
+                c.lane(),
+            );
         });
     }
 

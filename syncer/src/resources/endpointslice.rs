@@ -40,7 +40,13 @@ impl SyncedKind for EndpointSlices {
             ctx,
             watch::managed(),
             |ctx, c: Change<'_, EndpointSlice>| {
-                watch::deliver(ctx, route(&c.object().metadata, &ctx.tenants), true, false);
+                watch::deliver(
+                    ctx,
+                    route(&c.object().metadata, &ctx.tenants),
+                    true,
+                    false,
+                    c.lane(),
+                );
             },
         );
     }

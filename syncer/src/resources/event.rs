@@ -46,8 +46,8 @@ impl SyncedKind for Events {
             ..WatchSpec::default()
         };
         watch::super_watch(ctx, spec, |ctx, c: Change<'_, Event>| {
-            if let Change::Applied(ev) = c {
-                watch::deliver(ctx, route_cached(ctx, ev), false, true);
+            if let Some(ev) = c.present() {
+                watch::deliver(ctx, route_cached(ctx, ev), false, true, c.lane());
             }
         });
     }

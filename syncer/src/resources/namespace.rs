@@ -45,10 +45,18 @@ impl SyncedKind for Namespaces {
             let ns = c.object();
             let name = ns.metadata.name.as_deref().unwrap_or_default();
             match c {
-                Change::Applied(_) => ctx.tenants.namespaces.apply(name, &ns.metadata),
+                Change::Applied(_) | Change::Listed(_) => {
+                    ctx.tenants.namespaces.apply(name, &ns.metadata)
+                }
                 Change::Deleted(_) => ctx.tenants.namespaces.remove(name),
             }
-            watch::deliver(ctx, route(&ns.metadata, &ctx.tenants), true, false);
+            watch::deliver(
+                ctx,
+                route(&ns.metadata, &ctx.tenants),
+                true,
+                false,
+                c.lane(),
+            );
         });
     }
 

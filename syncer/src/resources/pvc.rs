@@ -43,11 +43,11 @@ impl SyncedKind for Claims {
     fn watch_super(&self, ctx: &Arc<Context>) {
         let route_claim = |ctx: &Context, c: Change<'_, PersistentVolumeClaim>| {
             let (p, usage) = match c {
-                Change::Applied(p) => (p, Some(super_claim_usage(p))),
+                Change::Applied(p) | Change::Listed(p) => (p, Some(super_claim_usage(p))),
                 Change::Deleted(p) => (p, None),
             };
             track::charge(ctx, RESOURCE, &p.metadata, usage);
-            watch::deliver(ctx, route(p, &ctx.tenants), true, true);
+            watch::deliver(ctx, route(p, &ctx.tenants), true, true, c.lane());
         };
         watch::super_watch(ctx, watch::managed(), route_claim);
     }

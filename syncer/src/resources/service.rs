@@ -42,11 +42,11 @@ impl SyncedKind for Services {
     fn watch_super(&self, ctx: &Arc<Context>) {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, Service>| {
             let (s, usage) = match c {
-                Change::Applied(s) => (s, Some(usage::service(s))),
+                Change::Applied(s) | Change::Listed(s) => (s, Some(usage::service(s))),
                 Change::Deleted(s) => (s, None),
             };
             track::charge(ctx, RESOURCE, &s.metadata, usage);
-            watch::deliver(ctx, route(s, &ctx.tenants), true, true);
+            watch::deliver(ctx, route(s, &ctx.tenants), true, true, c.lane());
         });
     }
 

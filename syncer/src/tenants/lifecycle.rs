@@ -55,9 +55,7 @@ pub async fn run(ctx: Arc<Context>) {
         let tx = tx.clone();
         tokio::spawn(async move {
             let handler = move |c: Change<'_, VirtualCluster>| {
-                let vc = match c {
-                    Change::Applied(v) | Change::Deleted(v) => v,
-                };
+                let vc = c.object();
                 let _ = tx.send((vc.namespace().unwrap_or_default(), vc.name_any()));
             };
             run_watch(client, WatchSpec::default(), store, handler, cancel).await;

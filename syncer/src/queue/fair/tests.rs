@@ -313,3 +313,62 @@ fn removing_a_tenant_drops_its_items_only() {
     assert_eq!(q.pop(), Pop::Idle);
     assert_eq!(q.total_depth(), 0);
 }
+
+#[test]
+fn live_items_overtake_the_resync_lane() {
+    let (mut q, _) = queue();
+    let a = tenant("a");
+    q.set_tenant(&a, plain(1));
+    for name in ["r1", "r2", "r3"] {
+        assert!(q.add_resync(key(&a, name)));
+    }
+    q.add(key(&a, "live"));
+    assert_eq!(q.depth("a"), 4);
+    assert_eq!(pop_key(&mut q), key(&a, "live"));
+    assert_eq!(pop_key(&mut q), key(&a, "r1"));
+    // A live change of a key waiting for resync moves it ahead, once.
+    q.add(key(&a, "r3"));
+    assert_eq!(q.depth("a"), 2);
+    assert_eq!(pop_key(&mut q), key(&a, "r3"));
+    assert_eq!(pop_key(&mut q), key(&a, "r2"));
+    assert_eq!(q.depth("a"), 0);
+    assert_eq!(q.pop(), Pop::Idle);
+}
+
+#[test]
+fn resync_adds_are_deduplicated_and_leave_backoff_alone() {
+    let (mut q, clock) = queue();
+    let a = tenant("a");
+    q.set_tenant(&a, plain(1));
+    q.add(key(&a, "p"));
+    q.add_resync(key(&a, "p"));
+    q.add_resync(key(&a, "q"));
+    q.add_resync(key(&a, "q"));
+    assert_eq!(q.depth("a"), 2);
+    let p = pop_key(&mut q);
+    assert_eq!(
+        q.finish(&p, Outcome::Retry),
+        Finished::RetryAfter(Duration::from_millis(50))
+    );
+    // A relist does not pull a failing key out of its backoff.
+    q.add_resync(key(&a, "p"));
+    assert_eq!(pop_key(&mut q), key(&a, "q"));
+    assert!(matches!(q.pop(), Pop::Wait(_)));
+    clock.advance(Duration::from_millis(50));
+    assert_eq!(pop_key(&mut q), key(&a, "p"));
+}
+
+#[test]
+fn another_tenants_live_item_is_not_held_by_a_resync() {
+    let (mut q, _) = queue();
+    let (a, b) = (tenant("a"), tenant("b"));
+    q.set_tenant(&a, plain(1));
+    q.set_tenant(&b, plain(1));
+    for i in 0..100 {
+        q.add_resync(key(&a, &format!("r{i}")));
+    }
+    q.add(key(&b, "live"));
+    let first = pop_key(&mut q);
+    let second = pop_key(&mut q);
+    assert!(first == key(&b, "live") || second == key(&b, "live"));
+}

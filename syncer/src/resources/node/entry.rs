@@ -53,12 +53,13 @@ impl SyncedKind for Nodes {
             let node = c.object();
             let name = node.name_any();
             let ignored = convert::ignored(&node.metadata);
-            match c {
-                Change::Applied(_) if !ignored => ctx.tenants.vnodes.add(&name, &tenant),
+            match c.present() {
+                Some(_) if !ignored => ctx.tenants.vnodes.add(&name, &tenant),
                 _ => ctx.tenants.vnodes.remove(&name, &tenant),
             }
             if !ignored {
-                ctx.up.add(WorkKey::new(&tenant, RESOURCE, "", name));
+                let key = WorkKey::new(&tenant, RESOURCE, "", name);
+                watch::enqueue(&ctx.up, key, c.lane());
             }
         });
     }

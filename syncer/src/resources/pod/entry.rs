@@ -48,14 +48,20 @@ impl SyncedKind for Pods {
             ..watch::managed()
         };
         watch::super_watch(ctx, spec, |ctx, c: Change<'_, Pod>| {
-            let (p, deleted) = match c {
-                Change::Applied(p) => (p, false),
-                Change::Deleted(p) => (p, true),
+            let (p, deleted) = match c.present() {
+                Some(p) => (p, false),
+                None => (c.object(), true),
             };
             let usage = (!deleted).then(|| super_pod_usage(p));
             track::charge(ctx, RESOURCE, &p.metadata, usage);
             // A deleted super pod may have to be recreated; any change may be status to copy up.
-            watch::deliver(ctx, route(&p.metadata, &ctx.tenants), deleted, true);
+            watch::deliver(
+                ctx,
+                route(&p.metadata, &ctx.tenants),
+                deleted,
+                true,
+                c.lane(),
+            );
         });
     }
 

@@ -36,7 +36,13 @@ impl SyncedKind for ServiceAccounts {
             ctx,
             watch::managed(),
             |ctx, c: Change<'_, ServiceAccount>| {
-                watch::deliver(ctx, route(&c.object().metadata, &ctx.tenants), true, false);
+                watch::deliver(
+                    ctx,
+                    route(&c.object().metadata, &ctx.tenants),
+                    true,
+                    false,
+                    c.lane(),
+                );
             },
         );
     }
