@@ -61,6 +61,17 @@ pub async fn run(rts: &Runtimes, args: ScaleArgs) -> anyhow::Result<()> {
             scan_ms: scan.scan_ms,
             convergence,
         });
+        if let Some(step) = steps.last() {
+            // Each step can take minutes at the larger sizes: report it as soon as it is known.
+            eprintln!(
+                "bench: {size} pods: load {:.1}s, steady RSS {:.1} MB, restart->converged {:.2}s, fresh RSS {:.1} MB, scan {:.1} ms",
+                step.load_s,
+                mb(step.steady_rss),
+                step.converge_s,
+                mb(step.fresh_rss),
+                step.scan_ms
+            );
+        }
         loaded = size;
     }
     eprintln!(

@@ -5,6 +5,7 @@
 mod aggregator_parity;
 mod bench_smoke;
 mod cluster_kubectl;
+mod csr_parity;
 mod flowcontrol_parity;
 mod full_chain;
 mod layout;
