@@ -15,7 +15,7 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use crate::support::{Kubectl, Step, compare, record, say};
+use crate::support::{Kubectl, Step, compare, record, say, step};
 
 const GROUP: &str = "wardle.example.com";
 
@@ -481,13 +481,7 @@ async fn aggregated_api_scenario_matches_upstream() {
     for (label, out) in &embedded {
         say(&format!("{label}: {out}"));
     }
-    let get = |label: &str| {
-        embedded
-            .iter()
-            .find(|s| s.0 == label)
-            .map(|s| s.1.clone())
-            .unwrap()
-    };
+    let get = |label: &str| step(&embedded, label);
     assert_eq!(get("available"), "True Passed: all checks passed");
     assert!(get("proxied resource list").contains("\"shortNames\":[\"fl\"]"));
     assert!(

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use common::pki::{LeafSpec, RequestKey};
 
-use crate::support::{Kubectl, Step, compare, record, say};
+use crate::support::{Kubectl, Step, record, run_scenario, step};
 
 /// A CSR manifest asking signer `kubernetes.io/kube-apiserver-client` for `request`.
 fn manifest(name: &str, request: &RequestKey) -> String {
@@ -147,29 +147,8 @@ async fn csr_scenario_matches_upstream() {
     let test = "csr_scenario_matches_upstream";
     common::process::install_crypto_provider();
     let srv = apiserver::ServerBuilder::new().start().await.unwrap();
-    let yaml = srv.kubeconfig_yaml().to_string();
-    let embedded = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
-    for (label, out) in &embedded {
-        say(&format!("{label}: {out}"));
-    }
-    let get = |label: &str| {
-        embedded
-            .iter()
-            .find(|s| s.0 == label)
-            .map(|s| s.1.clone())
-            .unwrap()
-    };
-    assert_eq!(get("issued"), "certificate issued: true");
-    assert!(get("alice authenticates").contains("User \"alice\""));
-    let Some(up) = crate::upstream::start_for_parity(test, "csr-parity").await else {
-        return;
-    };
-    let yaml = up.admin_kubeconfig();
-    let real = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
-    compare(&embedded, &real);
-    say(&format!("PASS {test}: {} steps equal", real.len()));
+    let embedded = run_scenario(srv.kubeconfig_yaml().to_string(), scenario).await;
+    assert_eq!(step(&embedded, "issued"), "certificate issued: true");
+    assert!(step(&embedded, "alice authenticates").contains("User \"alice\""));
+    crate::upstream::compare_with_upstream(test, "csr-parity", &embedded, scenario).await;
 }

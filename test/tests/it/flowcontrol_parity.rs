@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{Kubectl, Step, compare, record, say};
+use crate::support::{Kubectl, Step, record, run_scenario, step};
 
 /// Table output without the AGE column (`age` is its index).
 fn without_age((ok, out, err): (bool, String, String), age: usize) -> (bool, String, String) {
@@ -119,29 +119,8 @@ async fn flowcontrol_scenario_matches_upstream() {
     let test = "flowcontrol_scenario_matches_upstream";
     common::process::install_crypto_provider();
     let srv = apiserver::ServerBuilder::new().start().await.unwrap();
-    let yaml = srv.kubeconfig_yaml().to_string();
-    let embedded = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
-    for (label, out) in &embedded {
-        say(&format!("{label}: {out}"));
-    }
-    let get = |label: &str| {
-        embedded
-            .iter()
-            .find(|s| s.0 == label)
-            .map(|s| s.1.clone())
-            .unwrap()
-    };
-    assert!(get("dangling").starts_with("Dangling=True NotFound"));
-    assert!(get("found").starts_with("Dangling=False Found"));
-    let Some(up) = crate::upstream::start_for_parity(test, "flowcontrol-parity").await else {
-        return;
-    };
-    let yaml = up.admin_kubeconfig();
-    let real = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
-    compare(&embedded, &real);
-    say(&format!("PASS {test}: {} steps equal", real.len()));
+    let embedded = run_scenario(srv.kubeconfig_yaml().to_string(), scenario).await;
+    assert!(step(&embedded, "dangling").starts_with("Dangling=True NotFound"));
+    assert!(step(&embedded, "found").starts_with("Dangling=False Found"));
+    crate::upstream::compare_with_upstream(test, "flowcontrol-parity", &embedded, scenario).await;
 }

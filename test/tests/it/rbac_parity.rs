@@ -2,7 +2,7 @@
 //! the embedded API server and against the real upstream v1.28 kube-apiserver: the two
 //! transcripts (answers, outputs and exact error messages) must be equal.
 
-use crate::support::{Kubectl, Step, compare, record, say};
+use crate::support::{Kubectl, Step, record, run_scenario, step};
 
 const NS: &str = "rbac-parity";
 
@@ -212,30 +212,13 @@ async fn rbac_scenario_matches_upstream() {
     let test = "rbac_scenario_matches_upstream";
     common::process::install_crypto_provider();
     let srv = apiserver::ServerBuilder::new().start().await.unwrap();
-    let yaml = srv.kubeconfig_yaml().to_string();
-    let embedded = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
+    let embedded = run_scenario(srv.kubeconfig_yaml().to_string(), scenario).await;
     // The scenario's own expectations, so the embedded run means something on its own.
-    let get = |label: &str| {
-        embedded
-            .iter()
-            .find(|s| s.0 == label)
-            .map(|s| s.1.clone())
-            .unwrap()
-    };
+    let get = |label: &str| step(&embedded, label);
     assert_eq!(get("admin can-i get pods"), "ok=true\nyes");
     assert!(get("sa lists pods").contains(&format!(
         r#"pods is forbidden: User "system:serviceaccount:{NS}:limited" cannot list resource "pods" in API group "" in the namespace "{NS}""#
     )));
     assert_eq!(get("aggregated into view"), "true");
-    let Some(up) = crate::upstream::start_for_parity(test, "rbac-parity").await else {
-        return;
-    };
-    let yaml = up.admin_kubeconfig();
-    let real = tokio::task::spawn_blocking(move || scenario(&yaml))
-        .await
-        .unwrap();
-    compare(&embedded, &real);
-    say(&format!("PASS {test}: {} steps equal", real.len()));
+    crate::upstream::compare_with_upstream(test, "rbac-parity", &embedded, scenario).await;
 }

@@ -200,3 +200,27 @@ pub fn compare(embedded: &[Step], upstream: &[Step]) {
     assert!(differing.is_empty(), "{}", differing.join("\n"));
     assert_eq!(embedded.len(), upstream.len());
 }
+
+/// Runs the blocking kubectl `scenario` against `kubeconfig_yaml` off the async runtime and
+/// prints every step it recorded.
+pub async fn run_scenario<F>(kubeconfig_yaml: String, scenario: F) -> Vec<Step>
+where
+    F: FnOnce(&str) -> Vec<Step> + Send + 'static,
+{
+    let steps = tokio::task::spawn_blocking(move || scenario(&kubeconfig_yaml))
+        .await
+        .unwrap();
+    for (label, out) in &steps {
+        say(&format!("{label}: {out}"));
+    }
+    steps
+}
+
+/// What the scenario recorded under `label`.
+pub fn step(steps: &[Step], label: &str) -> String {
+    steps
+        .iter()
+        .find(|s| s.0 == label)
+        .map(|s| s.1.clone())
+        .unwrap_or_else(|| panic!("the scenario recorded no step {label:?}"))
+}

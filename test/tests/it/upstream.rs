@@ -19,6 +19,8 @@ use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::Api;
 use vcctl::local::{COMPONENT_NAMESPACE, COMPONENTS, ExternalSuper};
 
+use crate::support::{Step, compare, run_scenario, say};
+
 /// Kinds of `config/` that grant the components their rights (the workloads themselves, and
 /// the kubelet-client secret placeholder, are not applied: the components run in the test).
 const RBAC_KINDS: [&str; 7] = [
@@ -309,4 +311,22 @@ pub async fn start_for_parity(test: &str, name: &'static str) -> Option<Upstream
         .unwrap_or_else(|e| panic!("{test}: upstream: {e}"))
         .unwrap_or_else(|e| panic!("{test}: upstream: {e}"));
     Some(up)
+}
+
+/// Runs `scenario` on a fresh upstream control plane `name` and asserts its transcript equals
+/// `embedded` (prints SKIP and returns when the upstream binaries are not installed).
+pub async fn compare_with_upstream<F>(
+    test: &str,
+    name: &'static str,
+    embedded: &[Step],
+    scenario: F,
+) where
+    F: FnOnce(&str) -> Vec<Step> + Send + 'static,
+{
+    let Some(up) = start_for_parity(test, name).await else {
+        return;
+    };
+    let real = run_scenario(up.admin_kubeconfig(), scenario).await;
+    compare(embedded, &real);
+    say(&format!("PASS {test}: {} steps equal", real.len()));
 }

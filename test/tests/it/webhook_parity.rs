@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 
-use crate::support::{Kubectl, Step, compare, record, say};
+use crate::support::{Kubectl, Step, record, run_scenario, step};
 
 /// The test's webhook: `https://127.0.0.1:<port>` and the CA that signed its certificate.
 struct WebhookServer {
@@ -297,21 +297,12 @@ async fn webhook_scenario_matches_upstream() {
     let hook = start_webhook().await;
     let (base, ca) = (hook.base.clone(), hook.ca_bundle.clone());
     let srv = apiserver::ServerBuilder::new().start().await.unwrap();
-    let yaml = srv.kubeconfig_yaml().to_string();
     let (b, c) = (base.clone(), ca.clone());
-    let embedded = tokio::task::spawn_blocking(move || scenario(&yaml, (&b, &c)))
-        .await
-        .unwrap();
-    for (label, out) in &embedded {
-        say(&format!("{label}: {out}"));
-    }
-    let get = |label: &str| {
-        embedded
-            .iter()
-            .find(|s| s.0 == label)
-            .map(|s| s.1.clone())
-            .unwrap()
-    };
+    let embedded = run_scenario(srv.kubeconfig_yaml().to_string(), move |yaml| {
+        scenario(yaml, (&b, &c))
+    })
+    .await;
+    let get = |label: &str| step(&embedded, label);
     assert_eq!(
         get("mutated label"),
         r#"ok=true
@@ -325,14 +316,7 @@ async fn webhook_scenario_matches_upstream() {
         r#"failed calling webhook "closed.parity.example.com": failed to call webhook: Post "https://127.0.0.1:1/closed?timeout=5s": dial tcp 127.0.0.1:1: connect: connection refused"#
     ));
     assert!(get("an unreachable webhook with failurePolicy Ignore").starts_with("ok=true"));
-    let Some(up) = crate::upstream::start_for_parity(test, "webhook-parity").await else {
-        return;
-    };
-    let yaml = up.admin_kubeconfig();
-    let real = tokio::task::spawn_blocking(move || scenario(&yaml, (&base, &ca)))
-        .await
-        .unwrap();
-    compare(&embedded, &real);
-    say(&format!("PASS {test}: {} steps equal", real.len()));
+    let on_upstream = move |yaml: &str| scenario(yaml, (&base, &ca));
+    crate::upstream::compare_with_upstream(test, "webhook-parity", &embedded, on_upstream).await;
     drop(hook);
 }
