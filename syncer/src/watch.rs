@@ -2,37 +2,15 @@
 //! and hands every change to the kind's router; a tenant watch feeds the tenant's store and
 //! queues a work item per change.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use crds::tenancy;
-use kube::Resource;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use crate::cache::{Change, Lane, WatchSpec, run_watch};
+use crate::cache::{Change, Lane, WatchSpec, Watched, run_watch};
 use crate::context::Context;
 use crate::convert;
 use crate::queue::{Resource as Res, WorkKey, WorkQueue};
 use crate::tenants::tenant::Tenant;
-
-/// What a watched kind must be.
-pub trait Watched:
-    Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static
-{
-}
-
-impl<K> Watched for K where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static
-{
-}
 
 /// Watch only objects the syncer manages.
 pub fn managed<K>() -> WatchSpec<K> {

@@ -7,6 +7,6 @@ pub mod store;
 pub mod trim;
 pub mod watch;
 
-pub use spec::{Change, Lane, WatchSpec};
+pub use spec::{Change, Lane, WatchSpec, Watched};
 pub use store::Store;
 pub use watch::run_watch;

@@ -1,5 +1,29 @@
 //! What a watch reports (a [`Change`]) and how a kind is watched (a [`WatchSpec`]).
 
+use std::fmt::Debug;
+
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What a watched kind must be.
+pub trait Watched:
+    Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug + Send + Sync + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + Serialize
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// What happened to a watched object.
 #[derive(Debug)]
 pub enum Change<'a, K> {

@@ -1,17 +1,14 @@
 //! Running a watch into a store: objects are decoded without `managedFields`, pruned, stored,
 //! and every change is handed to a handler.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use kube::runtime::watcher;
-use kube::{Api, Client, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use kube::{Api, Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use super::spec::{Change, WatchSpec};
+use super::spec::{Change, WatchSpec, Watched};
 use super::store::Store;
 use super::trim::Trimmed;
 
@@ -24,14 +21,7 @@ pub async fn run_watch<K, H>(
     handler: H,
     cancel: CancellationToken,
 ) where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + Serialize
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
     H: Fn(Change<'_, K>) + Send + Sync,
 {
     let api: Api<Trimmed<K>> = Api::all(client);
