@@ -85,11 +85,18 @@ where
     tokio::spawn(run_watch(t.client.clone(), spec, store, handler, cancel));
 }
 
-/// Queues `key` downward and/or upward in `lane`.
-pub fn deliver(ctx: &Context, key: Option<WorkKey>, down: bool, up: bool, lane: Lane) {
+/// Queues `key`, the work `change` causes, downward and/or upward in the change's lane.
+pub fn deliver<K>(
+    ctx: &Context,
+    change: Change<'_, K>,
+    key: Option<WorkKey>,
+    down: bool,
+    up: bool,
+) {
     let Some(key) = key else {
         return;
     };
+    let lane = change.lane();
     match (down, up) {
         (true, true) => {
             enqueue(&ctx.down, key.clone(), lane);

@@ -4,6 +4,7 @@
 //! when a reconcile needs it, beside a [`Brief`]: the few metadata fields and keys that routing
 //! and the patrol read on every scan.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -33,8 +34,8 @@ pub struct Packing<K> {
 impl<K> Packing<K> {
     /// The brief metadata of `meta`.
     fn brief(&self, meta: &ObjectMeta) -> ObjectMeta {
-        let pick = |m: &Option<std::collections::BTreeMap<String, String>>| {
-            let kept: std::collections::BTreeMap<String, String> = m
+        let pick = |m: &Option<BTreeMap<String, String>>| {
+            let kept: BTreeMap<String, String> = m
                 .iter()
                 .flatten()
                 .filter(|(k, _)| self.keys.contains(&k.as_str()))

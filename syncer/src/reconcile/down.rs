@@ -2,16 +2,14 @@
 //! (services, secrets, configmaps, service accounts, endpoints, claims, ingresses): each kind
 //! implements [`DownSync`] in its resource module.
 
-use std::fmt::Debug;
 use std::sync::Arc;
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::{Api, Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use super::{SyncError, SyncResult, Synced, is_conflict, is_not_found, super_call};
+use crate::cache::Watched;
 use crate::context::Context;
 use crate::convert::{self, Change, ConvertError, TenantCtx, owned_by, recorded_uid};
 use crate::queue::{Resource as Res, WorkKey};
@@ -20,16 +18,7 @@ use crate::stores::Stores;
 use crate::tenants::tenant::Tenant;
 
 /// A namespaced kind synced downward by the generic reconciler.
-pub trait DownSync:
-    Resource<DynamicType = (), Scope = NamespaceResourceScope>
-    + Clone
-    + Serialize
-    + DeserializeOwned
-    + Debug
-    + Send
-    + Sync
-    + 'static
-{
+pub trait DownSync: Watched + Resource<Scope = NamespaceResourceScope> {
     /// The synced resource.
     const RESOURCE: Res;
     /// Whether the tenant's quota counts it: [`DownSync::usage`] is admitted before a create.

@@ -41,10 +41,10 @@ impl SyncedKind for ConfigMaps {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, ConfigMap>| {
             watch::deliver(
                 ctx,
+                c,
                 route(&c.object().metadata, &ctx.tenants),
                 true,
                 false,
-                c.lane(),
             );
         });
     }

@@ -44,10 +44,10 @@ impl SyncedKind for EndpointsKind {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, Endpoints>| {
             watch::deliver(
                 ctx,
+                c,
                 route(&c.object().metadata, &ctx.tenants),
                 true,
                 false,
-                c.lane(),
             );
         });
     }

@@ -42,10 +42,10 @@ impl SyncedKind for EndpointSlices {
             |ctx, c: Change<'_, EndpointSlice>| {
                 watch::deliver(
                     ctx,
+                    c,
                     route(&c.object().metadata, &ctx.tenants),
                     true,
                     false,
-                    c.lane(),
                 );
             },
         );

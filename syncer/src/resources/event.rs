@@ -47,7 +47,7 @@ impl SyncedKind for Events {
         };
         watch::super_watch(ctx, spec, |ctx, c: Change<'_, Event>| {
             if let Some(ev) = c.present() {
-                watch::deliver(ctx, route_cached(ctx, ev), false, true, c.lane());
+                watch::deliver(ctx, c, route_cached(ctx, ev), false, true);
             }
         });
     }

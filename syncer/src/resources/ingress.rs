@@ -44,7 +44,7 @@ impl SyncedKind for Ingresses {
 
     fn watch_super(&self, ctx: &Arc<Context>) {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, Ingress>| {
-            watch::deliver(ctx, route(c.object(), &ctx.tenants), true, true, c.lane());
+            watch::deliver(ctx, c, route(c.object(), &ctx.tenants), true, true);
         });
     }
 

@@ -50,13 +50,7 @@ impl SyncedKind for Namespaces {
                 }
                 Change::Deleted(_) => ctx.tenants.namespaces.remove(name),
             }
-            watch::deliver(
-                ctx,
-                route(&ns.metadata, &ctx.tenants),
-                true,
-                false,
-                c.lane(),
-            );
+            watch::deliver(ctx, c, route(&ns.metadata, &ctx.tenants), true, false);
         });
     }
 

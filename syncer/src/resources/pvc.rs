@@ -47,7 +47,7 @@ impl SyncedKind for Claims {
                 Change::Deleted(p) => (p, None),
             };
             track::charge(ctx, RESOURCE, &p.metadata, usage);
-            watch::deliver(ctx, route(p, &ctx.tenants), true, true, c.lane());
+            watch::deliver(ctx, c, route(p, &ctx.tenants), true, true);
         };
         watch::super_watch(ctx, watch::managed(), route_claim);
     }

@@ -41,7 +41,7 @@ impl SyncedKind for Secrets {
     fn watch_super(&self, ctx: &Arc<Context>) {
         watch::super_watch(ctx, watch::managed(), |ctx, c: Change<'_, Secret>| {
             let key = route(&c.object().metadata, &ctx.tenants);
-            watch::deliver(ctx, key, true, false, c.lane());
+            watch::deliver(ctx, c, key, true, false);
         });
     }
 

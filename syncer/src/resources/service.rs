@@ -46,7 +46,7 @@ impl SyncedKind for Services {
                 Change::Deleted(s) => (s, None),
             };
             track::charge(ctx, RESOURCE, &s.metadata, usage);
-            watch::deliver(ctx, route(s, &ctx.tenants), true, true, c.lane());
+            watch::deliver(ctx, c, route(s, &ctx.tenants), true, true);
         });
     }
 

@@ -40,22 +40,17 @@ fn row((ok, out, err): (bool, String, String)) -> (bool, String, String) {
 /// A kubeconfig for the same cluster as `k`, authenticating with `cert_b64` (base64 PEM) and
 /// `key_pem`.
 fn kubeconfig_for(k: &Kubectl, cert_b64: &str, key_pem: &str) -> String {
-    let server = k.ok(&[
+    let cluster = k.ok(&[
         "config",
         "view",
         "--raw",
         "--minify",
         "-o",
-        "jsonpath={.clusters[0].cluster.server}",
+        "jsonpath={.clusters[0].cluster.server} {.clusters[0].cluster.certificate-authority-data}",
     ]);
-    let ca = k.ok(&[
-        "config",
-        "view",
-        "--raw",
-        "--minify",
-        "-o",
-        "jsonpath={.clusters[0].cluster.certificate-authority-data}",
-    ]);
+    let (server, ca) = cluster
+        .split_once(' ')
+        .expect("kubeconfig has a server and a CA");
     let key = base64::engine::general_purpose::STANDARD.encode(key_pem);
     format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: u\n  user:\n    client-certificate-data: {cert_b64}\n    client-key-data: {key}\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\ncurrent-context: x\n"

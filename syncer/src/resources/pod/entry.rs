@@ -55,13 +55,7 @@ impl SyncedKind for Pods {
             let usage = (!deleted).then(|| super_pod_usage(p));
             track::charge(ctx, RESOURCE, &p.metadata, usage);
             // A deleted super pod may have to be recreated; any change may be status to copy up.
-            watch::deliver(
-                ctx,
-                route(&p.metadata, &ctx.tenants),
-                deleted,
-                true,
-                c.lane(),
-            );
+            watch::deliver(ctx, c, route(&p.metadata, &ctx.tenants), deleted, true);
         });
     }
 

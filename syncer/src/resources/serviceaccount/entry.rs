@@ -38,10 +38,10 @@ impl SyncedKind for ServiceAccounts {
             |ctx, c: Change<'_, ServiceAccount>| {
                 watch::deliver(
                     ctx,
+                    c,
                     route(&c.object().metadata, &ctx.tenants),
                     true,
                     false,
-                    c.lane(),
                 );
             },
         );
