@@ -39,6 +39,9 @@ pub struct Metrics {
     pub patrol_duration: Histogram,
     /// `syncer_virtual_nodes{tenant}`: virtual nodes in each tenant.
     pub virtual_nodes: IntGaugeVec,
+    /// `syncer_lease_round_seconds`: time one round of virtual node Lease renewals over every
+    /// tenant takes (a round longer than the tenants' node grace period lets nodes go stale).
+    pub lease_round: Histogram,
     /// `syncer_token_refreshes_total{tenant,result}`: service-account tokens requested.
     pub token_requests: IntCounterVec,
     /// `syncer_policy_refusals_total{tenant,rule}`: tenant objects refused by the isolation
@@ -127,6 +130,13 @@ impl Metrics {
                 Opts::new("syncer_virtual_nodes", "Virtual nodes per tenant."),
                 &["tenant"],
             )?,
+            lease_round: Histogram::with_opts(
+                HistogramOpts::new(
+                    "syncer_lease_round_seconds",
+                    "Time of one round of virtual node Lease renewals over every tenant.",
+                )
+                .buckets(WRITE_BUCKETS.to_vec()),
+            )?,
             token_requests: IntCounterVec::new(
                 Opts::new(
                     "syncer_token_requests_total",
@@ -167,6 +177,7 @@ impl Metrics {
         m.registry.register(Box::new(m.patrol_repairs.clone()))?;
         m.registry.register(Box::new(m.patrol_duration.clone()))?;
         m.registry.register(Box::new(m.virtual_nodes.clone()))?;
+        m.registry.register(Box::new(m.lease_round.clone()))?;
         m.registry.register(Box::new(m.token_requests.clone()))?;
         m.registry.register(Box::new(m.policy_refusals.clone()))?;
         m.registry.register(Box::new(m.quota_used.clone()))?;

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{
-    Binding, Container, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
+    Binding, Container, EphemeralContainer, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
@@ -148,6 +148,18 @@ pub fn prune_super(pod: &mut Pod) {
                 .init_containers
                 .as_ref()
                 .map(|cs| cs.iter().map(keep).collect()),
+            // Followed by `update_for` and `ephemeral_update`: without them every reconcile
+            // of a running pod would see them missing and write them again.
+            tolerations: spec.tolerations.take(),
+            ephemeral_containers: spec.ephemeral_containers.as_ref().map(|cs| {
+                cs.iter()
+                    .map(|c| EphemeralContainer {
+                        name: c.name.clone(),
+                        image: c.image.clone(),
+                        ..EphemeralContainer::default()
+                    })
+                    .collect()
+            }),
             active_deadline_seconds: spec.active_deadline_seconds,
             readiness_gates: spec.readiness_gates.take(),
             ..PodSpec::default()

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::ResourceExt;
 
@@ -13,6 +14,12 @@ use super::vnode::{delete, ensure, renew_lease};
 use crate::context::Context;
 use crate::convert::node;
 use crate::tenants::tenant::Tenant;
+
+/// Virtual node Leases renewed at once. Renewing every Lease at the same instant opened a
+/// connection (and a TLS handshake) per node to each tenant: at thousands of virtual nodes that
+/// cost more CPU than the renewals and exhausted file descriptors. A bounded number in flight,
+/// dealt round robin over the tenants, keeps each tenant's pooled connections busy instead.
+const LEASE_RENEWALS_IN_FLIGHT: usize = 32;
 
 /// Shows every healthy tenant its preview nodes and renews its virtual node Leases whose
 /// super node is Ready, forever.
@@ -25,31 +32,58 @@ pub async fn lease_loop(ctx: Arc<Context>) {
             _ = ctx.cancel.cancelled() => return,
             _ = tick.tick() => {}
         }
-        let mut jobs = Vec::new();
+        let started = Instant::now();
+        let mut due = Vec::new();
         for t in ctx.tenants().into_iter().filter(|t| t.is_healthy()) {
             if t.caches_synced() {
                 ensure_preview(&ctx, &t).await;
             }
-            for v in t.caches.get::<Node>().list() {
-                let ready = ctx
-                    .supers
-                    .get::<Node>()
-                    .get("", &v.name_any())
-                    .is_some_and(|p| node::is_ready(&p));
-                if !ready {
-                    continue;
-                }
-                let ctx = Arc::clone(&ctx);
-                let t = Arc::clone(&t);
-                jobs.push(async move {
-                    if let Err(e) = renew_lease(&ctx, &t, &v).await {
+            let ready: Vec<Arc<Node>> = (t.caches.get::<Node>().list().into_iter())
+                .filter(|v| super_node_ready(&ctx, &v.name_any()))
+                .collect();
+            due.push((t, ready));
+        }
+        let renewals = round_robin(due);
+        futures::stream::iter(renewals)
+            .for_each_concurrent(LEASE_RENEWALS_IN_FLIGHT, |(t, v)| {
+                let ctx = &ctx;
+                async move {
+                    if let Err(e) = renew_lease(ctx, &t, &v).await {
                         tracing::warn!(tenant = %t.key, node = %v.name_any(), error = %e, "node lease renewal failed");
                     }
-                });
+                }
+            })
+            .await;
+        ctx.metrics
+            .lease_round
+            .observe(started.elapsed().as_secs_f64());
+    }
+}
+
+fn super_node_ready(ctx: &Context, name: &str) -> bool {
+    ctx.supers
+        .get::<Node>()
+        .get("", name)
+        .is_some_and(|p| node::is_ready(&p))
+}
+
+/// The items of every group, one group after the other in turn (first items of each group,
+/// then the second ones...), each paired with its group.
+fn round_robin<G: Clone, T>(groups: Vec<(G, Vec<T>)>) -> Vec<(G, T)> {
+    let total = groups.iter().map(|(_, items)| items.len()).sum();
+    let mut out = Vec::with_capacity(total);
+    let mut iters: Vec<(G, std::vec::IntoIter<T>)> = groups
+        .into_iter()
+        .map(|(g, items)| (g, items.into_iter()))
+        .collect();
+    while out.len() < total {
+        for (g, items) in &mut iters {
+            if let Some(item) = items.next() {
+                out.push((g.clone(), item));
             }
         }
-        futures::future::join_all(jobs).await;
     }
+    out
 }
 
 /// Removes virtual nodes that are neither previewed nor used by a tenant pod for the grace
@@ -138,5 +172,20 @@ async fn gc_tenant(ctx: &Context, t: &Tenant, grace: Duration) {
                 tracing::warn!(tenant = %t.key, node = %v.name_any(), error = %e, "virtual node GC failed")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_robin;
+
+    #[test]
+    fn renewals_are_dealt_over_the_tenants_in_turn() {
+        let groups = vec![("a", vec![1, 2, 3]), ("b", vec![]), ("c", vec![4])];
+        assert_eq!(
+            round_robin(groups),
+            vec![("a", 1), ("c", 4), ("a", 2), ("a", 3)]
+        );
+        assert!(round_robin::<&str, u8>(Vec::new()).is_empty());
     }
 }
