@@ -39,8 +39,8 @@ pub struct Metrics {
     pub patrol_duration: Histogram,
     /// `syncer_virtual_nodes{tenant}`: virtual nodes in each tenant.
     pub virtual_nodes: IntGaugeVec,
-    /// `syncer_lease_round_seconds`: time one round of virtual node Lease renewals over every
-    /// tenant takes (a round longer than the tenants' node grace period lets nodes go stale).
+    /// `syncer_lease_round_seconds`: time one tenant's round of virtual node Lease renewals
+    /// takes (a round longer than the tenant's node grace period lets its nodes go stale).
     pub lease_round: Histogram,
     /// `syncer_token_refreshes_total{tenant,result}`: service-account tokens requested.
     pub token_requests: IntCounterVec,
@@ -133,7 +133,7 @@ impl Metrics {
             lease_round: Histogram::with_opts(
                 HistogramOpts::new(
                     "syncer_lease_round_seconds",
-                    "Time of one round of virtual node Lease renewals over every tenant.",
+                    "Time of one tenant's round of virtual node Lease renewals.",
                 )
                 .buckets(WRITE_BUCKETS.to_vec()),
             )?,

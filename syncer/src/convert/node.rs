@@ -53,6 +53,33 @@ pub fn virtual_node(pnode: &Node, vn_agent_port: u16) -> Node {
     }
 }
 
+/// A digest of what virtual nodes mirror of super node `pnode`: labels, spec, addresses,
+/// resources, node info, phase and conditions without their timestamps. A super node event
+/// that leaves it unchanged (a heartbeat) has nothing to copy to any tenant.
+pub fn mirrored_digest(pnode: &Node) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let status = pnode.status.as_ref();
+    let conditions: Vec<_> = (status
+        .and_then(|s| s.conditions.as_ref())
+        .into_iter()
+        .flatten())
+    .map(|c| (&c.type_, &c.status, &c.reason, &c.message))
+    .collect();
+    let mirrored = (
+        &pnode.metadata.labels,
+        &pnode.spec,
+        status.map(|s| (&s.addresses, &s.allocatable, &s.capacity)),
+        status.map(|s| (&s.node_info, &s.phase)),
+        conditions,
+    );
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    // Serializing cannot fail for these types; an empty digest would only mean "changed".
+    serde_json::to_vec(&mirrored)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
 /// Whether the tenant node's status differs from the desired one in what we mirror.
 pub fn status_changed(desired: &Node, vnode: &Node) -> bool {
     let (Some(d), Some(v)) = (desired.status.as_ref(), vnode.status.as_ref()) else {
@@ -125,6 +152,7 @@ pub fn lease(vnode: &Node, now: jiff::Timestamp) -> Lease {
 #[cfg(test)]
 mod tests {
     use k8s_openapi::api::core::v1::{NodeAddress, NodeCondition};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
     use super::*;
 
@@ -177,6 +205,32 @@ mod tests {
         assert!(status_changed(&virtual_node(&pnode("False"), 10550), &v));
         assert!(is_ready(&pnode("True")));
         assert!(!is_ready(&pnode("Unknown")));
+    }
+
+    #[test]
+    fn heartbeats_leave_the_mirrored_digest_alone() {
+        let beat = |n: &mut Node, at: &str| {
+            let t: jiff::Timestamp = at.parse().expect("ts");
+            for c in n
+                .status
+                .iter_mut()
+                .flat_map(|s| s.conditions.iter_mut().flatten())
+            {
+                c.last_heartbeat_time = Some(Time(t));
+            }
+            n.metadata.resource_version = Some(at.into());
+        };
+        let (mut a, mut b) = (pnode("True"), pnode("True"));
+        beat(&mut a, "2025-01-01T00:00:00Z");
+        beat(&mut b, "2025-01-01T00:01:00Z");
+        assert_eq!(mirrored_digest(&a), mirrored_digest(&b));
+        assert_ne!(mirrored_digest(&a), mirrored_digest(&pnode("False")));
+        let mut relabelled = pnode("True");
+        relabelled.metadata.labels = Some(BTreeMap::from([("zone".into(), "b".into())]));
+        assert_ne!(
+            mirrored_digest(&pnode("True")),
+            mirrored_digest(&relabelled)
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The node entry of the resource table: caches, watches and routing.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use crds::tenancy;
 use k8s_openapi::api::core::v1::Node;
@@ -32,11 +33,39 @@ impl SyncedKind for Nodes {
     }
 
     fn watch_super(&self, ctx: &Arc<Context>) {
-        watch::super_watch(ctx, WatchSpec::default(), |ctx, c: Change<'_, Node>| {
-            for key in route(c.object(), &ctx.tenants) {
-                ctx.up.add(key);
-            }
-        });
+        // Super nodes heartbeat their status: only an event that changes what virtual nodes
+        // mirror is fanned out to every tenant showing the node (the node patrol still checks
+        // every virtual node each scan).
+        let mirrored: Mutex<HashMap<String, u64>> = Mutex::default();
+        watch::super_watch(
+            ctx,
+            WatchSpec::default(),
+            move |ctx, c: Change<'_, Node>| {
+                let node = c.object();
+                let name = node.name_any();
+                let digest = convert::node::mirrored_digest(node);
+                let unchanged = {
+                    let mut seen = mirrored.lock().unwrap_or_else(|e| e.into_inner());
+                    match c {
+                        Change::Deleted(_) => {
+                            seen.remove(&name);
+                            false
+                        }
+                        Change::Listed(_) => {
+                            seen.insert(name, digest);
+                            false
+                        }
+                        Change::Applied(_) => seen.insert(name, digest) == Some(digest),
+                    }
+                };
+                if unchanged {
+                    return;
+                }
+                for key in route(node, &ctx.tenants) {
+                    watch::enqueue(&ctx.up, key, c.lane());
+                }
+            },
+        );
     }
 
     fn watch_tenant(&self, ctx: &Arc<Context>, t: &Arc<Tenant>) {

@@ -15,49 +15,60 @@ use crate::context::Context;
 use crate::convert::node;
 use crate::tenants::tenant::Tenant;
 
-/// Virtual node Leases renewed at once. Renewing every Lease at the same instant opened a
-/// connection (and a TLS handshake) per node to each tenant: at thousands of virtual nodes that
-/// cost more CPU than the renewals and exhausted file descriptors. A bounded number in flight,
-/// dealt round robin over the tenants, keeps each tenant's pooled connections busy instead.
-const LEASE_RENEWALS_IN_FLIGHT: usize = 32;
+/// Lease renewals in flight per tenant. Renewing every Lease at once opened a connection (and
+/// a TLS handshake) per virtual node; a few per tenant keep its pooled connections busy.
+const LEASE_RENEWALS_PER_TENANT: usize = 4;
 
 /// Shows every healthy tenant its preview nodes and renews its virtual node Leases whose
-/// super node is Ready, forever.
+/// super node is Ready, forever. Each tenant renews in its own task, so a slow (or hostile)
+/// tenant API server delays only its own Leases; a tenant whose previous round is still
+/// running skips a tick.
 pub async fn lease_loop(ctx: Arc<Context>) {
     let period = Duration::from_secs(ctx.config.lease_renew_secs);
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut rounds: HashMap<Arc<str>, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
         tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
+            _ = ctx.cancel.cancelled() => break,
             _ = tick.tick() => {}
         }
-        let started = Instant::now();
-        let mut due = Vec::new();
+        rounds.retain(|_, round| !round.is_finished());
         for t in ctx.tenants().into_iter().filter(|t| t.is_healthy()) {
-            if t.caches_synced() {
-                ensure_preview(&ctx, &t).await;
+            if rounds.contains_key(&*t.key) {
+                continue;
             }
-            let ready: Vec<Arc<Node>> = (t.caches.get::<Node>().list().into_iter())
-                .filter(|v| super_node_ready(&ctx, &v.name_any()))
-                .collect();
-            due.push((t, ready));
+            let round = tokio::spawn(renew_tenant(Arc::clone(&ctx), Arc::clone(&t)));
+            rounds.insert(Arc::clone(&t.key), round);
         }
-        let renewals = round_robin(due);
-        futures::stream::iter(renewals)
-            .for_each_concurrent(LEASE_RENEWALS_IN_FLIGHT, |(t, v)| {
-                let ctx = &ctx;
-                async move {
-                    if let Err(e) = renew_lease(ctx, &t, &v).await {
-                        tracing::warn!(tenant = %t.key, node = %v.name_any(), error = %e, "node lease renewal failed");
-                    }
-                }
-            })
-            .await;
-        ctx.metrics
-            .lease_round
-            .observe(started.elapsed().as_secs_f64());
     }
+    for round in rounds.values() {
+        round.abort();
+    }
+}
+
+/// One round for one tenant: its preview nodes, then the Leases of its virtual nodes.
+async fn renew_tenant(ctx: Arc<Context>, t: Arc<Tenant>) {
+    let started = Instant::now();
+    if t.caches_synced() {
+        ensure_preview(&ctx, &t).await;
+    }
+    let ready: Vec<Arc<Node>> = (t.caches.get::<Node>().list().into_iter())
+        .filter(|v| super_node_ready(&ctx, &v.name_any()))
+        .collect();
+    futures::stream::iter(ready)
+        .for_each_concurrent(LEASE_RENEWALS_PER_TENANT, |v| {
+            let (ctx, t) = (&ctx, &t);
+            async move {
+                if let Err(e) = renew_lease(ctx, t, &v).await {
+                    tracing::warn!(tenant = %t.key, node = %v.name_any(), error = %e, "node lease renewal failed");
+                }
+            }
+        })
+        .await;
+    ctx.metrics
+        .lease_round
+        .observe(started.elapsed().as_secs_f64());
 }
 
 fn super_node_ready(ctx: &Context, name: &str) -> bool {
@@ -65,25 +76,6 @@ fn super_node_ready(ctx: &Context, name: &str) -> bool {
         .get::<Node>()
         .get("", name)
         .is_some_and(|p| node::is_ready(&p))
-}
-
-/// The items of every group, one group after the other in turn (first items of each group,
-/// then the second ones...), each paired with its group.
-fn round_robin<G: Clone, T>(groups: Vec<(G, Vec<T>)>) -> Vec<(G, T)> {
-    let total = groups.iter().map(|(_, items)| items.len()).sum();
-    let mut out = Vec::with_capacity(total);
-    let mut iters: Vec<(G, std::vec::IntoIter<T>)> = groups
-        .into_iter()
-        .map(|(g, items)| (g, items.into_iter()))
-        .collect();
-    while out.len() < total {
-        for (g, items) in &mut iters {
-            if let Some(item) = items.next() {
-                out.push((g.clone(), item));
-            }
-        }
-    }
-    out
 }
 
 /// Removes virtual nodes that are neither previewed nor used by a tenant pod for the grace
@@ -172,20 +164,5 @@ async fn gc_tenant(ctx: &Context, t: &Tenant, grace: Duration) {
                 tracing::warn!(tenant = %t.key, node = %v.name_any(), error = %e, "virtual node GC failed")
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::round_robin;
-
-    #[test]
-    fn renewals_are_dealt_over_the_tenants_in_turn() {
-        let groups = vec![("a", vec![1, 2, 3]), ("b", vec![]), ("c", vec![4])];
-        assert_eq!(
-            round_robin(groups),
-            vec![("a", 1), ("c", 4), ("a", 2), ("a", 3)]
-        );
-        assert!(round_robin::<&str, u8>(Vec::new()).is_empty());
     }
 }
