@@ -388,7 +388,8 @@ async fn accept_loop(
             }
             let pending = Arc::new(pending);
             let limits = guard.limits().clone();
-            let svc = service_fn(move |req| {
+            let svc = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(crate::http::PeerAddr(peer));
                 let (api, user, guard, pending) =
                     (api.clone(), user.clone(), guard.clone(), pending.clone());
                 async move {

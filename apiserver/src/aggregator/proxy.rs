@@ -4,6 +4,8 @@
 //! caller's headers less credentials and hop-by-hop ones, the user as `X-Remote-*`; the
 //! response streams back (watches included) and upgrades are spliced both ways.
 
+use std::net::IpAddr;
+
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode};
 use http_body_util::BodyExt;
@@ -14,7 +16,10 @@ use super::Remote;
 use super::backend::{self, BackendError};
 use crate::api::Api;
 use crate::auth::User;
+use crate::http::PeerAddr;
 use crate::http::response::{self, Body};
+
+const X_FORWARDED_FOR: &str = "x-forwarded-for";
 
 /// Headers that describe one connection and never cross a proxy, and credentials the server
 /// consumed itself.
@@ -32,7 +37,12 @@ const DROPPED: [&str; 10] = [
 ];
 
 /// The request headers sent upstream.
-fn outgoing_headers(incoming: &HeaderMap, upgrade: Option<&HeaderValue>, user: &User) -> HeaderMap {
+fn outgoing_headers(
+    incoming: &HeaderMap,
+    upgrade: Option<&HeaderValue>,
+    user: &User,
+    peer: Option<IpAddr>,
+) -> HeaderMap {
     let mut out = HeaderMap::new();
     for (k, v) in incoming {
         let name = k.as_str();
@@ -46,7 +56,25 @@ fn outgoing_headers(incoming: &HeaderMap, upgrade: Option<&HeaderValue>, user: &
         out.insert(header::UPGRADE, proto.clone());
     }
     backend::set_identity(&mut out, user);
+    if let Some(ip) = peer {
+        append_forwarded_for(&mut out, ip);
+    }
     out
+}
+
+/// Appends the caller's address to `X-Forwarded-For` as upstream's proxy (Go's reverse proxy)
+/// does: earlier hops joined by `, `, then this one.
+fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
+    let prior: Vec<&str> = (h.get_all(X_FORWARDED_FOR).iter())
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let value = match prior.is_empty() {
+        true => ip.to_string(),
+        false => format!("{}, {ip}", prior.join(", ")),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
+        h.insert(X_FORWARDED_FOR, v);
+    }
 }
 
 fn strip_response_headers(h: &mut HeaderMap) {
@@ -85,6 +113,7 @@ pub async fn serve(
             return unavailable("service unavailable");
         }
     };
+    let peer = req.extensions().get::<PeerAddr>().map(|p| p.0.ip());
     let upgrade = common::kubelet_proxy::upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
@@ -95,7 +124,7 @@ pub async fn serve(
         .unwrap_or_else(|| "/".into());
     let mut out = Request::new(body);
     *out.method_mut() = parts.method;
-    *out.headers_mut() = outgoing_headers(&parts.headers, upgrade.as_ref(), user);
+    *out.headers_mut() = outgoing_headers(&parts.headers, upgrade.as_ref(), user, peer);
     match path_and_query.parse() {
         Ok(uri) => *out.uri_mut() = uri,
         Err(_) => return response::text(StatusCode::BAD_REQUEST, "invalid path\n"),
@@ -166,13 +195,39 @@ mod tests {
             groups: vec!["system:authenticated".into()],
             extra: Default::default(),
         };
-        let out = outgoing_headers(&h, None, &user);
+        let out = outgoing_headers(&h, None, &user, None);
         let mut names: Vec<&str> = out.keys().map(|k| k.as_str()).collect();
         names.sort();
         assert_eq!(names, ["accept", "x-remote-group", "x-remote-user"]);
         assert_eq!(
             out.get("x-remote-user"),
             Some(&HeaderValue::from_static("alice"))
+        );
+    }
+
+    #[test]
+    fn the_caller_is_appended_to_x_forwarded_for() {
+        let user = User {
+            name: "alice".into(),
+            uid: String::new(),
+            groups: Vec::new(),
+            extra: Default::default(),
+        };
+        let ip: IpAddr = [10, 0, 0, 9].into();
+        let out = outgoing_headers(&HeaderMap::new(), None, &user, Some(ip));
+        assert_eq!(
+            out.get("x-forwarded-for"),
+            Some(&HeaderValue::from_static("10.0.0.9"))
+        );
+        let mut h = HeaderMap::new();
+        h.append("x-forwarded-for", HeaderValue::from_static("192.0.2.1"));
+        h.append("x-forwarded-for", HeaderValue::from_static("198.51.100.2"));
+        let out = outgoing_headers(&h, None, &user, Some(ip));
+        assert_eq!(
+            out.get_all("x-forwarded-for").iter().collect::<Vec<_>>(),
+            [&HeaderValue::from_static(
+                "192.0.2.1, 198.51.100.2, 10.0.0.9"
+            )]
         );
     }
 }

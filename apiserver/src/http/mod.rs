@@ -18,6 +18,11 @@ use crate::error::{ApiError, ApiResult};
 use request::RequestInfo;
 use response::{Body, Encoding};
 
+/// The address a request's connection came from (a request extension set by the accept loop),
+/// for the `X-Forwarded-For` a proxied request carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub std::net::SocketAddr);
+
 /// Largest accepted request body (upstream's 3 MiB).
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 

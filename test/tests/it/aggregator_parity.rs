@@ -87,7 +87,8 @@ fn answer(req: &hyper::Request<Incoming>, front_proxy: bool) -> hyper::Response<
             json_resp(
                 200,
                 &json!({"user": all("x-remote-user"), "groups": all("x-remote-group"),
-                    "authorization": all("authorization"), "impersonate": all("impersonate-user")}),
+                    "authorization": all("authorization"), "impersonate": all("impersonate-user"),
+                    "forwardedFor": all("x-forwarded-for")}),
             )
         }
         ["apis", g, _, "namespaces", "wardle", "flunders"] if *g == GROUP => {
