@@ -4,9 +4,11 @@
 use std::collections::BTreeSet;
 
 use k8s_openapi::api::core::v1::{
-    Binding, Container, EphemeralContainer, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
+    Binding, EphemeralContainer, ObjectReference, Pod, PodCondition, PodSpec, PodStatus,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use super::update::name_and_image;
 
 pub(super) fn gate_types(pod: &Pod) -> BTreeSet<&str> {
     pod.spec
@@ -136,18 +138,13 @@ pub fn prune_super(pod: &mut Pod) {
     m.generate_name = None;
     m.finalizers = None;
     if let Some(spec) = pod.spec.as_mut() {
-        let keep = |c: &Container| Container {
-            name: c.name.clone(),
-            image: c.image.clone(),
-            ..Container::default()
-        };
         *spec = PodSpec {
             node_name: spec.node_name.take(),
-            containers: spec.containers.iter().map(keep).collect(),
+            containers: spec.containers.iter().map(name_and_image).collect(),
             init_containers: spec
                 .init_containers
                 .as_ref()
-                .map(|cs| cs.iter().map(keep).collect()),
+                .map(|cs| cs.iter().map(name_and_image).collect()),
             // Followed by `update_for` and `ephemeral_update`: without them every reconcile
             // of a running pod would see them missing and write them again.
             tolerations: spec.tolerations.take(),

@@ -78,6 +78,15 @@ impl PodUpdate {
     }
 }
 
+/// A container reduced to what can change on a running pod (and what the cache keeps).
+pub(super) fn name_and_image(c: &Container) -> Container {
+    Container {
+        name: c.name.clone(),
+        image: c.image.clone(),
+        ..Container::default()
+    }
+}
+
 /// The update that brings super pod `ppod` in line with tenant pod `vpod`, computed from the
 /// mutable fields only (cheaper than building the whole desired pod).
 pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, ConvertError> {
@@ -90,15 +99,8 @@ pub fn update_for(ctx: &TenantCtx, vpod: &Pod, ppod: &Pod) -> Result<PodUpdate, 
         // Only names and images can change on a running pod; copying whole containers (env,
         // volumes, probes) for every no-op reconcile was wasted work.
         spec: vpod.spec.as_ref().map(|s| {
-            let slim = |cs: &[Container]| -> Vec<Container> {
-                cs.iter()
-                    .map(|c| Container {
-                        name: c.name.clone(),
-                        image: c.image.clone(),
-                        ..Container::default()
-                    })
-                    .collect()
-            };
+            let slim =
+                |cs: &[Container]| -> Vec<Container> { cs.iter().map(name_and_image).collect() };
             PodSpec {
                 containers: slim(&s.containers),
                 init_containers: s.init_containers.as_deref().map(slim),
