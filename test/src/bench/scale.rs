@@ -7,12 +7,16 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
+use k8s_openapi::api::core::v1::Node;
+use kube::Api;
+use kube::api::ListParams;
 use tokio_util::sync::CancellationToken;
 
 use super::cli::ScaleArgs;
 use super::cluster;
 use super::env::Env;
 use super::load::{self, Plan};
+use super::prom::{self, Sample};
 use super::report::{self, Table, Target as Goal};
 use super::runtimes::Runtimes;
 use super::sync::{patrol_scan, restart, tenant_targets};
@@ -27,6 +31,8 @@ struct Step {
     converge_s: f64,
     fresh_rss: u64,
     scan_ms: f64,
+    virtual_nodes: usize,
+    lease_round_s: Option<f64>,
     convergence: Convergence,
 }
 
@@ -46,6 +52,10 @@ pub async fn run(rts: &Runtimes, args: ScaleArgs) -> anyhow::Result<()> {
         let load_s = load_step(&env, &run, size - loaded, args.concurrency).await?;
         env.syncer()?.wait_idle(env.timeout).await?;
         let steady_rss = env.syncer()?.memory()?.rss;
+        let upkeep = (
+            virtual_nodes(&env).await?,
+            lease_round_mean(&env.syncer()?.metrics().await?),
+        );
         runs.push(run);
         let convergence = verify::check_runs(&env.sup.client, &env.tenants, &runs).await?;
         eprintln!("bench: {size} pods: restarting the syncer, timing patrol scans");
@@ -59,17 +69,21 @@ pub async fn run(rts: &Runtimes, args: ScaleArgs) -> anyhow::Result<()> {
             converge_s: scan.converge_s,
             fresh_rss: scan.rss,
             scan_ms: scan.scan_ms,
+            virtual_nodes: upkeep.0,
+            lease_round_s: upkeep.1,
             convergence,
         });
         if let Some(step) = steps.last() {
             // Each step can take minutes at the larger sizes: report it as soon as it is known.
             eprintln!(
-                "bench: {size} pods: load {:.1}s, steady RSS {:.1} MB, restart->converged {:.2}s, fresh RSS {:.1} MB, scan {:.1} ms",
+                "bench: {size} pods: load {:.1}s, steady RSS {:.1} MB, restart->converged {:.2}s, fresh RSS {:.1} MB, scan {:.1} ms, {} virtual nodes, mean tenant Lease round {:?} s",
                 step.load_s,
                 mb(step.steady_rss),
                 step.converge_s,
                 mb(step.fresh_rss),
-                step.scan_ms
+                step.scan_ms,
+                step.virtual_nodes,
+                step.lease_round_s
             );
         }
         loaded = size;
@@ -104,6 +118,27 @@ async fn load_step(env: &Env, run: &str, pods: usize, concurrency: usize) -> any
         .span(Stamp::TenantRunning)
         .unwrap_or_default()
         .as_secs_f64())
+}
+
+/// Virtual nodes over every tenant, each one a Lease renewal per period (listed from the
+/// tenant API servers).
+async fn virtual_nodes(env: &Env) -> anyhow::Result<usize> {
+    let lp = ListParams::default().labels(&format!("{}=true", crds::tenancy::LABEL_VIRTUAL_NODE));
+    let mut total = 0;
+    for t in &env.tenants {
+        total += Api::<Node>::all(t.client.clone())
+            .list_metadata(&lp)
+            .await?
+            .items
+            .len();
+    }
+    Ok(total)
+}
+
+/// The mean time of a tenant's round of Lease renewals over the syncer's life, if one ended.
+fn lease_round_mean(m: &[Sample]) -> Option<f64> {
+    let rounds = prom::sum(m, "syncer_lease_round_seconds_count", &[]);
+    (rounds > 0.0).then(|| prom::sum(m, "syncer_lease_round_seconds_sum", &[]) / rounds)
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -153,6 +188,15 @@ fn print_report(
             " ms",
         );
         t.info(
+            "steady syncer: virtual nodes / mean tenant Lease round (s)",
+            format!(
+                "{} / {}",
+                s.virtual_nodes,
+                s.lease_round_s
+                    .map_or_else(|| "no round ended".to_string(), |r| format!("{r:.2}"))
+            ),
+        );
+        t.info(
             "tenant / super pods, missing, orphans",
             format!(
                 "{} / {}, {}, {}",
@@ -196,6 +240,8 @@ fn print_report(
                 "fresh_bytes_per_pod": per_pod(s.fresh_rss, s.pods),
                 "converge_s": s.converge_s,
                 "patrol_scan_ms": s.scan_ms,
+                "virtual_nodes": s.virtual_nodes,
+                "lease_round_s": s.lease_round_s,
                 "converged": s.convergence.ok(),
             })
         })
