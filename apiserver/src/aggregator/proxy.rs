@@ -68,9 +68,10 @@ fn append_forwarded_for(h: &mut HeaderMap, ip: IpAddr) {
     let prior: Vec<&str> = (h.get_all(X_FORWARDED_FOR).iter())
         .filter_map(|v| v.to_str().ok())
         .collect();
-    let value = match prior.is_empty() {
-        true => ip.to_string(),
-        false => format!("{}, {ip}", prior.join(", ")),
+    let value = if prior.is_empty() {
+        ip.to_string()
+    } else {
+        format!("{}, {ip}", prior.join(", "))
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
         h.insert(X_FORWARDED_FOR, v);

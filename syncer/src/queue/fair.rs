@@ -314,23 +314,21 @@ impl<C: Clock> FairQueue<C> {
 
     /// Queues `key` now. Returns false when its tenant is unknown (the key is dropped).
     pub fn add(&mut self, key: WorkKey) -> bool {
-        let now = self.clock.now();
-        match self.subs.get_mut(&key.tenant) {
-            Some(sub) => {
-                sub.add(key, now);
-                true
-            }
-            None => false,
-        }
+        self.add_with(key, Sub::add)
     }
 
     /// Queues `key` in its tenant's resync lane (see the module doc). Returns false when its
     /// tenant is unknown.
     pub fn add_resync(&mut self, key: WorkKey) -> bool {
+        self.add_with(key, Sub::add_resync)
+    }
+
+    /// Hands `key` to its tenant's sub-queue with `add`; false when the tenant is unknown.
+    fn add_with(&mut self, key: WorkKey, add: fn(&mut Sub<C>, WorkKey, C::Instant)) -> bool {
         let now = self.clock.now();
         match self.subs.get_mut(&key.tenant) {
             Some(sub) => {
-                sub.add_resync(key, now);
+                add(sub, key, now);
                 true
             }
             None => false,

@@ -82,23 +82,21 @@ impl WorkQueue {
 
     /// Queues `key` now (deduplicated).
     pub fn add(&self, key: WorkKey) {
-        let mut q = self.lock();
-        let tenant = Arc::clone(&key.tenant);
-        if q.add(key) {
-            self.set_depth(&q, &tenant);
-            drop(q);
-            // One new item needs one worker; waking them all would make them fight for the lock.
-            self.notify.notify_one();
-        }
+        self.add_with(key, FairQueue::add);
     }
 
     /// Queues `key` in its tenant's resync lane, behind every live item of that tenant.
     pub fn add_resync(&self, key: WorkKey) {
+        self.add_with(key, FairQueue::add_resync);
+    }
+
+    fn add_with(&self, key: WorkKey, add: fn(&mut FairQueue<MonotonicClock>, WorkKey) -> bool) {
         let mut q = self.lock();
         let tenant = Arc::clone(&key.tenant);
-        if q.add_resync(key) {
+        if add(&mut q, key) {
             self.set_depth(&q, &tenant);
             drop(q);
+            // One new item needs one worker; waking them all would make them fight for the lock.
             self.notify.notify_one();
         }
     }

@@ -43,19 +43,15 @@ impl SyncedKind for Nodes {
             move |ctx, c: Change<'_, Node>| {
                 let node = c.object();
                 let name = node.name_any();
-                let digest = convert::node::mirrored_digest(node);
                 let unchanged = {
                     let mut seen = mirrored.lock().unwrap_or_else(|e| e.into_inner());
-                    match c {
-                        Change::Deleted(_) => {
-                            seen.remove(&name);
-                            false
-                        }
-                        Change::Listed(_) => {
-                            seen.insert(name, digest);
-                            false
-                        }
-                        Change::Applied(_) => seen.insert(name, digest) == Some(digest),
+                    if matches!(c, Change::Deleted(_)) {
+                        seen.remove(&name);
+                        false
+                    } else {
+                        let digest = convert::node::mirrored_digest(node);
+                        let before = seen.insert(name, digest);
+                        matches!(c, Change::Applied(_)) && before == Some(digest)
                     }
                 };
                 if unchanged {
